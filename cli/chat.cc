@@ -1,0 +1,69 @@
+// gemma chat: interactive multi-turn chat with line editing (libedit).
+#include <editline/readline.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "commands.h"
+
+namespace gemma::cli {
+namespace {
+
+// Reads one line; false at end of input. Uses libedit on a terminal and plain
+// getline otherwise (pipes, tests).
+bool ReadLine(std::string& line) {
+  if (isatty(STDIN_FILENO)) {
+    char* input = readline("> ");
+    if (input == nullptr) return false;
+    line = input;
+    if (!line.empty()) add_history(input);
+    std::free(input);
+    return true;
+  }
+  std::cout << "> " << std::flush;
+  return static_cast<bool>(std::getline(std::cin, line));
+}
+
+}  // namespace
+
+Command RegisterChat(CLI::App& app) {
+  struct Flags {
+    ModelFlags model;
+    SamplingFlags sampling;
+    std::string system;
+  };
+  auto flags = std::make_shared<Flags>();
+  flags->model.Register(app, /*model_required=*/false);
+  flags->sampling.Register(app);
+  app.add_option("-s,--system", flags->system, "system prompt (folded into the first user turn)");
+  return [flags]() {
+    std::unique_ptr<Model> model = flags->model.Open();
+    if (!model) return 1;
+    Chat chat(*model, flags->system);
+    std::cout << "Chatting with " << model->info().path << " (" << model->info().architecture
+              << "). /reset starts over, /exit quits.\n";
+    std::string line;
+    while (ReadLine(line)) {
+      if (line == "/exit" || line == "/quit") break;
+      if (line == "/reset") {
+        chat.Reset();
+        std::cout << "(conversation cleared)\n";
+        continue;
+      }
+      if (line.empty()) continue;
+      Result<std::string> answer = chat.Send(line, flags->sampling.options, [](std::string_view t) {
+        std::cout << t << std::flush;
+        return true;
+      });
+      std::cout << "\n";
+      if (!answer.ok()) {
+        std::cerr << "error: " << answer.status().message() << "\n";
+        std::cerr << "(use /reset to start a new conversation)\n";
+      }
+    }
+    return 0;
+  };
+}
+
+}  // namespace gemma::cli

@@ -1,0 +1,142 @@
+// libgemma's public API: open a Gemma model (a .gguf file or a Hugging Face
+// checkpoint folder), run sessions over it, chat with it.
+//
+//   auto model = gemma::Model::Open("gemma-3-1b-it-q4_0.gguf");
+//   if (!model.ok()) { /* model.status().message() says why */ }
+//   gemma::Chat chat(**model);
+//   chat.Send("Hello!", {}, [](std::string_view piece) { std::cout << piece; return true; });
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gemma/sampling.h"
+#include "gemma/status.h"
+
+namespace gemma {
+
+class Tokenizer;
+
+struct ModelOptions {
+  int threads = 0;         // 0: one per core
+  int context_length = 0;  // 0: the model's limit, capped at 8192
+  // Tokenizer to use instead of the model's own (a tokenizer.json or
+  // tokenizer.model); needed for HF folders that ship neither.
+  std::string tokenizer_path;
+};
+
+struct TensorSummary {
+  std::string name;
+  std::string type;   // ggml type name, e.g. "q4_0", "bf16"
+  std::vector<int64_t> shape;  // outermost first: {rows, cols}
+  size_t bytes = 0;
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string format;        // "gguf" or "safetensors"
+  std::string architecture;  // "gemma", "gemma2", "gemma3"
+  int vocab_size = 0, hidden_size = 0, num_layers = 0;
+  int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
+  int context_length = 0;        // the model's limit
+  int active_context = 0;        // what this instance allocated
+  int sliding_window = 0;        // 0: none
+  std::vector<int> global_layers;  // the rest are sliding-window layers
+  float query_scale = 0, attn_logit_softcap = 0, final_logit_softcap = 0;
+  float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;
+  size_t weights_bytes = 0;   // tensor bytes in the files (mmapped)
+  size_t kv_cache_bytes = 0;  // per session at active_context
+  int threads = 0;
+  std::vector<TensorSummary> tensors;
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> Open(const std::string& path,
+                                             const ModelOptions& options = {});
+  ~Model();
+
+  const ModelInfo& info() const;
+  const Tokenizer& tokenizer() const;
+
+  // Text -> ids (no BOS unless add_bos). parse_special: text like
+  // "<start_of_turn>" becomes that control token.
+  std::vector<int32_t> Tokenize(std::string_view text, bool add_bos = false,
+                                bool parse_special = true) const;
+  std::string Detokenize(const std::vector<int32_t>& ids) const;
+  // Ids that end a generation (<eos>, <end_of_turn>).
+  bool IsEndOfGeneration(int32_t id) const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// One sequence: a KV cache and the tokens in it. Not thread-safe; create one
+// per concurrent conversation.
+class Session {
+ public:
+  explicit Session(Model& model);
+  ~Session();
+  Session(Session&&) noexcept;
+
+  // Runs tokens through the model after those already in the context. After
+  // success, logits() is the next-token distribution. With all_logits, the
+  // logits of every appended token ([n, vocab]) are written there.
+  Status Append(std::span<const int32_t> tokens, std::vector<float>* all_logits = nullptr);
+  std::span<const float> logits() const;
+  // Draws the next token from logits() (penalties look at the context tokens).
+  int32_t Sample(const SamplingParams& params);
+  // Removes tokens after the first `n`, so that a shared prefix is reused.
+  void Truncate(int n);
+  void Reset() { Truncate(0); }
+
+  const std::vector<int32_t>& tokens() const;
+  int position() const;
+  int capacity() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct GenerateOptions {
+  SamplingParams sampling;
+  int max_tokens = 512;  // new tokens per answer
+};
+
+// Multi-turn chat in Gemma's turn format. The first user turn carries the
+// system prompt (Gemma 1-3 have no system role); each new turn prefills only
+// its own tokens, reusing the KV cache of the conversation so far.
+class Chat {
+ public:
+  explicit Chat(Model& model, std::string system_prompt = "");
+
+  // Streams the answer's text through on_text (return false to stop early).
+  // Returns the whole answer.
+  Result<std::string> Send(std::string_view user_text, const GenerateOptions& options,
+                           const std::function<bool(std::string_view)>& on_text);
+  void Reset();
+  Session& session() { return session_; }
+
+ private:
+  Model& model_;
+  Session session_;
+  std::string system_prompt_;
+  bool turn_open_ = false;  // the model's last turn still lacks <end_of_turn>
+  int turns_ = 0;
+};
+
+// Completion without the chat format: prompt text as is (plus one BOS).
+Result<std::string> Complete(Model& model, std::string_view prompt, const GenerateOptions& options,
+                             const std::function<bool(std::string_view)>& on_text);
+
+}  // namespace gemma

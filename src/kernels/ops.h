@@ -1,0 +1,61 @@
+// The compute operations the model calls. Plain C++ signatures; the SIMD target
+// (AVX2, AVX-512, NEON, ...) is chosen at run time behind them (Highway dynamic
+// dispatch, once per call on whole tensors). Scalar references of every op live
+// in kernels/ref/ and are what the tests compare each compiled target against.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace gemma {
+
+class ThreadPool;
+
+// A weight matrix in the HF layout [rows = out features, cols = in features],
+// each row stored contiguously as `cols` elements of `type` (quantized types: a
+// sequence of blocks). Points into mmapped file data; never owned.
+struct WeightMatrix {
+  DType type = DType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;  // BytesFor(type, cols)
+
+  const uint8_t* Row(int64_t r) const {
+    return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;
+  }
+};
+
+// Weight types MatMul supports.
+bool MatMulSupports(DType type);
+
+// y[t, r] = sum_c W[r, c] * x[t, c] for t < num_tokens, r < W.rows.
+// x: [num_tokens, W.cols] row-major f32; y: [num_tokens, y_stride] with y_stride >= W.rows.
+// Accumulation in f32. Rows are split across the pool's threads.
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            int64_t y_stride, ThreadPool& pool);
+
+// Writes row r of `w` widened to f32 (dequantized) into out[0 .. w.cols).
+void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * gain[i], for i < n. out may alias x.
+void RMSNorm(const float* x, const float* gain, float eps, int64_t n, float* out);
+
+// x[i] = gelu_tanh(gate[i]) * x[i]  (GeGLU: x holds the up projection).
+void GeluTanhMul(const float* gate, float* x, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap).
+void SoftCap(float cap, float* x, int64_t n);
+
+// In-place softmax over n values (f32, max-subtracted).
+void Softmax(float* x, int64_t n);
+
+// Dot product of two f32 vectors.
+float Dot(const float* a, const float* b, int64_t n);
+
+// out[i] += a * x[i].
+void AddScaled(float a, const float* x, float* out, int64_t n);
+
+}  // namespace gemma

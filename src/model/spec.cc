@@ -1,0 +1,308 @@
+#include "model/spec.h"
+
+#include <cmath>
+#include <optional>
+
+#include "base/error.h"
+#include "io/model_source.h"
+
+namespace gemma {
+namespace {
+
+// Gemma generations this engine runs, and how each arranges its layers.
+enum class Generation { kGemma1, kGemma2, kGemma3 };
+
+std::optional<Generation> GenerationFromGgufArch(const std::string& arch) {
+  if (arch == "gemma") return Generation::kGemma1;
+  if (arch == "gemma2") return Generation::kGemma2;
+  if (arch == "gemma3") return Generation::kGemma3;
+  return std::nullopt;
+}
+
+const char* GgufArchName(Generation g) {
+  switch (g) {
+    case Generation::kGemma1:
+      return "gemma";
+    case Generation::kGemma2:
+      return "gemma2";
+    case Generation::kGemma3:
+      return "gemma3";
+  }
+  return "";
+}
+
+// Hyper-parameters common to both sources, before per-layer expansion.
+struct Hyper {
+  Generation generation = Generation::kGemma1;
+  int vocab_size = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0;
+  int context = 8192;
+  float eps = 1e-6f;
+  int sliding_window = 0;
+  float attn_softcap = 0, final_softcap = 0;
+  float rope_global = 10000.0f, rope_local = 10000.0f, rope_global_factor = 1.0f;
+  float query_pre_attn_scalar = 0;  // 0: derive
+  std::vector<bool> sliding;        // explicit per-layer pattern if the source has one
+};
+
+ModelSpec Expand(const Hyper& h) {
+  ModelSpec spec;
+  spec.architecture = GgufArchName(h.generation);
+  spec.vocab_size = h.vocab_size;
+  spec.hidden_size = h.hidden;
+  spec.context_length = h.context;
+  spec.rms_norm_eps = h.eps;
+  // The references scale embeddings by sqrt(hidden) computed in f32 (golden
+  // README: "not rounded to bf16 as in Hugging Face's bf16 path").
+  spec.embedding_scale = std::sqrt(static_cast<float>(h.hidden));
+  spec.final_logit_softcap = h.final_softcap;
+  float scalar = h.query_pre_attn_scalar;
+  if (scalar <= 0) scalar = static_cast<float>(h.head_dim);
+  for (int i = 0; i < h.layers; ++i) {
+    LayerSpec layer;
+    layer.num_attention_heads = h.heads;
+    layer.num_key_value_heads = h.kv_heads;
+    layer.head_dim = h.head_dim;
+    layer.intermediate_size = h.ffn;
+    layer.query_scale = 1.0f / std::sqrt(scalar);
+    bool sliding = false;
+    switch (h.generation) {
+      case Generation::kGemma1:
+        layer.query_scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
+        break;
+      case Generation::kGemma2:
+        sliding = i % 2 == 0;  // even layers local (GP [LOCAL_SLIDING, GLOBAL] * L/2)
+        layer.sandwich_norms = true;
+        layer.attn_logit_softcap = h.attn_softcap;
+        break;
+      case Generation::kGemma3:
+        sliding = (i + 1) % 6 != 0;  // layer i global iff (i + 1) % 6 == 0
+        layer.sandwich_norms = true;
+        layer.qk_norm = true;
+        break;
+    }
+    if (!h.sliding.empty()) sliding = h.sliding[i];
+    if (h.sliding_window <= 0) sliding = false;
+    layer.attention = sliding ? AttentionType::kSliding : AttentionType::kGlobal;
+    layer.sliding_window = sliding ? h.sliding_window : 0;
+    if (h.generation == Generation::kGemma3) {
+      layer.rope_theta = sliding ? h.rope_local : h.rope_global;
+      layer.rope_linear_factor = sliding ? 1.0f : h.rope_global_factor;
+    } else {
+      layer.rope_theta = h.rope_global;
+    }
+    spec.layers.push_back(layer);
+  }
+  return spec;
+}
+
+int PositiveInt(std::optional<int64_t> value, const std::string& origin, const std::string& key) {
+  if (!value) Fail(origin, ": missing metadata key '", key, "'");
+  if (*value <= 0 || *value > (int64_t{1} << 30)) {
+    Fail(origin, ": metadata key '", key, "' has invalid value ", *value);
+  }
+  return static_cast<int>(*value);
+}
+
+int VocabFromEmbedding(const ModelSource& source, const std::string& name) {
+  const TensorEntry* embedding = source.tensors.Find(name);
+  if (embedding == nullptr) Fail(source.path, ": missing tensor '", name, "'");
+  if (embedding->shape.size() != 2) {
+    Fail(source.path, ": tensor '", name, "' should be 2-D but has shape ", embedding->ShapeString());
+  }
+  return static_cast<int>(embedding->shape[0]);
+}
+
+}  // namespace
+
+void ModelSpec::Validate(const std::string& origin) const {
+  auto bad = [&](const std::string& what) { Fail(origin, ": invalid model configuration: ", what); };
+  if (vocab_size <= 0) bad("vocab_size must be positive");
+  if (hidden_size <= 0) bad("hidden_size must be positive");
+  if (layers.empty()) bad("no layers");
+  if (!(rms_norm_eps > 0)) bad("rms_norm_eps must be positive");
+  if (context_length <= 0) bad("context length must be positive");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerSpec& l = layers[i];
+    const std::string at = "layer " + std::to_string(i) + ": ";
+    if (l.num_attention_heads <= 0 || l.num_key_value_heads <= 0) bad(at + "head counts must be positive");
+    if (l.num_attention_heads % l.num_key_value_heads != 0) {
+      bad(at + "query heads must be a multiple of key/value heads");
+    }
+    if (l.head_dim <= 0 || l.head_dim % 2 != 0 || l.head_dim > 1024) bad(at + "head_dim must be even");
+    if (l.intermediate_size <= 0) bad(at + "intermediate_size must be positive");
+    if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0)) bad(at + "invalid RoPE parameters");
+    if (l.attention == AttentionType::kSliding && l.sliding_window <= 0) {
+      bad(at + "sliding layer without a window");
+    }
+  }
+}
+
+ModelSpec SpecFromGguf(const ModelSource& source) {
+  const GgufFile& f = *source.gguf;
+  const std::string& origin = f.path();
+  const std::optional<std::string> arch = f.GetString("general.architecture");
+  if (!arch) Fail(origin, ": missing metadata key 'general.architecture'");
+  const std::optional<Generation> generation = GenerationFromGgufArch(*arch);
+  if (!generation) {
+    Fail(origin, ": unknown or unsupported architecture '", *arch,
+         "' (this engine runs gemma, gemma2, gemma3)");
+  }
+  const std::string p = *arch + ".";
+  Hyper h;
+  h.generation = *generation;
+  h.hidden = PositiveInt(f.GetInt(p + "embedding_length"), origin, p + "embedding_length");
+  h.layers = PositiveInt(f.GetInt(p + "block_count"), origin, p + "block_count");
+  h.heads = PositiveInt(f.GetInt(p + "attention.head_count"), origin, p + "attention.head_count");
+  h.kv_heads = h.heads;
+  if (const GgufValue* kv = f.Find(p + "attention.head_count_kv")) {
+    if (kv->type == GgufType::kArray) Fail(origin, ": per-layer head_count_kv is not supported yet");
+    h.kv_heads = PositiveInt(kv->integer, origin, p + "attention.head_count_kv");
+  }
+  h.head_dim = h.hidden / h.heads;
+  if (f.Find(p + "attention.key_length")) {
+    h.head_dim = PositiveInt(f.GetInt(p + "attention.key_length"), origin, p + "attention.key_length");
+  }
+  if (const GgufValue* ffn = f.Find(p + "feed_forward_length"); ffn && ffn->type == GgufType::kArray) {
+    Fail(origin, ": per-layer feed_forward_length is not supported yet");
+  }
+  h.ffn = PositiveInt(f.GetInt(p + "feed_forward_length"), origin, p + "feed_forward_length");
+  if (f.Find(p + "context_length")) {
+    h.context = PositiveInt(f.GetInt(p + "context_length"), origin, p + "context_length");
+  }
+  h.eps = static_cast<float>(f.GetFloat(p + "attention.layer_norm_rms_epsilon").value_or(1e-6));
+  if (*generation != Generation::kGemma1) {
+    h.sliding_window = static_cast<int>(f.GetInt(p + "attention.sliding_window").value_or(0));
+  }
+  h.attn_softcap = static_cast<float>(f.GetFloat(p + "attn_logit_softcapping").value_or(0));
+  h.final_softcap = static_cast<float>(f.GetFloat(p + "final_logit_softcapping").value_or(0));
+  h.rope_global = static_cast<float>(f.GetFloat(p + "rope.freq_base").value_or(10000.0));
+  // llama.cpp keeps Gemma 3's local base as a runtime constant; newer writers
+  // may store it.
+  h.rope_local = static_cast<float>(f.GetFloat(p + "rope.freq_base_swa").value_or(10000.0));
+  if (const auto type = f.GetString(p + "rope.scaling.type"); type && *type == "linear") {
+    h.rope_global_factor = static_cast<float>(f.GetFloat(p + "rope.scaling.factor").value_or(1.0));
+  }
+  // GGUF stores no query scale; llama.cpp derives it from the depth (Gemma 2
+  // 27B has 46 layers, Gemma 3 27B 62): 1/sqrt(hidden/heads) there, else
+  // 1/sqrt(head_dim). See the golden README's quirks.
+  if ((*generation == Generation::kGemma2 && h.layers == 46) ||
+      (*generation == Generation::kGemma3 && h.layers == 62)) {
+    h.query_pre_attn_scalar = static_cast<float>(h.hidden) / static_cast<float>(h.heads);
+  }
+  h.vocab_size = VocabFromEmbedding(source, "token_embd.weight");
+  ModelSpec spec = Expand(h);
+  spec.bos_id = static_cast<int32_t>(f.GetInt("tokenizer.ggml.bos_token_id").value_or(2));
+  spec.eos_id = static_cast<int32_t>(f.GetInt("tokenizer.ggml.eos_token_id").value_or(1));
+  spec.Validate(origin);
+  return spec;
+}
+
+ModelSpec SpecFromHfConfig(const ModelSource& source) {
+  const std::string origin = source.path + "/config.json";
+  nlohmann::json c = source.hf_config;
+  std::string model_type = c.value("model_type", "");
+  if (model_type == "gemma3") {  // multimodal checkpoint: the text decoder's config
+    if (!c.contains("text_config") || !c["text_config"].is_object()) {
+      Fail(origin, ": gemma3 config without text_config");
+    }
+    c = c["text_config"];
+    model_type = "gemma3_text";
+  }
+  Hyper h;
+  if (model_type == "gemma") {
+    h.generation = Generation::kGemma1;
+  } else if (model_type == "gemma2") {
+    h.generation = Generation::kGemma2;
+  } else if (model_type == "gemma3_text") {
+    h.generation = Generation::kGemma3;
+  } else {
+    Fail(origin, ": unknown or unsupported model_type '", model_type,
+         "' (this engine runs gemma, gemma2, gemma3_text, gemma3)");
+  }
+  auto number = [&](const char* key, std::optional<double> fallback) -> double {
+    const auto it = c.find(key);
+    if (it == c.end() || it->is_null()) {
+      if (!fallback) Fail(origin, ": missing key '", key, "'");
+      return *fallback;
+    }
+    if (!it->is_number()) Fail(origin, ": key '", key, "' should be a number");
+    return it->get<double>();
+  };
+  auto integer = [&](const char* key, std::optional<double> fallback) {
+    const double v = number(key, fallback);
+    if (v <= 0 || v > (1 << 30) || v != std::floor(v)) {
+      Fail(origin, ": key '", key, "' has invalid value ", v);
+    }
+    return static_cast<int>(v);
+  };
+  h.hidden = integer("hidden_size", std::nullopt);
+  h.layers = integer("num_hidden_layers", std::nullopt);
+  h.heads = integer("num_attention_heads", std::nullopt);
+  h.kv_heads = integer("num_key_value_heads", h.heads);
+  h.head_dim = integer("head_dim", h.hidden / h.heads);
+  h.ffn = integer("intermediate_size", std::nullopt);
+  h.context = integer("max_position_embeddings", 8192);
+  h.eps = static_cast<float>(number("rms_norm_eps", 1e-6));
+  if (h.generation != Generation::kGemma1) {
+    h.sliding_window = integer("sliding_window", 4096);
+    h.query_pre_attn_scalar = static_cast<float>(number("query_pre_attn_scalar", h.head_dim));
+  }
+  if (h.generation == Generation::kGemma2) {
+    h.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0));
+    h.final_softcap = static_cast<float>(number("final_logit_softcapping", 0));
+  } else {
+    h.final_softcap = static_cast<float>(number("final_logit_softcapping", 0));
+  }
+  h.rope_global = static_cast<float>(number("rope_theta", 10000.0));
+  h.rope_local = static_cast<float>(number("rope_local_base_freq", 10000.0));
+  auto linear_factor = [&](const nlohmann::json& scaling) -> float {
+    if (!scaling.is_object()) return 1.0f;
+    const std::string type = scaling.value("rope_type", scaling.value("type", ""));
+    if (type == "linear") return scaling.value("factor", 1.0f);
+    if (type.empty() || type == "default") return 1.0f;
+    Fail(origin, ": unsupported rope scaling type '", type, "'");
+  };
+  if (c.contains("rope_scaling")) h.rope_global_factor = linear_factor(c["rope_scaling"]);
+  // Newer transformers write per-layer-type RoPE parameters instead.
+  if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) {
+    const auto& rp = c["rope_parameters"];
+    if (rp.contains("full_attention") && rp["full_attention"].is_object()) {
+      h.rope_global = rp["full_attention"].value("rope_theta", h.rope_global);
+      h.rope_global_factor = linear_factor(rp["full_attention"]);
+    }
+    if (rp.contains("sliding_attention") && rp["sliding_attention"].is_object()) {
+      h.rope_local = rp["sliding_attention"].value("rope_theta", h.rope_local);
+    }
+  }
+  if (c.contains("layer_types") && c["layer_types"].is_array()) {
+    const auto& types = c["layer_types"];
+    if (static_cast<int>(types.size()) != h.layers) {
+      Fail(origin, ": layer_types has ", types.size(), " entries for ", h.layers, " layers");
+    }
+    for (const auto& t : types) {
+      if (!t.is_string()) Fail(origin, ": layer_types entries must be strings");
+      h.sliding.push_back(t.get<std::string>() == "sliding_attention");
+    }
+  } else if (h.generation == Generation::kGemma3 && c.contains("sliding_window_pattern")) {
+    const int period = integer("sliding_window_pattern", 6);
+    for (int i = 0; i < h.layers; ++i) h.sliding.push_back((i + 1) % period != 0);
+  }
+  const std::string embed = source.tensors.Find("model.embed_tokens.weight") ? "model.embed_tokens.weight"
+                            : source.tensors.Find("language_model.model.embed_tokens.weight")
+                                ? "language_model.model.embed_tokens.weight"
+                                : "model.language_model.embed_tokens.weight";
+  h.vocab_size = VocabFromEmbedding(source, embed);
+  ModelSpec spec = Expand(h);
+  spec.bos_id = static_cast<int32_t>(number("bos_token_id", 2));
+  spec.eos_id = c.contains("eos_token_id") && c["eos_token_id"].is_number_integer()
+                    ? c["eos_token_id"].get<int32_t>()
+                    : 1;
+  spec.Validate(origin);
+  return spec;
+}
+
+ModelSpec BuildModelSpec(const ModelSource& source) {
+  return source.format == ModelFormat::kGguf ? SpecFromGguf(source) : SpecFromHfConfig(source);
+}
+
+}  // namespace gemma

@@ -1,0 +1,60 @@
+// ModelSpec / LayerSpec: every switch the forward pass reads, built once from a
+// GGUF file's metadata or a Hugging Face config.json. A generation is data, not
+// a code path: the transformer branches on these fields only, never on the
+// model's name. Fields are named after the HF config keys they come from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gemma {
+
+struct ModelSource;
+
+enum class AttentionType { kGlobal, kSliding };
+
+struct LayerSpec {
+  AttentionType attention = AttentionType::kGlobal;
+  int sliding_window = 0;  // keys visible = the last `sliding_window` positions incl. self
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;
+  int head_dim = 0;
+  int intermediate_size = 0;
+  float query_scale = 1.0f;         // multiplies q . k
+  float attn_logit_softcap = 0.0f;  // 0: none
+  float rope_theta = 10000.0f;
+  float rope_linear_factor = 1.0f;  // positions divided by this (Gemma 3 4B+ global layers)
+  bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE (Gemma 3)
+  bool sandwich_norms = false;      // post-attention and post-FFW norms (Gemma 2/3)
+  // Room for Gemma 3n/4 as data: a layer that reads another layer's K/V
+  // (kv_source_layer >= 0), per-layer embeddings, MoE FFN, recurrent blocks.
+  int kv_source_layer = -1;
+};
+
+struct ModelSpec {
+  std::string architecture;  // GGUF name: "gemma", "gemma2", "gemma3"
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int context_length = 0;  // max_position_embeddings
+  float rms_norm_eps = 1e-6f;
+  float embedding_scale = 1.0f;       // sqrt(hidden_size), in f32
+  float final_logit_softcap = 0.0f;   // 0: none
+  std::vector<LayerSpec> layers;
+  // Special ids the prompt format needs (-1 when the vocabulary lacks them).
+  int32_t bos_id = 2;
+  int32_t eos_id = 1;
+
+  int num_layers() const { return static_cast<int>(layers.size()); }
+  // Throws gemma::Error (prefixed with `origin`) when a field is out of range.
+  void Validate(const std::string& origin) const;
+};
+
+// Throws gemma::Error naming the file and key for an unknown architecture or a
+// missing/invalid key. `vocab_size` comes from the embedding tensor if the
+// metadata lacks it.
+ModelSpec SpecFromGguf(const ModelSource& source);
+ModelSpec SpecFromHfConfig(const ModelSource& source);
+ModelSpec BuildModelSpec(const ModelSource& source);
+
+}  // namespace gemma

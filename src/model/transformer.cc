@@ -1,0 +1,220 @@
+// The Gemma forward pass, top to bottom. Reference: gemma_pytorch
+// (google/gemma_pytorch@014acb7, gemma/model.py), which the golden logits come
+// from; shared spec gemma-architecture.md sections 1-4.
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ops.h"
+#include "runtime/kv_cache.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+// Rotates the two halves of a head ("NeoX" pairing: i with i + d/2) by
+// position * inv_freq[i], as gemma_pytorch's apply_rotary_emb does with
+// complex numbers built from torch.chunk(x, 2).
+void ApplyRope(float* head, int head_dim, int position, const float* inv_freq) {
+  const int half = head_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    // The angle is formed in f32 as the reference does (outer(t, freqs)).
+    const float angle = static_cast<float>(position) * inv_freq[i];
+    const float c = static_cast<float>(std::cos(static_cast<double>(angle)));
+    const float s = static_cast<float>(std::sin(static_cast<double>(angle)));
+    const float re = head[i];
+    const float im = head[i + half];
+    head[i] = re * c - im * s;
+    head[i + half] = re * s + im * c;
+  }
+}
+
+}  // namespace
+
+Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_context)
+    : spec_(spec), weights_(weights) {
+  const size_t n = kMaxChunk;
+  const size_t H = spec.hidden_size;
+  size_t q_width = 0, kv_width = 0, F = 0;
+  for (const LayerSpec& l : spec.layers) {
+    q_width = std::max<size_t>(q_width, size_t{1} * l.num_attention_heads * l.head_dim);
+    kv_width = std::max<size_t>(kv_width, size_t{1} * l.num_key_value_heads * l.head_dim);
+    F = std::max<size_t>(F, l.intermediate_size);
+    // f_i = theta^(-2i/d) / factor, computed in double and rounded once.
+    std::vector<float> inv_freq(l.head_dim / 2);
+    for (int i = 0; i < l.head_dim / 2; ++i) {
+      const double exponent = 2.0 * i / l.head_dim;
+      inv_freq[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(l.rope_theta), exponent) /
+                                       l.rope_linear_factor);
+    }
+    rope_inv_freq_.push_back(std::move(inv_freq));
+  }
+  x_.resize(n * H);
+  normed_.resize(n * H);
+  proj_.resize(n * H);
+  q_.resize(n * q_width);
+  attn_out_.resize(n * q_width);
+  k_.resize(n * kv_width);
+  v_.resize(n * kv_width);
+  gate_.resize(n * F);
+  up_.resize(n * F);
+  max_context_ = max_context;
+}
+
+void Transformer::Forward(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
+                          float* logits, bool all_logits) {
+  const size_t V = spec_.vocab_size;
+  for (size_t begin = 0; begin < tokens.size(); begin += kMaxChunk) {
+    const size_t count = std::min<size_t>(kMaxChunk, tokens.size() - begin);
+    const bool last_chunk = begin + count == tokens.size();
+    float* out = all_logits ? logits + begin * V : (last_chunk ? logits : nullptr);
+    ForwardChunk(tokens.subspan(begin, count), cache, pool, out, all_logits);
+  }
+}
+
+void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
+                               float* logits, bool all_logits) {
+  const int n = static_cast<int>(tokens.size());
+  const int H = spec_.hidden_size;
+  const int start_pos = cache.size();
+  if (static_cast<int>(scores_.size()) < pool.num_threads()) {
+    scores_.resize(pool.num_threads(), std::vector<float>(max_context_));
+  }
+  auto trace = [&](const float* rows) {
+    if (trace_ != nullptr) trace_->insert(trace_->end(), rows, rows + static_cast<size_t>(n) * H);
+  };
+
+  // 1. Embedding lookup, scaled by sqrt(hidden) (the tied head is not scaled).
+  for (int t = 0; t < n; ++t) {
+    float* row = &x_[static_cast<size_t>(t) * H];
+    DequantizeRow(weights_.embedding, tokens[t], row);
+    for (int i = 0; i < H; ++i) row[i] *= spec_.embedding_scale;
+  }
+  trace(x_.data());
+
+  // 2. Decoder layers.
+  for (int layer = 0; layer < spec_.num_layers(); ++layer) {
+    Attention(layer, n, start_pos, cache, pool);
+    FeedForward(layer, n, pool);
+    trace(x_.data());
+  }
+  cache.set_size(start_pos + n);
+
+  // 3. Final norm over the rows whose logits are wanted.
+  const int first = all_logits ? 0 : n - 1;
+  for (int t = first; t < n; ++t) {
+    const size_t offset = static_cast<size_t>(t) * H;
+    RMSNorm(&x_[offset], weights_.final_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
+  }
+  trace(normed_.data());
+  if (logits == nullptr) return;
+
+  // 4. Logits through the tied embedding matrix, then the final soft-cap (Gemma 2).
+  const int rows = n - first;
+  const int64_t V = spec_.vocab_size;
+  MatMul(weights_.embedding, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
+  if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
+}
+
+// h += [post_norm](o_proj(softmax(mask(softcap(c * q.k))) . v)), q/k/v from input_norm(h).
+void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, ThreadPool& pool) {
+  const LayerSpec& l = spec_.layers[layer];
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int d = l.head_dim;
+  const int q_width = l.num_attention_heads * d;
+  const int kv_width = l.num_key_value_heads * d;
+  const float eps = spec_.rms_norm_eps;
+
+  for (int t = 0; t < n; ++t) {
+    const size_t offset = static_cast<size_t>(t) * H;
+    RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
+  }
+  MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
+  MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
+  MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
+
+  // QK-norm (Gemma 3) then RoPE on every head; store K/V in the cache.
+  const float* inv_freq = rope_inv_freq_[layer].data();
+  for (int t = 0; t < n; ++t) {
+    const int pos = start_pos + t;
+    float* q = &q_[static_cast<size_t>(t) * q_width];
+    float* k = &k_[static_cast<size_t>(t) * kv_width];
+    for (int h = 0; h < l.num_attention_heads; ++h) {
+      if (l.qk_norm) RMSNorm(q + h * d, w.q_norm.data(), eps, d, q + h * d);
+      ApplyRope(q + h * d, d, pos, inv_freq);
+    }
+    for (int h = 0; h < l.num_key_value_heads; ++h) {
+      if (l.qk_norm) RMSNorm(k + h * d, w.k_norm.data(), eps, d, k + h * d);
+      ApplyRope(k + h * d, d, pos, inv_freq);
+    }
+    std::memcpy(cache.Key(layer, pos), k, sizeof(float) * kv_width);
+    std::memcpy(cache.Value(layer, pos), &v_[static_cast<size_t>(t) * kv_width],
+                sizeof(float) * kv_width);
+  }
+
+  // Scores, mask, softmax and weighted sum of values per (token, head).
+  const int group = l.num_attention_heads / l.num_key_value_heads;
+  const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
+  pool.ParallelFor(static_cast<size_t>(n) * l.num_attention_heads, 1,
+                   [&](size_t begin, size_t end, int thread) {
+    float* scores = scores_[thread].data();
+    for (size_t item = begin; item < end; ++item) {
+      const int t = static_cast<int>(item / l.num_attention_heads);
+      const int h = static_cast<int>(item % l.num_attention_heads);
+      const int kv_head = h / group;  // contiguous GQA grouping
+      const int pos = start_pos + t;
+      // Query i sees key j iff j <= i and (global or i - j < window).
+      const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
+      const int count = pos - first + 1;
+      const float* q = &q_[static_cast<size_t>(t) * q_width + h * d];
+      for (int j = 0; j < count; ++j) {
+        const float* key = cache.Key(layer, first + j) + kv_head * d;
+        float s = Dot(q, key, d) * l.query_scale;
+        if (l.attn_logit_softcap > 0) s = l.attn_logit_softcap * std::tanh(s / l.attn_logit_softcap);
+        scores[j] = s;
+      }
+      Softmax(scores, count);
+      float* out = &attn_out_[static_cast<size_t>(t) * q_width + h * d];
+      std::fill(out, out + d, 0.0f);
+      for (int j = 0; j < count; ++j) {
+        AddScaled(scores[j], cache.Value(layer, first + j) + kv_head * d, out, d);
+      }
+    }
+  });
+
+  MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
+  for (int t = 0; t < n; ++t) {
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    if (l.sandwich_norms) RMSNorm(out, w.post_attention_norm.data(), eps, H, out);
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  }
+}
+
+// h += [post_norm](down(gelu_tanh(gate(x)) * up(x))), x = pre_feedforward_norm(h).
+void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
+  const LayerSpec& l = spec_.layers[layer];
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int F = l.intermediate_size;
+  const float eps = spec_.rms_norm_eps;
+  for (int t = 0; t < n; ++t) {
+    const size_t offset = static_cast<size_t>(t) * H;
+    RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), eps, H, &normed_[offset]);
+  }
+  MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
+  MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
+  GeluTanhMul(gate_.data(), up_.data(), static_cast<int64_t>(n) * F);
+  MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
+  for (int t = 0; t < n; ++t) {
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    if (l.sandwich_norms) RMSNorm(out, w.post_feedforward_norm.data(), eps, H, out);
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  }
+}
+
+}  // namespace gemma

@@ -1,0 +1,36 @@
+// Typed views of a model's weights, bound from the TensorCatalog through one
+// declarative table (weights.cc) that names every tensor in both GGUF and
+// Hugging Face spelling. Matrices point into the mmapped files; norm gains are
+// small f32 copies holding the effective gain (GGUF stores 1 + w, HF stores w).
+#pragma once
+
+#include <vector>
+
+#include "kernels/ops.h"
+#include "model/spec.h"
+
+namespace gemma {
+
+struct ModelSource;
+
+struct LayerWeights {
+  WeightMatrix q_proj, k_proj, v_proj, o_proj;  // [n_h*d_h, H], [n_kv*d_h, H] x2, [H, n_h*d_h]
+  WeightMatrix gate_proj, up_proj, down_proj;   // [F, H], [F, H], [H, F]
+  std::vector<float> input_norm;                // before attention
+  std::vector<float> post_attention_norm;       // sandwich only
+  std::vector<float> pre_feedforward_norm;      // before the MLP (Gemma 1's post_attention_layernorm)
+  std::vector<float> post_feedforward_norm;     // sandwich only
+  std::vector<float> q_norm, k_norm;            // [d_h], QK-norm only
+};
+
+struct ModelWeights {
+  WeightMatrix embedding;  // [V, H]; also the (tied) output head
+  std::vector<float> final_norm;
+  std::vector<LayerWeights> layers;
+};
+
+// Throws gemma::Error naming the file and tensor when one is missing, has the
+// wrong shape, or a type the kernels cannot use.
+ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
+
+}  // namespace gemma

@@ -1,0 +1,295 @@
+// Implements the public API (include/gemma/gemma.h) on top of the internal
+// layers, and turns internal gemma::Error exceptions into Status results.
+#include <algorithm>
+#include <thread>
+
+#include "base/error.h"
+#include "gemma/gemma.h"
+#include "io/model_source.h"
+#include "model/spec.h"
+#include "model/transformer.h"
+#include "model/weights.h"
+#include "runtime/kv_cache.h"
+#include "runtime/sampler.h"
+#include "runtime/tokenizer_loader.h"
+#include "threading/thread_pool.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gemma {
+
+struct Model::Impl {
+  ModelSource source;
+  ModelSpec spec;
+  ModelWeights weights;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ThreadPool> pool;
+  ModelInfo info;
+  std::vector<int32_t> end_ids;
+  int context = 0;
+};
+
+namespace {
+
+constexpr int kDefaultContextCap = 8192;
+
+ModelInfo Describe(const Model::Impl& m) {
+  ModelInfo info;
+  const ModelSpec& s = m.spec;
+  info.path = m.source.path;
+  info.format = m.source.format == ModelFormat::kGguf ? "gguf" : "safetensors";
+  info.architecture = s.architecture;
+  info.vocab_size = s.vocab_size;
+  info.hidden_size = s.hidden_size;
+  info.num_layers = s.num_layers();
+  const LayerSpec& first = s.layers.front();
+  info.num_attention_heads = first.num_attention_heads;
+  info.num_key_value_heads = first.num_key_value_heads;
+  info.head_dim = first.head_dim;
+  info.intermediate_size = first.intermediate_size;
+  info.context_length = s.context_length;
+  info.active_context = m.context;
+  info.query_scale = first.query_scale;
+  info.attn_logit_softcap = first.attn_logit_softcap;
+  info.final_logit_softcap = s.final_logit_softcap;
+  for (int i = 0; i < s.num_layers(); ++i) {
+    const LayerSpec& l = s.layers[i];
+    if (l.attention == AttentionType::kGlobal) {
+      info.global_layers.push_back(i);
+      info.rope_theta_global = l.rope_theta;
+      info.rope_linear_factor = l.rope_linear_factor;
+    } else {
+      info.sliding_window = l.sliding_window;
+      info.rope_theta_local = l.rope_theta;
+    }
+  }
+  info.weights_bytes = m.source.TotalTensorBytes();
+  info.kv_cache_bytes = KvCache(s, m.context, Transformer::kMaxChunk).BytesUsed();
+  info.threads = m.pool->num_threads();
+  const std::vector<std::string>* order =
+      m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
+  auto add = [&](const TensorEntry& t) {
+    info.tensors.push_back({t.name, std::string(Name(t.type)), t.shape, t.size_bytes});
+  };
+  if (order != nullptr) {
+    for (const std::string& name : *order) add(*m.source.tensors.Find(name));
+  } else {
+    for (const auto& [name, t] : m.source.tensors.entries()) add(t);
+  }
+  return info;
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
+  try {
+    auto m = std::make_unique<Impl>();
+    m->source = OpenModelSource(path);
+    m->spec = BuildModelSpec(m->source);
+    m->weights = BindWeights(m->source, m->spec);
+    m->tokenizer = std::make_unique<Tokenizer>(LoadTokenizer(m->source, options.tokenizer_path));
+    CheckTokenizerMatchesModel(*m->tokenizer, m->spec, path);
+    m->end_ids.push_back(m->spec.eos_id);
+    if (const int32_t eot = m->tokenizer->PieceToId("<end_of_turn>"); eot >= 0) {
+      m->end_ids.push_back(eot);
+    }
+    if (options.context_length < 0) Fail("context length must be positive");
+    m->context = options.context_length > 0 ? options.context_length
+                                            : std::min(m->spec.context_length, kDefaultContextCap);
+    if (m->context > m->spec.context_length) {
+      Fail(path, ": context length ", m->context, " exceeds the model's limit of ",
+           m->spec.context_length);
+    }
+    const int threads = options.threads > 0
+                            ? options.threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    m->pool = std::make_unique<ThreadPool>(threads);
+    m->info = Describe(*m);
+    return std::unique_ptr<Model>(new Model(std::move(m)));
+  } catch (const Error& e) {
+    return Status::Error(e.what());
+  } catch (const std::bad_alloc&) {
+    return Status::Error(path + ": out of memory while loading");
+  }
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
+
+std::vector<int32_t> Model::Tokenize(std::string_view text, bool add_bos, bool parse_special) const {
+  std::vector<int32_t> ids;
+  if (add_bos) ids.push_back(impl_->spec.bos_id);
+  const std::vector<int32_t> body = impl_->tokenizer->Encode(text, parse_special);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
+std::string Model::Detokenize(const std::vector<int32_t>& ids) const {
+  return impl_->tokenizer->Decode(ids);
+}
+
+bool Model::IsEndOfGeneration(int32_t id) const {
+  return std::find(impl_->end_ids.begin(), impl_->end_ids.end(), id) != impl_->end_ids.end();
+}
+
+struct Session::Impl {
+  explicit Impl(Model::Impl& m)
+      : model(m),
+        cache(m.spec, m.context, Transformer::kMaxChunk),
+        transformer(m.spec, m.weights, m.context),
+        logits(m.spec.vocab_size) {}
+  Model::Impl& model;
+  KvCache cache;
+  Transformer transformer;
+  std::vector<float> logits;
+  std::vector<int32_t> tokens;
+};
+
+Session::Session(Model& model) : impl_(std::make_unique<Impl>(model.impl())) {}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+
+Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_logits) {
+  Impl& s = *impl_;
+  if (tokens.empty()) return Status::Error("no tokens to append");
+  const int vocab = s.model.spec.vocab_size;
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= vocab) {
+      return Status::Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                           std::to_string(vocab - 1) + ")");
+    }
+  }
+  if (s.tokens.size() + tokens.size() > static_cast<size_t>(s.cache.context_length())) {
+    return Status::Error("context full: " + std::to_string(s.tokens.size()) + " + " +
+                         std::to_string(tokens.size()) + " tokens exceed the context length " +
+                         std::to_string(s.cache.context_length()) + " (raise --ctx)");
+  }
+  try {
+    if (all_logits != nullptr) {
+      all_logits->resize(tokens.size() * static_cast<size_t>(vocab));
+      s.transformer.Forward(tokens, s.cache, *s.model.pool, all_logits->data(), true);
+      std::copy(all_logits->end() - vocab, all_logits->end(), s.logits.begin());
+    } else {
+      s.transformer.Forward(tokens, s.cache, *s.model.pool, s.logits.data(), false);
+    }
+  } catch (const Error& e) {
+    return Status::Error(e.what());
+  }
+  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
+  return Status();
+}
+
+std::span<const float> Session::logits() const { return impl_->logits; }
+
+int32_t Session::Sample(const SamplingParams& params) {
+  Sampler sampler(params);
+  sampler.Reseed(params.seed + impl_->tokens.size());
+  std::vector<float> logits = impl_->logits;
+  return sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()), impl_->tokens);
+}
+
+void Session::Truncate(int n) {
+  n = std::clamp(n, 0, static_cast<int>(impl_->tokens.size()));
+  impl_->tokens.resize(n);
+  impl_->cache.set_size(n);
+}
+
+const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }
+int Session::position() const { return static_cast<int>(impl_->tokens.size()); }
+int Session::capacity() const { return impl_->cache.context_length(); }
+
+namespace {
+
+// Samples and appends tokens until an end-of-generation id or max_tokens,
+// streaming complete UTF-8 text. Returns the decoded answer; `ended` tells
+// whether an end id was produced (it is not appended to the context).
+Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
+                                 const std::function<bool(std::string_view)>& on_text,
+                                 bool* ended) {
+  StreamingDecoder decoder(model.tokenizer());
+  std::string answer;
+  *ended = false;
+  for (int i = 0; i < options.max_tokens; ++i) {
+    const int32_t id = session.Sample(options.sampling);
+    if (model.IsEndOfGeneration(id)) {
+      *ended = true;
+      break;
+    }
+    const std::string piece = decoder.Push(id);
+    answer += piece;
+    if (!piece.empty() && on_text && !on_text(piece)) break;
+    const Status status = session.Append(std::span<const int32_t>(&id, 1));
+    if (!status.ok()) return status;
+  }
+  const std::string rest = decoder.Flush();
+  answer += rest;
+  if (!rest.empty() && on_text) on_text(rest);
+  return answer;
+}
+
+std::string Trim(std::string_view s) {
+  const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
+}  // namespace
+
+Chat::Chat(Model& model, std::string system_prompt)
+    : model_(model), session_(model), system_prompt_(std::move(system_prompt)) {}
+
+void Chat::Reset() {
+  session_.Reset();
+  turn_open_ = false;
+  turns_ = 0;
+}
+
+Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions& options,
+                               const std::function<bool(std::string_view)>& on_text) {
+  // Turn format: <bos><start_of_turn>user\n{text}<end_of_turn>\n<start_of_turn>model\n
+  // The template pieces are control tokens; the user's text is encoded
+  // literally so that it cannot inject turn markers.
+  std::vector<int32_t> ids;
+  auto add_special = [&](std::string_view text) {
+    const std::vector<int32_t> part = model_.Tokenize(text, false, true);
+    ids.insert(ids.end(), part.begin(), part.end());
+  };
+  if (session_.position() == 0) {
+    ids.push_back(model_.impl().spec.bos_id);
+  } else if (turn_open_) {
+    add_special("<end_of_turn>\n");
+  }
+  std::string content = Trim(user_text);
+  if (turns_ == 0 && !system_prompt_.empty()) content = system_prompt_ + "\n\n" + content;
+  add_special("<start_of_turn>user\n");
+  const std::vector<int32_t> body = model_.Tokenize(content, false, false);
+  ids.insert(ids.end(), body.begin(), body.end());
+  add_special("<end_of_turn>\n<start_of_turn>model\n");
+
+  const int rollback = session_.position();
+  Status status = session_.Append(ids);
+  if (!status.ok()) {
+    session_.Truncate(rollback);
+    return status;
+  }
+  ++turns_;
+  bool ended = false;
+  Result<std::string> answer = GenerateLoop(model_, session_, options, on_text, &ended);
+  turn_open_ = true;  // the <end_of_turn> (sampled or not) is not in the context yet
+  return answer;
+}
+
+Result<std::string> Complete(Model& model, std::string_view prompt, const GenerateOptions& options,
+                             const std::function<bool(std::string_view)>& on_text) {
+  Session session(model);
+  const std::vector<int32_t> ids = model.Tokenize(prompt, /*add_bos=*/true, /*parse_special=*/true);
+  const Status status = session.Append(ids);
+  if (!status.ok()) return status;
+  bool ended = false;
+  return GenerateLoop(model, session, options, on_text, &ended);
+}
+
+}  // namespace gemma

@@ -1,0 +1,99 @@
+#include "runtime/tokenizer_loader.h"
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "io/model_source.h"
+#include "model/spec.h"
+
+namespace gemma {
+namespace {
+
+Tokenizer FromGguf(const GgufFile& f) {
+  const std::string& origin = f.path();
+  const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
+  if (tokens == nullptr) Fail(origin, ": no tokenizer in the file (tokenizer.ggml.tokens missing)");
+  if (tokens->type != GgufType::kArray || tokens->array_type != GgufType::kString) {
+    Fail(origin, ": tokenizer.ggml.tokens should be an array of strings");
+  }
+  if (const auto model = f.GetString("tokenizer.ggml.model"); model && *model != "llama") {
+    Fail(origin, ": tokenizer model '", *model, "' is not supported (expected 'llama', SentencePiece BPE)");
+  }
+  VocabData vocab;
+  vocab.pieces = tokens->strings;
+  const size_t n = vocab.pieces.size();
+  auto numbers = [&](const char* key) -> const std::vector<double>* {
+    const GgufValue* v = f.Find(key);
+    if (v == nullptr) return nullptr;
+    if (v->type != GgufType::kArray || v->numbers.size() != n) {
+      Fail(origin, ": ", key, " should be a numeric array of ", n, " entries");
+    }
+    return &v->numbers;
+  };
+  if (const auto* scores = numbers("tokenizer.ggml.scores")) {
+    vocab.scores.assign(scores->begin(), scores->end());
+  }
+  vocab.types.assign(n, TokenType::kNormal);
+  if (const auto* types = numbers("tokenizer.ggml.token_type")) {
+    for (size_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>((*types)[i]);
+      if (t < 1 || t > 6) Fail(origin, ": tokenizer.ggml.token_type[", i, "] = ", t, " is invalid");
+      vocab.types[i] = static_cast<TokenType>(t);
+    }
+  }
+  auto id = [&](const char* key, int32_t fallback) {
+    const int64_t v = f.GetInt(key).value_or(fallback);
+    if (v < 0 || v >= static_cast<int64_t>(n)) Fail(origin, ": ", key, " = ", v, " is out of range");
+    return static_cast<int32_t>(v);
+  };
+  vocab.bos_id = id("tokenizer.ggml.bos_token_id", 2);
+  vocab.eos_id = id("tokenizer.ggml.eos_token_id", 1);
+  vocab.unk_id = id("tokenizer.ggml.unknown_token_id", 3);
+  vocab.pad_id = id("tokenizer.ggml.padding_token_id", 0);
+  vocab.add_space_prefix = f.GetBool("tokenizer.ggml.add_space_prefix").value_or(false);
+  return Tokenizer::FromVocab(std::move(vocab));
+}
+
+}  // namespace
+
+Tokenizer LoadTokenizerFile(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) {
+    if (fs::exists(fs::path(path) / "tokenizer.json")) {
+      return Tokenizer::FromTokenizerJson((fs::path(path) / "tokenizer.json").string());
+    }
+    if (fs::exists(fs::path(path) / "tokenizer.model")) {
+      return Tokenizer::FromSentencePieceModel((fs::path(path) / "tokenizer.model").string());
+    }
+    Fail(path, ": no tokenizer.json or tokenizer.model in this folder");
+  }
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+    return Tokenizer::FromTokenizerJson(path);
+  }
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
+    GgufFile file(path);
+    return FromGguf(file);
+  }
+  return Tokenizer::FromSentencePieceModel(path);
+}
+
+Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path) {
+  if (!override_path.empty()) return LoadTokenizerFile(override_path);
+  if (source.format == ModelFormat::kGguf) return FromGguf(*source.gguf);
+  if (!source.tokenizer_json_path.empty()) return Tokenizer::FromTokenizerJson(source.tokenizer_json_path);
+  if (!source.tokenizer_model_path.empty()) {
+    return Tokenizer::FromSentencePieceModel(source.tokenizer_model_path);
+  }
+  Fail(source.path, ": no tokenizer.json or tokenizer.model in the folder (pass --tokenizer)");
+}
+
+void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,
+                                const std::string& origin) {
+  if (tokenizer.vocab_size() > spec.vocab_size) {
+    Fail(origin, ": the tokenizer has ", tokenizer.vocab_size(),
+         " tokens but the model's embedding only ", spec.vocab_size,
+         " rows: tokenizer and model do not match");
+  }
+}
+
+}  // namespace gemma

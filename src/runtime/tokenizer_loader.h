@@ -1,0 +1,23 @@
+// Finds a model's tokenizer: the vocabulary inside a GGUF file, or
+// tokenizer.json / tokenizer.model in a Hugging Face folder, or a file the
+// user names; and checks that it fits the model.
+#pragma once
+
+#include <string>
+
+#include "tokenizer/tokenizer.h"
+
+namespace gemma {
+
+struct ModelSource;
+struct ModelSpec;
+
+// Throws gemma::Error naming the file when none is found or it is malformed.
+Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path);
+Tokenizer LoadTokenizerFile(const std::string& path);
+
+// A tokenizer "matches" when every id it can produce has an embedding row.
+void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,
+                                const std::string& origin);
+
+}  // namespace gemma

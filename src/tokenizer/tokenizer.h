@@ -1,0 +1,96 @@
+// SentencePiece-style BPE tokenizer for Gemma 1/2/3 with byte fallback and
+// Gemma's special/control tokens. Built from a GGUF vocabulary (pieces, scores,
+// token types), from a Hugging Face tokenizer.json (vocab + merges), or from a
+// SentencePiece tokenizer.model. See shared spec tokenizer-and-prompts.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gemma {
+
+// Token types as SentencePiece / GGUF number them.
+enum class TokenType : int32_t {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+// A vocabulary in the neutral form every source converts to.
+struct VocabData {
+  std::vector<std::string> pieces;  // index = id; SentencePiece's U+2581 kept as is
+  std::vector<float> scores;        // merge priority (higher merges first); may be empty
+  std::vector<TokenType> types;     // same length as pieces
+  // BPE merges "left right" in priority order (tokenizer.json). When empty, the
+  // scores define merge priority as in SentencePiece BPE.
+  std::vector<std::pair<std::string, std::string>> merges;
+  int32_t bos_id = 2;
+  int32_t eos_id = 1;
+  int32_t unk_id = 3;
+  int32_t pad_id = 0;
+  bool add_space_prefix = false;  // Gemma: false
+};
+
+class Tokenizer {
+ public:
+  // Throw gemma::Error with a message naming the file and what is wrong.
+  static Tokenizer FromVocab(VocabData vocab);
+  static Tokenizer FromTokenizerJson(const std::string& path);
+  static Tokenizer FromTokenizerJsonText(std::string_view json_text, const std::string& origin);
+  static Tokenizer FromSentencePieceModel(const std::string& path);
+  static Tokenizer FromSentencePieceModelBytes(std::string_view bytes, const std::string& origin);
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  // Text -> ids, no BOS added. With parse_special, occurrences of added tokens
+  // (control and user-defined pieces such as <start_of_turn>, <bos>, <unused0>)
+  // in the text are emitted as those tokens, as the reference does; without it
+  // the whole text is encoded literally. Invalid UTF-8 never crashes: bytes that
+  // are not valid UTF-8 are encoded through byte fallback.
+  std::vector<int32_t> Encode(std::string_view text, bool parse_special = true) const;
+
+  // Ids -> text. Control tokens (bos, eos, pad, <start_of_turn>...) decode to
+  // nothing unless keep_special; byte tokens are fused back into UTF-8.
+  std::string Decode(const std::vector<int32_t>& ids, bool keep_special = false) const;
+
+  // The raw bytes one token contributes ("▁" -> " ", <0x0A> -> "\n").
+  std::string TokenBytes(int32_t id) const;
+
+  // Id of an exact piece (e.g. "<end_of_turn>"), or -1.
+  int32_t PieceToId(std::string_view piece) const;
+  const std::string& IdToPiece(int32_t id) const;
+  TokenType Type(int32_t id) const;
+
+  int32_t vocab_size() const;
+  int32_t bos_id() const;
+  int32_t eos_id() const;
+
+ private:
+  struct Impl;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Streaming decoder: feed ids one at a time, get back only complete UTF-8.
+// Bytes of a character split across byte tokens are held until it completes;
+// invalid sequences come out as U+FFFD.
+class StreamingDecoder {
+ public:
+  explicit StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  std::string Push(int32_t id);
+  std::string Flush();  // whatever is pending, invalid bytes replaced
+
+ private:
+  const Tokenizer* tokenizer_;
+  std::string pending_;
+};
+
+}  // namespace gemma

@@ -1,0 +1,159 @@
+// End-to-end checks against the golden references: Google's gemma_pytorch in
+// float32 on random-weight models in every file format we load. Tolerances come
+// from each case.json ("suggested_tolerances"); see tests/data/golden/README.md.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "gemma/gemma.h"
+#include "testing/golden_case.h"
+
+namespace gemma {
+namespace {
+
+using testing::CompareLogits;
+using testing::GoldenDir;
+using testing::LoadCaseJson;
+using testing::LoadF32;
+using testing::LogitComparison;
+
+struct Variant {
+  std::string case_name;
+  std::string file;   // "hf" or a GGUF type: f32, bf16, q8_0, q4_0, q4_k_m
+  bool quantized() const { return file != "hf" && file != "f32" && file != "bf16"; }
+  std::string path() const {
+    if (file == "hf") return GoldenDir(case_name) + "/hf";
+    return GoldenDir(case_name) + "/gguf/" + case_name + "." + file + ".gguf";
+  }
+};
+
+std::vector<Variant> AllVariants() {
+  std::vector<Variant> variants;
+  for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256"}) {
+    for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
+      Variant v{c, f};
+      if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
+    }
+  }
+  return variants;
+}
+
+class GoldenTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    json_ = LoadCaseJson(GetParam().case_name);
+    ModelOptions options;
+    options.threads = 2;
+    auto model = Model::Open(GetParam().path(), options);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    model_ = std::move(model).value();
+    prompt_ = json_["prompt"]["ids"].get<std::vector<int32_t>>();
+    vocab_ = json_["config_summary"]["vocab_size"].get<int>();
+    ASSERT_EQ(model_->info().vocab_size, vocab_);
+  }
+
+  void Report(const char* what, const LogitComparison& c) {
+    std::printf("GOLDEN %-14s %-7s %-22s max_abs %.3e max_rel %.3e top1 %.3f kl %.3e\n",
+                GetParam().case_name.c_str(), GetParam().file.c_str(), what, c.max_abs, c.max_rel,
+                c.top1, c.kl_mean);
+  }
+
+  nlohmann::json json_;
+  std::unique_ptr<Model> model_;
+  std::vector<int32_t> prompt_;
+  int vocab_ = 0;
+};
+
+TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
+  const Variant& v = GetParam();
+  const std::string logits_dir = GoldenDir(v.case_name) + "/logits/";
+  Session session(*model_);
+  std::vector<float> logits;
+  ASSERT_TRUE(session.Append(prompt_, &logits).ok());
+  const std::vector<float> expected = LoadF32(logits_dir + "expected_prompt_logits.f32.bin");
+  const LogitComparison vs_f32 = CompareLogits(logits, expected, vocab_);
+  Report("prompt vs f32 ref", vs_f32);
+  const nlohmann::json& tol = json_["suggested_tolerances"];
+
+  if (v.quantized()) {
+    // The quantized file's own exact-arithmetic reference, and the f32 model.
+    const nlohmann::json& t = tol[v.file];
+    const std::vector<float> dequant =
+        LoadF32(logits_dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin");
+    const LogitComparison vs_dequant = CompareLogits(logits, dequant, vocab_);
+    Report("prompt vs dequant ref", vs_dequant);
+    EXPECT_LE(vs_dequant.kl_mean, t["vs_dequant_reference"]["kl_mean_max"].get<double>());
+    EXPECT_GE(vs_dequant.top1, t["vs_dequant_reference"]["top1_agreement_min"].get<double>());
+    EXPECT_LE(vs_f32.kl_mean, t["vs_f32_reference"]["kl_mean_max"].get<double>());
+    EXPECT_GE(vs_f32.top1, t["vs_f32_reference"]["top1_agreement_min"].get<double>());
+    return;
+  }
+
+  // Full precision (f32 activations and KV cache): tight logit agreement and
+  // the identical greedy continuation.
+  const double max_rel = tol["f32_compute"]["max_rel_diff"].get<double>();
+  EXPECT_LE(vs_f32.max_rel, max_rel);
+  EXPECT_EQ(vs_f32.top1, 1.0);
+
+  const std::vector<int32_t> expected_greedy = json_["greedy"]["ids"].get<std::vector<int32_t>>();
+  std::vector<int32_t> greedy;
+  std::vector<float> step_logits;
+  for (size_t i = 0; i < expected_greedy.size(); ++i) {
+    const std::span<const float> l = session.logits();
+    step_logits.insert(step_logits.end(), l.begin(), l.end());
+    const int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    greedy.push_back(next);
+    if (i + 1 < expected_greedy.size()) {
+      ASSERT_TRUE(session.Append(std::span<const int32_t>(&next, 1)).ok());
+    }
+  }
+  EXPECT_EQ(greedy, expected_greedy);
+  const LogitComparison decode =
+      CompareLogits(step_logits, LoadF32(logits_dir + "expected_greedy_logits.f32.bin"), vocab_);
+  Report("greedy decode steps", decode);
+  EXPECT_LE(decode.max_rel, max_rel);
+}
+
+// Prefilling in pieces (a multi-turn chat's pattern) must give the logits of
+// one pass over the whole prompt: the KV cache carries everything needed.
+class ChunkedPrefillTest : public GoldenTest {};
+
+TEST_P(ChunkedPrefillTest, EqualsOnePass) {
+  Session whole(*model_);
+  std::vector<float> expected;
+  ASSERT_TRUE(whole.Append(prompt_, &expected).ok());
+  Session pieces(*model_);
+  std::vector<float> logits;
+  const size_t cuts[] = {0, 1, 7, 20, prompt_.size()};
+  for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    std::vector<float> part;
+    const std::span<const int32_t> chunk(prompt_.data() + cuts[i], cuts[i + 1] - cuts[i]);
+    ASSERT_TRUE(pieces.Append(chunk, &part).ok());
+    logits.insert(logits.end(), part.begin(), part.end());
+  }
+  const LogitComparison c = CompareLogits(logits, expected, vocab_);
+  // Same arithmetic per token, only batched differently: equal to f32 rounding.
+  EXPECT_LE(c.max_rel, 1e-5);
+  EXPECT_EQ(c.top1, 1.0);
+}
+
+std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
+  return info.param.case_name + "_" + info.param.file;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(AllVariants()), VariantName);
+
+std::vector<Variant> ChunkedVariants() {
+  std::vector<Variant> variants;
+  for (const Variant& v : AllVariants()) {
+    if (v.file == "hf" || v.file == "q4_0") variants.push_back(v);
+  }
+  return variants;
+}
+INSTANTIATE_TEST_SUITE_P(Cases, ChunkedPrefillTest, ::testing::ValuesIn(ChunkedVariants()),
+                         VariantName);
+
+}  // namespace
+}  // namespace gemma
