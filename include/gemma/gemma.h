@@ -104,6 +104,7 @@ class Session {
   int capacity() const;
 
  private:
+  void MaskPaddingRows(float* logits) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

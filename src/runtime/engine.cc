@@ -1,6 +1,7 @@
 // Implements the public API (include/gemma/gemma.h) on top of the internal
 // layers, and turns internal gemma::Error exceptions into Status results.
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "base/error.h"
@@ -170,15 +171,27 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
     if (all_logits != nullptr) {
       all_logits->resize(tokens.size() * static_cast<size_t>(vocab));
       s.transformer.Forward(tokens, s.cache, *s.model.pool, all_logits->data(), true);
+      for (size_t row = 0; row < tokens.size(); ++row) {
+        MaskPaddingRows(all_logits->data() + row * vocab);
+      }
       std::copy(all_logits->end() - vocab, all_logits->end(), s.logits.begin());
     } else {
       s.transformer.Forward(tokens, s.cache, *s.model.pool, s.logits.data(), false);
+      MaskPaddingRows(s.logits.data());
     }
   } catch (const Error& e) {
     return Status::Error(e.what());
   }
   s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
   return Status();
+}
+
+// Embedding rows past the tokenizer's vocabulary (Gemma 3 multimodal
+// checkpoints pad 262,144 tokens to 262,208 rows) are no real tokens: they
+// must never be sampled.
+void Session::MaskPaddingRows(float* logits) const {
+  const int real = impl_->model.tokenizer->vocab_size();
+  std::fill(logits + real, logits + impl_->model.spec.vocab_size, -INFINITY);
 }
 
 std::span<const float> Session::logits() const { return impl_->logits; }
