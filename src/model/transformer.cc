@@ -111,10 +111,10 @@ void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, 
   trace(normed_.data());
   if (logits == nullptr) return;
 
-  // 4. Logits through the tied embedding matrix, then the final soft-cap (Gemma 2).
+  // 4. Logits through the output head (the tied embedding), then the final soft-cap (Gemma 2).
   const int rows = n - first;
   const int64_t V = spec_.vocab_size;
-  MatMul(weights_.embedding, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
+  MatMul(weights_.output_head, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
 }
 

@@ -18,6 +18,10 @@ struct TensorName {
 };
 
 constexpr TensorName kEmbedding = {"token_embd.weight", "embed_tokens.weight"};
+// Gemma ties the output head to the embedding; a GGUF may still carry its own
+// copy (e.g. quantized to another type). HF lm_head.weight is always a copy of
+// the embedding in Gemma checkpoints and is ignored.
+constexpr TensorName kOutputHead = {"output.weight", nullptr};
 constexpr TensorName kFinalNorm = {"output_norm.weight", "norm.weight"};
 constexpr TensorName kQ = {"blk.%d.attn_q.weight", "layers.%d.self_attn.q_proj.weight"};
 constexpr TensorName kK = {"blk.%d.attn_k.weight", "layers.%d.self_attn.k_proj.weight"};
@@ -53,6 +57,8 @@ class Binder {
       }
     }
   }
+
+  bool Has(const TensorName& name) const { return Find(name, 0) != nullptr; }
 
   WeightMatrix Matrix(const TensorName& name, int layer, int64_t rows, int64_t cols) {
     const TensorEntry& t = Get(name, layer);
@@ -104,13 +110,19 @@ class Binder {
   }
 
  private:
-  const TensorEntry& Get(const TensorName& name, int layer) {
+  std::string FullName(const TensorName& name, int layer) const {
     const char* pattern = is_gguf_ ? name.gguf : name.hf;
     char buffer[160];
     std::snprintf(buffer, sizeof(buffer), pattern, layer);
-    const std::string full = is_gguf_ ? std::string(buffer) : hf_prefix_ + buffer;
-    const TensorEntry* t = source_.tensors.Find(full);
-    if (t == nullptr) Fail(source_.path, ": missing tensor '", full, "'");
+    return is_gguf_ ? std::string(buffer) : hf_prefix_ + buffer;
+  }
+  const TensorEntry* Find(const TensorName& name, int layer) const {
+    if ((is_gguf_ ? name.gguf : name.hf) == nullptr) return nullptr;  // not in this format
+    return source_.tensors.Find(FullName(name, layer));
+  }
+  const TensorEntry& Get(const TensorName& name, int layer) const {
+    const TensorEntry* t = Find(name, layer);
+    if (t == nullptr) Fail(source_.path, ": missing tensor '", FullName(name, layer), "'");
     return *t;
   }
 
@@ -126,6 +138,8 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
   ModelWeights w;
   const int64_t H = spec.hidden_size;
   w.embedding = bind.Matrix(kEmbedding, 0, spec.vocab_size, H);
+  w.output_head =
+      bind.Has(kOutputHead) ? bind.Matrix(kOutputHead, 0, spec.vocab_size, H) : w.embedding;
   w.final_norm = bind.Norm(kFinalNorm, 0, H);
   for (int i = 0; i < spec.num_layers(); ++i) {
     const LayerSpec& l = spec.layers[i];

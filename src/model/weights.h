@@ -24,7 +24,8 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  WeightMatrix embedding;  // [V, H]; also the (tied) output head
+  WeightMatrix embedding;    // [V, H]
+  WeightMatrix output_head;  // [V, H]: the embedding (tied) unless the file has its own
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
 };

@@ -1,0 +1,138 @@
+// The `gemma` program, run as a user would: exit codes, output formats, and
+// agreement of `gemma logits --greedy` with the golden reference.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "testing/golden_case.h"
+
+namespace gemma {
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string text;  // stdout and stderr
+};
+
+// Runs the CLI with `args` (already shell-quoted), optionally feeding stdin.
+Output RunCli(const std::string& args, const std::string& input = "") {
+  std::string command = std::string(GEMMA_CLI_PATH) + " " + args + " 2>&1";
+  std::string input_file;
+  if (!input.empty()) {
+    input_file = (std::filesystem::temp_directory_path() /
+                  ("gemma_cli_input_" + std::to_string(::getpid()))).string();
+    std::ofstream(input_file) << input;
+    command += " < " + input_file;
+  } else {
+    command += " < /dev/null";
+  }
+  Output out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.text.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (!input_file.empty()) std::filesystem::remove(input_file);
+  return out;
+}
+
+std::string LastLine(const std::string& text) {
+  std::string s = text;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const size_t nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+const std::string kTinyModel = std::string(GEMMA_REPO_DIR) + "/models/tiny-gemma3.gguf";
+
+TEST(Cli, LogitsAndGreedyMatchReference) {
+  const nlohmann::json c = testing::LoadCaseJson("gemma2_swa");
+  std::string tokens;
+  for (int id : c["prompt"]["ids"]) tokens += (tokens.empty() ? "" : ",") + std::to_string(id);
+  const std::string out_file =
+      (std::filesystem::temp_directory_path() / ("gemma_cli_logits_" + std::to_string(::getpid()))).string();
+  const Output out = RunCli("logits -m " + testing::GoldenDir("gemma2_swa") + "/hf --tokens " +
+                            tokens + " --out " + out_file + " --greedy 24 -t 2");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  std::string expected_ids;
+  for (int id : c["greedy"]["ids"]) expected_ids += (expected_ids.empty() ? "" : " ") + std::to_string(id);
+  EXPECT_EQ(LastLine(out.text), expected_ids);
+  const std::vector<float> ours = testing::LoadF32(out_file);
+  const std::vector<float> expected =
+      testing::LoadF32(testing::GoldenDir("gemma2_swa") + "/logits/expected_prompt_logits.f32.bin");
+  const testing::LogitComparison cmp = testing::CompareLogits(ours, expected, 512);
+  EXPECT_LE(cmp.max_rel, c["suggested_tolerances"]["f32_compute"]["max_rel_diff"].get<double>());
+  std::filesystem::remove(out_file);
+}
+
+TEST(Cli, InfoJson) {
+  const Output out = RunCli("info --json -m " + kTinyModel);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  const nlohmann::json info = nlohmann::json::parse(out.text);
+  EXPECT_EQ(info["architecture"], "gemma3");
+  EXPECT_EQ(info["num_layers"], 6);
+  EXPECT_EQ(info["global_layers"], nlohmann::json::array({5}));
+  EXPECT_EQ(info["sliding_window"], 16);
+  EXPECT_GT(info["weights_bytes"].get<size_t>(), 300000u);
+  EXPECT_GT(info["kv_cache_bytes"].get<size_t>(), 0u);
+  EXPECT_EQ(info["tensors"].size(), 80u);  // 37 norms + 43 matrices (golden table)
+}
+
+TEST(Cli, InfoText) {
+  const Output out = RunCli("info -m " + testing::GoldenDir("gemma1_mqa") + "/hf");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_NE(out.text.find("architecture:  gemma"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("model.layers.0.self_attn.q_proj.weight"), std::string::npos);
+}
+
+TEST(Cli, TokenizeJsonl) {
+  const nlohmann::json c = testing::LoadCaseJson("gemma1_mqa");
+  const std::string text = c["prompt"]["text"];
+  const Output out = RunCli("tokenize --jsonl --bos -m " + testing::GoldenDir("gemma1_mqa") +
+                                "/hf/tokenizer.model",
+                            nlohmann::json{{"text", text}}.dump() + "\n");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  const nlohmann::json line = nlohmann::json::parse(LastLine(out.text));
+  EXPECT_EQ(line["ids"], c["prompt"]["ids"]);
+}
+
+TEST(Cli, RunIsReproducibleWithASeed) {
+  const std::string args = "run -m " + kTinyModel + " -p 'Tell me a story' -n 12 --temp 1 --seed 7";
+  const Output a = RunCli(args);
+  const Output b = RunCli(args);
+  ASSERT_EQ(a.exit_code, 0) << a.text;
+  EXPECT_EQ(a.text, b.text);
+  EXPECT_FALSE(a.text.empty());
+}
+
+TEST(Cli, ChatReadsTurnsFromStdin) {
+  const Output out = RunCli("chat -m " + kTinyModel + " -n 4 --temp 0", "hello\n/reset\nagain\n/exit\n");
+  EXPECT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_NE(out.text.find("(conversation cleared)"), std::string::npos) << out.text;
+}
+
+TEST(Cli, ErrorsAreMessagesNotCrashes) {
+  Output out = RunCli("run -m /nonexistent.gguf -p hi");
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.text.find("error: /nonexistent.gguf: no such file"), std::string::npos) << out.text;
+  out = RunCli("logits -m " + kTinyModel + " --tokens 1,x --out /dev/null");
+  EXPECT_EQ(out.exit_code, 1);
+  out = RunCli("logits -m " + kTinyModel + " --tokens 2,99999 --out /dev/null");
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.text.find("outside the vocabulary"), std::string::npos) << out.text;
+  out = RunCli("run -m " + kTinyModel + " -p hi --ctx 4");
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.text.find("context full"), std::string::npos) << out.text;
+  out = RunCli("frobnicate");
+  EXPECT_NE(out.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace gemma
