@@ -18,6 +18,8 @@ struct ModelFlags {
   std::string tokenizer_path;
   int threads = 0;
   int context = 0;
+  std::string kv_type = "bf16";
+  int batch_size = 256;
   void Register(CLI::App& app, bool model_required = true);
   // Opens the model or prints the error and returns null.
   std::unique_ptr<Model> Open() const;

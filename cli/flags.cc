@@ -28,6 +28,11 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
   app.add_option("-t,--threads", threads, "threads (default: one per core)")->check(CLI::NonNegativeNumber);
   app.add_option("-c,--ctx", context, "context length (default: the model's, at most 8192)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-type", kv_type, "KV cache element type: bf16, f16, f32, q8_0, q4_0")
+      ->capture_default_str();
+  app.add_option("-b,--batch-size", batch_size, "prompt tokens per forward step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8192));
 }
 
 std::unique_ptr<Model> ModelFlags::Open() const {
@@ -35,6 +40,8 @@ std::unique_ptr<Model> ModelFlags::Open() const {
   options.threads = threads;
   options.context_length = context;
   options.tokenizer_path = tokenizer_path;
+  options.kv_cache_type = kv_type;
+  options.batch_size = batch_size;
   const std::string path = model_path.empty() ? DefaultModelPath() : model_path;
   Result<std::unique_ptr<Model>> model = Model::Open(path, options);
   if (!model.ok()) {

@@ -50,7 +50,7 @@ Command RegisterInfo(CLI::App& app) {
           {"final_logit_softcap", i.final_logit_softcap},
           {"rope_theta_global", i.rope_theta_global}, {"rope_theta_local", i.rope_theta_local},
           {"rope_linear_factor", i.rope_linear_factor}, {"weights_bytes", i.weights_bytes},
-          {"kv_cache_bytes", i.kv_cache_bytes}};
+          {"kv_cache_bytes", i.kv_cache_bytes}, {"kv_cache_type", i.kv_cache_type}};
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
         for (const TensorSummary& t : i.tensors) {
@@ -88,7 +88,8 @@ Command RegisterInfo(CLI::App& app) {
     std::cout << "tensor types: ";
     for (const auto& [type, count] : type_counts) std::cout << " " << type << ":" << count;
     std::cout << "\nmemory:        weights " << Mib(i.weights_bytes) << " (mmapped), KV cache "
-              << Mib(i.kv_cache_bytes) << " per session at " << i.active_context << " tokens\n";
+              << Mib(i.kv_cache_bytes) << " (" << i.kv_cache_type << ") per session at "
+              << i.active_context << " tokens\n";
     if (flags->tensors) {
       std::cout << "\ntensors:\n";
       for (const TensorSummary& t : i.tensors) {

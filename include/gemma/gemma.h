@@ -25,6 +25,11 @@ class Tokenizer;
 struct ModelOptions {
   int threads = 0;         // 0: one per core
   int context_length = 0;  // 0: the model's limit, capped at 8192
+  // Element type of the KV cache: "bf16" (default), "f16", "f32", "q8_0", "q4_0".
+  std::string kv_cache_type = "bf16";
+  // Most prompt tokens processed in one step (like llama.cpp's ubatch);
+  // sliding-window layers keep window + batch_size - 1 cache slots.
+  int batch_size = 256;
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
@@ -51,6 +56,7 @@ struct ModelInfo {
   float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;
   size_t weights_bytes = 0;   // tensor bytes in the files (mmapped)
   size_t kv_cache_bytes = 0;  // per session at active_context
+  std::string kv_cache_type;
   int threads = 0;
   std::vector<TensorSummary> tensors;
 };

@@ -33,9 +33,9 @@ void ApplyRope(float* head, int head_dim, int position, const float* inv_freq) {
 
 }  // namespace
 
-Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_context)
-    : spec_(spec), weights_(weights) {
-  const size_t n = kMaxChunk;
+Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk)
+    : spec_(spec), max_chunk_(max_chunk), weights_(weights) {
+  const size_t n = max_chunk;
   const size_t H = spec.hidden_size;
   size_t q_width = 0, kv_width = 0, F = 0;
   for (const LayerSpec& l : spec.layers) {
@@ -60,14 +60,13 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   v_.resize(n * kv_width);
   gate_.resize(n * F);
   up_.resize(n * F);
-  max_context_ = max_context;
 }
 
 void Transformer::Forward(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
                           float* logits, bool all_logits) {
   const size_t V = spec_.vocab_size;
-  for (size_t begin = 0; begin < tokens.size(); begin += kMaxChunk) {
-    const size_t count = std::min<size_t>(kMaxChunk, tokens.size() - begin);
+  for (size_t begin = 0; begin < tokens.size(); begin += max_chunk_) {
+    const size_t count = std::min<size_t>(max_chunk_, tokens.size() - begin);
     const bool last_chunk = begin + count == tokens.size();
     float* out = all_logits ? logits + begin * V : (last_chunk ? logits : nullptr);
     ForwardChunk(tokens.subspan(begin, count), cache, pool, out, all_logits);
@@ -79,9 +78,6 @@ void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, 
   const int n = static_cast<int>(tokens.size());
   const int H = spec_.hidden_size;
   const int start_pos = cache.size();
-  if (static_cast<int>(scores_.size()) < pool.num_threads()) {
-    scores_.resize(pool.num_threads(), std::vector<float>(max_context_));
-  }
   auto trace = [&](const float* rows) {
     if (trace_ != nullptr) trace_->insert(trace_->end(), rows, rows + static_cast<size_t>(n) * H);
   };
@@ -119,6 +115,7 @@ void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, 
 }
 
 // h += [post_norm](o_proj(softmax(mask(softcap(c * q.k))) . v)), q/k/v from input_norm(h).
+// The softmax-weighted sum runs tiled over the cache (attention.cc).
 void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
@@ -150,40 +147,10 @@ void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, Thr
       if (l.qk_norm) RMSNorm(k + h * d, w.k_norm.data(), eps, d, k + h * d);
       ApplyRope(k + h * d, d, pos, inv_freq);
     }
-    std::memcpy(cache.Key(layer, pos), k, sizeof(float) * kv_width);
-    std::memcpy(cache.Value(layer, pos), &v_[static_cast<size_t>(t) * kv_width],
-                sizeof(float) * kv_width);
+    cache.Store(layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);
   }
 
-  // Scores, mask, softmax and weighted sum of values per (token, head).
-  const int group = l.num_attention_heads / l.num_key_value_heads;
-  const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
-  pool.ParallelFor(static_cast<size_t>(n) * l.num_attention_heads, 1,
-                   [&](size_t begin, size_t end, int thread) {
-    float* scores = scores_[thread].data();
-    for (size_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / l.num_attention_heads);
-      const int h = static_cast<int>(item % l.num_attention_heads);
-      const int kv_head = h / group;  // contiguous GQA grouping
-      const int pos = start_pos + t;
-      // Query i sees key j iff j <= i and (global or i - j < window).
-      const int first = window > 0 ? std::max(0, pos - window + 1) : 0;
-      const int count = pos - first + 1;
-      const float* q = &q_[static_cast<size_t>(t) * q_width + h * d];
-      for (int j = 0; j < count; ++j) {
-        const float* key = cache.Key(layer, first + j) + kv_head * d;
-        float s = Dot(q, key, d) * l.query_scale;
-        if (l.attn_logit_softcap > 0) s = l.attn_logit_softcap * std::tanh(s / l.attn_logit_softcap);
-        scores[j] = s;
-      }
-      Softmax(scores, count);
-      float* out = &attn_out_[static_cast<size_t>(t) * q_width + h * d];
-      std::fill(out, out + d, 0.0f);
-      for (int j = 0; j < count; ++j) {
-        AddScaled(scores[j], cache.Value(layer, first + j) + kv_head * d, out, d);
-      }
-    }
-  });
+  attention_.Run(l, layer, q_.data(), n, start_pos, cache, pool, attn_out_.data());
 
   MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
   for (int t = 0; t < n; ++t) {

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "model/attention.h"
 #include "model/spec.h"
 #include "model/weights.h"
 
@@ -16,11 +17,9 @@ class ThreadPool;
 
 class Transformer {
  public:
-  // Largest number of tokens one internal step processes; longer inputs are
-  // split into chunks of this size.
-  static constexpr int kMaxChunk = 256;
-
-  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_context);
+  // max_chunk: the most tokens one internal step processes; longer inputs are
+  // split into chunks of this size (the KV cache must be made for it).
+  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk);
 
   // Runs `tokens` at positions cache.size() .. cache.size() + n - 1, appending
   // their keys/values to `cache`. Writes logits for every token ([n, vocab])
@@ -43,6 +42,7 @@ class Transformer {
   void FeedForward(int layer, int n, ThreadPool& pool);
 
   const ModelSpec& spec_;
+  int max_chunk_;
   const ModelWeights& weights_;
   std::vector<float>* trace_ = nullptr;
 
@@ -53,9 +53,8 @@ class Transformer {
   std::vector<float> attn_out_;   // [n, n_h*d_h]
   std::vector<float> proj_;       // [n, H]
   std::vector<float> gate_, up_;  // [n, F]
-  std::vector<std::vector<float>> scores_;  // per thread [max_context]
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
-  int max_context_ = 0;
+  TiledAttention attention_;
 };
 
 }  // namespace gemma

@@ -27,6 +27,8 @@ struct Model::Impl {
   ModelInfo info;
   std::vector<int32_t> end_ids;
   int context = 0;
+  int batch_size = 256;
+  DType kv_type = DType::kBF16;
 };
 
 namespace {
@@ -64,7 +66,8 @@ ModelInfo Describe(const Model::Impl& m) {
     }
   }
   info.weights_bytes = m.source.TotalTensorBytes();
-  info.kv_cache_bytes = KvCache(s, m.context, Transformer::kMaxChunk).BytesUsed();
+  info.kv_cache_bytes = KvCache::BytesNeeded(s, m.context, m.batch_size, m.kv_type);
+  info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
   const std::vector<std::string>* order =
       m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
@@ -97,6 +100,9 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
       m->end_ids.push_back(eot);
     }
     if (options.context_length < 0) Fail("context length must be positive");
+    if (options.batch_size <= 0 || options.batch_size > 8192) Fail("batch size must be 1..8192");
+    m->batch_size = options.batch_size;
+    m->kv_type = ParseKvType(options.kv_cache_type);
     m->context = options.context_length > 0 ? options.context_length
                                             : std::min(m->spec.context_length, kDefaultContextCap);
     if (m->context > m->spec.context_length) {
@@ -138,8 +144,8 @@ bool Model::IsEndOfGeneration(int32_t id) const {
 struct Session::Impl {
   explicit Impl(Model::Impl& m)
       : model(m),
-        cache(m.spec, m.context, Transformer::kMaxChunk),
-        transformer(m.spec, m.weights, m.context),
+        cache(m.spec, m.context, m.batch_size, m.kv_type),
+        transformer(m.spec, m.weights, m.batch_size),
         logits(m.spec.vocab_size) {}
   Model::Impl& model;
   KvCache cache;

@@ -1,37 +1,141 @@
 #include "runtime/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "kernels/ops.h"
+#include "quant/quant.h"
 
 namespace gemma {
+namespace {
 
-KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk)
-    : context_length_(context_length) {
+void EncodeRow(DType type, const float* x, uint8_t* out, int n) {
+  switch (type) {
+    case DType::kF32:
+      std::memcpy(out, x, sizeof(float) * n);
+      return;
+    case DType::kBF16:
+      for (int i = 0; i < n; ++i) {
+        const uint16_t h = F32ToBf16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      return;
+    case DType::kF16:
+      for (int i = 0; i < n; ++i) {
+        const uint16_t h = F32ToF16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      return;
+    default:
+      QuantizeRowRef(type, x, out, n);
+  }
+}
+
+}  // namespace
+
+bool KvTypeSupported(DType type) {
+  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16 ||
+         type == DType::kQ8_0 || type == DType::kQ4_0;
+}
+
+DType ParseKvType(const std::string& name) {
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    if (name == Name(t)) return t;
+  }
+  Fail("unknown KV cache type '", name, "' (choose f32, bf16, f16, q8_0 or q4_0)");
+}
+
+namespace {
+
+// Slots a layer keeps: the whole context, or for a sliding-window layer the
+// window plus the keys one chunk appends beyond it.
+int LayerCapacity(const LayerSpec& l, int context_length, int max_chunk) {
+  if (l.attention != AttentionType::kSliding) return context_length;
+  return std::min(context_length, l.sliding_window + max_chunk - 1);
+}
+
+void CheckType(const ModelSpec& spec, DType type) {
+  if (!KvTypeSupported(type)) Fail("KV cache type ", Name(type), " is not supported");
+  for (const LayerSpec& l : spec.layers) {
+    if (l.head_dim % Info(type).block_elems != 0) {
+      Fail("KV cache type ", Name(type), " needs head_dim to be a multiple of ",
+           Info(type).block_elems, " (the model has ", l.head_dim, ")");
+    }
+  }
+}
+
+}  // namespace
+
+size_t KvCache::BytesNeeded(const ModelSpec& spec, int context_length, int max_chunk, DType type) {
+  CheckType(spec, type);
+  size_t bytes = 0;
+  for (const LayerSpec& l : spec.layers) {
+    bytes += 2 * static_cast<size_t>(LayerCapacity(l, context_length, max_chunk)) *
+             l.num_key_value_heads * BytesFor(type, l.head_dim);
+  }
+  return bytes;
+}
+
+KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType type)
+    : context_length_(context_length), type_(type) {
+  CheckType(spec, type);
   for (const LayerSpec& l : spec.layers) {
     LayerStore store;
-    store.row = l.num_key_value_heads * l.head_dim;
-    store.capacity = context_length;
-    if (l.attention == AttentionType::kSliding) {
-      store.capacity = std::min(context_length, l.sliding_window + max_chunk - 1);
-    }
-    store.keys.resize(static_cast<size_t>(store.capacity) * store.row);
-    store.values.resize(static_cast<size_t>(store.capacity) * store.row);
+    store.kv_heads = l.num_key_value_heads;
+    store.head_dim = l.head_dim;
+    store.head_bytes = BytesFor(type, l.head_dim);
+    store.capacity = LayerCapacity(l, context_length, max_chunk);
+    const size_t bytes = static_cast<size_t>(store.capacity) * store.kv_heads * store.head_bytes;
+    store.keys.resize(bytes);
+    store.values.resize(bytes);
     layers_.push_back(std::move(store));
   }
 }
 
-const float* KvCache::Key(int layer, int pos) const {
-  const LayerStore& l = layers_[layer];
-  return l.keys.data() + static_cast<size_t>(pos % l.capacity) * l.row;
+void KvCache::Store(int layer, int pos, const float* key, const float* value) {
+  LayerStore& l = layers_[layer];
+  const size_t row_bytes = l.kv_heads * l.head_bytes;
+  uint8_t* k = l.keys.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
+  uint8_t* v = l.values.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
+  for (int h = 0; h < l.kv_heads; ++h) {
+    EncodeRow(type_, key + h * l.head_dim, k + h * l.head_bytes, l.head_dim);
+    EncodeRow(type_, value + h * l.head_dim, v + h * l.head_bytes, l.head_dim);
+  }
 }
 
-const float* KvCache::Value(int layer, int pos) const {
-  const LayerStore& l = layers_[layer];
-  return l.values.data() + static_cast<size_t>(pos % l.capacity) * l.row;
+void KvCache::Load(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
+                   int count, float* out) const {
+  // One kv head across positions is a strided matrix: its "rows" are the
+  // slots, row_bytes apart. Contiguous runs of slots are widened at once.
+  const size_t row_bytes = l.kv_heads * l.head_bytes;
+  WeightMatrix rows;
+  rows.type = type_;
+  rows.cols = l.head_dim;
+  rows.row_bytes = row_bytes;
+  int done = 0;
+  while (done < count) {
+    const int slot = (begin + done) % l.capacity;
+    const int run = std::min(count - done, l.capacity - slot);
+    rows.data = store.data() + static_cast<size_t>(slot) * row_bytes + kv_head * l.head_bytes;
+    rows.rows = run;
+    for (int r = 0; r < run; ++r) DequantizeRow(rows, r, out + static_cast<size_t>(done + r) * l.head_dim);
+    done += run;
+  }
+}
+
+void KvCache::LoadKeys(int layer, int kv_head, int begin, int count, float* out) const {
+  Load(layers_[layer].keys, layers_[layer], kv_head, begin, count, out);
+}
+
+void KvCache::LoadValues(int layer, int kv_head, int begin, int count, float* out) const {
+  Load(layers_[layer].values, layers_[layer], kv_head, begin, count, out);
 }
 
 size_t KvCache::BytesUsed() const {
   size_t bytes = 0;
-  for (const LayerStore& l : layers_) bytes += (l.keys.size() + l.values.size()) * sizeof(float);
+  for (const LayerStore& l : layers_) bytes += l.keys.size() + l.values.size();
   return bytes;
 }
 

@@ -1,47 +1,72 @@
-// Per-sequence key/value cache. Each layer has its own capacity: a global layer
-// keeps every position of the context, a sliding-window layer only a ring of
-// window + chunk - 1 slots (enough for a prefill chunk whose first query still
-// sees `window` keys back). Keys are stored after QK-norm and RoPE.
+// Per-sequence key/value cache, stored per layer in the layer's own shape:
+// a global layer keeps every position of the context; a sliding-window layer
+// keeps only a ring of window + chunk - 1 slots (enough for a prefill chunk
+// whose first query still sees `window` keys back), so at long context the
+// cache is mostly the few global layers. Keys are stored after QK-norm and
+// RoPE, in f32, bf16, f16, q8_0 or q4_0 (per head, so each head's row is whole
+// blocks). See docs/kv-cache.md.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "base/dtype.h"
 #include "model/spec.h"
 
 namespace gemma {
 
+// Cache element types users can pick (--kv-type).
+bool KvTypeSupported(DType type);
+// "f32", "bf16", ... -> DType; throws gemma::Error for anything else.
+DType ParseKvType(const std::string& name);
+
 class KvCache {
  public:
-  // max_chunk: the most tokens one Forward call appends at once.
-  KvCache(const ModelSpec& spec, int context_length, int max_chunk);
+  // max_chunk: the most tokens one forward step appends at once.
+  KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType type = DType::kBF16);
 
   int context_length() const { return context_length_; }
+  DType type() const { return type_; }
   // Tokens currently held (the next position to write).
   int size() const { return size_; }
   void set_size(int size) { size_ = size; }
   void Clear() { size_ = 0; }
 
-  // Row of kv_heads * head_dim floats for absolute position `pos` in `layer`.
-  float* Key(int layer, int pos) { return Row(layers_[layer].keys, layer, pos); }
-  float* Value(int layer, int pos) { return Row(layers_[layer].values, layer, pos); }
-  const float* Key(int layer, int pos) const;
-  const float* Value(int layer, int pos) const;
+  // Stores rows of kv_heads * head_dim floats for absolute position `pos`.
+  void Store(int layer, int pos, const float* key, const float* value);
+  // Widens `count` consecutive positions from `begin` of one kv head to f32
+  // rows [count, head_dim]. Positions must still be held (not overwritten in
+  // a sliding layer's ring).
+  void LoadKeys(int layer, int kv_head, int begin, int count, float* out) const;
+  void LoadValues(int layer, int kv_head, int begin, int count, float* out) const;
 
+  // Bytes a cache of these dimensions takes, without allocating it. Throws
+  // gemma::Error if `type` cannot store the model's heads.
+  static size_t BytesNeeded(const ModelSpec& spec, int context_length, int max_chunk, DType type);
+
+  // Positions a layer can hold at once (context_length for global layers).
+  int capacity(int layer) const { return layers_[layer].capacity; }
   size_t BytesUsed() const;
+
+  // Raw storage, for saving and restoring sessions.
+  size_t num_layers() const { return layers_.size(); }
+  std::vector<uint8_t>& keys(int layer) { return layers_[layer].keys; }
+  std::vector<uint8_t>& values(int layer) { return layers_[layer].values; }
 
  private:
   struct LayerStore {
-    int capacity = 0;  // slots; position p lives in slot p % capacity
-    int row = 0;       // floats per position
-    std::vector<float> keys, values;
+    int capacity = 0;        // slots; position p lives in slot p % capacity
+    int kv_heads = 0;
+    int head_dim = 0;
+    size_t head_bytes = 0;   // one head's row in `type_`
+    std::vector<uint8_t> keys, values;
   };
-  float* Row(std::vector<float>& store, int layer, int pos) {
-    const LayerStore& l = layers_[layer];
-    return store.data() + static_cast<size_t>(pos % l.capacity) * l.row;
-  }
+  void Load(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
+            int count, float* out) const;
 
   int context_length_;
+  DType type_;
   int size_ = 0;
   std::vector<LayerStore> layers_;
 };

@@ -1,0 +1,177 @@
+#include "model/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ops.h"
+#include "runtime/kv_cache.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+
+void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, int start_pos,
+                         const KvCache& cache, ThreadPool& pool, float* out) {
+  const int d = l.head_dim;
+  const int heads = l.num_attention_heads;
+  const int kv_heads = l.num_key_value_heads;
+  const int group = heads / kv_heads;  // query heads sharing one kv head (contiguous)
+  const int q_width = heads * d;
+  const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
+  const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  const int queries_per_item = std::min(n, kQueryBlock) * group;
+
+  // Key positions query t sees: [FirstKey(t), start_pos + t].
+  auto first_key = [&](int t) {
+    const int pos = start_pos + t;
+    return window > 0 ? std::max(0, pos - window + 1) : 0;
+  };
+
+  // Decode has a single token and often one kv head: split the keys across
+  // threads then, and merge the partial softmax sums afterwards.
+  const int items_without_split = kv_heads * blocks;
+  const int span = start_pos + n - first_key(0);
+  int splits = 1;
+  if (items_without_split < pool.num_threads()) {
+    const int tiles = (span + kKeyTile - 1) / kKeyTile;
+    splits = std::clamp(pool.num_threads() / items_without_split, 1, std::max(1, tiles));
+  }
+  if (static_cast<int>(scratch_.size()) < pool.num_threads()) scratch_.resize(pool.num_threads());
+  const size_t partial_stride = static_cast<size_t>(d) + 2;
+  if (splits > 1) {
+    partials_.resize(static_cast<size_t>(splits) * items_without_split * queries_per_item *
+                     partial_stride);
+  }
+
+  pool.ParallelFor(static_cast<size_t>(items_without_split) * splits, 1,
+                   [&](size_t begin, size_t end, int thread) {
+    ThreadScratch& s = scratch_[thread];
+    s.keys.resize(static_cast<size_t>(kKeyTile) * d);
+    s.values.resize(static_cast<size_t>(kKeyTile) * d);
+    s.scores.resize(kKeyTile);
+    s.queries.resize(static_cast<size_t>(queries_per_item) * d);
+    s.acc.resize(static_cast<size_t>(queries_per_item) * d);
+    s.max.resize(queries_per_item);
+    s.sum.resize(queries_per_item);
+    for (size_t item = begin; item < end; ++item) {
+      const int split = static_cast<int>(item % splits);
+      const int base_item = static_cast<int>(item / splits);
+      const int kv_head = base_item % kv_heads;
+      const int block = base_item / kv_heads;
+      const int t0 = block * kQueryBlock;
+      const int t1 = std::min(n, t0 + kQueryBlock);
+      const int nq = (t1 - t0) * group;
+
+      // Queries of this block and kv head, pre-scaled as the reference does
+      // (q * scaling before q . k).
+      for (int t = t0; t < t1; ++t) {
+        for (int g = 0; g < group; ++g) {
+          const float* src = q + static_cast<size_t>(t) * q_width + (kv_head * group + g) * d;
+          float* dst = &s.queries[static_cast<size_t>((t - t0) * group + g) * d];
+          for (int i = 0; i < d; ++i) dst[i] = src[i] * l.query_scale;
+        }
+      }
+      std::fill(s.acc.begin(), s.acc.begin() + static_cast<size_t>(nq) * d, 0.0f);
+      std::fill(s.max.begin(), s.max.begin() + nq, -INFINITY);
+      std::fill(s.sum.begin(), s.sum.begin() + nq, 0.0f);
+
+      // This split's share of the keys any query of the block can see.
+      const int lo = first_key(t0);
+      const int hi = start_pos + t1;  // exclusive
+      const int tiles = (hi - lo + kKeyTile - 1) / kKeyTile;
+      const int tile_begin = static_cast<int>(static_cast<int64_t>(tiles) * split / splits);
+      const int tile_end = static_cast<int>(static_cast<int64_t>(tiles) * (split + 1) / splits);
+      for (int tile = tile_begin; tile < tile_end; ++tile) {
+        const int k0 = lo + tile * kKeyTile;
+        const int count = std::min(kKeyTile, hi - k0);
+        cache.LoadKeys(layer, kv_head, k0, count, s.keys.data());
+        cache.LoadValues(layer, kv_head, k0, count, s.values.data());
+        for (int t = t0; t < t1; ++t) {
+          // Visible keys j: first_key(t) <= j <= pos (causal + window).
+          const int j0 = std::max(k0, first_key(t));
+          const int j1 = std::min(k0 + count, start_pos + t + 1);
+          if (j0 >= j1) continue;
+          for (int g = 0; g < group; ++g) {
+            const int qi = (t - t0) * group + g;
+            const float* query = &s.queries[static_cast<size_t>(qi) * d];
+            float tile_max = -INFINITY;
+            for (int j = j0; j < j1; ++j) {
+              float score = Dot(query, &s.keys[static_cast<size_t>(j - k0) * d], d);
+              if (l.attn_logit_softcap > 0) {
+                score = l.attn_logit_softcap * std::tanh(score / l.attn_logit_softcap);
+              }
+              s.scores[j - j0] = score;
+              tile_max = std::max(tile_max, score);
+            }
+            // Online softmax: rescale what was accumulated to the new maximum.
+            float* acc = &s.acc[static_cast<size_t>(qi) * d];
+            const float new_max = std::max(s.max[qi], tile_max);
+            const float rescale = std::exp(s.max[qi] - new_max);
+            if (rescale != 1.0f) {
+              for (int i = 0; i < d; ++i) acc[i] *= rescale;
+            }
+            float tile_sum = 0;
+            for (int j = j0; j < j1; ++j) {
+              const float p = std::exp(s.scores[j - j0] - new_max);
+              tile_sum += p;
+              AddScaled(p, &s.values[static_cast<size_t>(j - k0) * d], acc, d);
+            }
+            s.sum[qi] = s.sum[qi] * rescale + tile_sum;
+            s.max[qi] = new_max;
+          }
+        }
+      }
+
+      for (int qi = 0; qi < nq; ++qi) {
+        const int t = t0 + qi / group;
+        const int h = kv_head * group + qi % group;
+        const float* acc = &s.acc[static_cast<size_t>(qi) * d];
+        if (splits == 1) {
+          float* dst = out + static_cast<size_t>(t) * q_width + h * d;
+          const float inv = 1.0f / s.sum[qi];
+          for (int i = 0; i < d; ++i) dst[i] = acc[i] * inv;
+        } else {
+          float* p = &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item +
+                                 qi) * partial_stride];
+          p[0] = s.max[qi];
+          p[1] = s.sum[qi];
+          std::memcpy(p + 2, acc, sizeof(float) * d);
+        }
+      }
+    }
+  });
+  if (splits == 1) return;
+
+  // Merge the splits: each holds a softmax over its keys relative to its own
+  // maximum (an empty split has max -inf and contributes nothing).
+  for (int base_item = 0; base_item < items_without_split; ++base_item) {
+    const int kv_head = base_item % kv_heads;
+    const int block = base_item / kv_heads;
+    const int t0 = block * kQueryBlock;
+    const int nq = (std::min(n, t0 + kQueryBlock) - t0) * group;
+    for (int qi = 0; qi < nq; ++qi) {
+      auto partial = [&](int split) {
+        return &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item + qi) *
+                          partial_stride];
+      };
+      float max = -INFINITY;
+      for (int split = 0; split < splits; ++split) max = std::max(max, partial(split)[0]);
+      const int t = t0 + qi / group;
+      const int h = kv_head * group + qi % group;
+      float* dst = out + static_cast<size_t>(t) * q_width + h * d;
+      std::fill(dst, dst + d, 0.0f);
+      float sum = 0;
+      for (int split = 0; split < splits; ++split) {
+        const float* p = partial(split);
+        if (p[1] == 0) continue;
+        const float weight = std::exp(p[0] - max);
+        sum += p[1] * weight;
+        AddScaled(weight, p + 2, dst, d);
+      }
+      const float inv = 1.0f / sum;
+      for (int i = 0; i < d; ++i) dst[i] *= inv;
+    }
+  }
+}
+
+}  // namespace gemma

@@ -1,0 +1,34 @@
+// Tiled ("flash") attention over the KV cache: keys and values are read in
+// tiles and combined with an online softmax, so no [queries x keys] score
+// matrix exists and scratch memory does not grow with the context. Soft-cap and
+// the sliding-window mask are applied inside the tiles.
+#pragma once
+
+#include <vector>
+
+#include "model/spec.h"
+
+namespace gemma {
+
+class KvCache;
+class ThreadPool;
+
+class TiledAttention {
+ public:
+  static constexpr int kKeyTile = 64;    // keys widened to f32 at once
+  static constexpr int kQueryBlock = 8;  // tokens sharing each K/V tile
+
+  // q: [n, n_h * d] after QK-norm and RoPE (not yet scaled). out: [n, n_h * d].
+  // Token t sits at position start_pos + t; its keys must already be in the cache.
+  void Run(const LayerSpec& layer_spec, int layer, const float* q, int n, int start_pos,
+           const KvCache& cache, ThreadPool& pool, float* out);
+
+ private:
+  struct ThreadScratch {
+    std::vector<float> keys, values, scores, queries, acc, max, sum;
+  };
+  std::vector<ThreadScratch> scratch_;
+  std::vector<float> partials_;  // split-key results awaiting the merge
+};
+
+}  // namespace gemma
