@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -32,15 +33,34 @@ Command RegisterChat(CLI::App& app) {
     ModelFlags model;
     SamplingFlags sampling;
     std::string system;
+    std::string session_file;
   };
   auto flags = std::make_shared<Flags>();
   flags->model.Register(app, /*model_required=*/false);
   flags->sampling.Register(app);
   app.add_option("-s,--system", flags->system, "system prompt (folded into the first user turn)");
+  app.add_option("--session", flags->session_file,
+                 "keep the conversation in this file: resumed if it exists, saved after every turn");
+  app.add_flag("--drop-old-turns", flags->sampling.options.drop_oldest_turns,
+               "when the context is full, drop the oldest turns instead of stopping");
   return [flags]() {
     std::unique_ptr<Model> model = flags->model.Open();
     if (!model) return 1;
     Chat chat(*model, flags->system);
+    auto save = [&]() {
+      if (flags->session_file.empty()) return;
+      const Status status = chat.Save(flags->session_file);
+      if (!status.ok()) std::cerr << "error: " << status.message() << "\n";
+    };
+    if (!flags->session_file.empty() && std::filesystem::exists(flags->session_file)) {
+      const Status status = chat.Load(flags->session_file);
+      if (!status.ok()) {
+        std::cerr << "error: " << status.message() << "\n";
+        return 1;
+      }
+      std::cout << "(resumed " << chat.history().size() << " turns from " << flags->session_file
+                << ")\n";
+    }
     std::cout << "Chatting with " << model->info().path << " (" << model->info().architecture
               << "). /reset starts over, /exit quits.\n";
     std::string line;
@@ -48,6 +68,7 @@ Command RegisterChat(CLI::App& app) {
       if (line == "/exit" || line == "/quit") break;
       if (line == "/reset") {
         chat.Reset();
+        save();
         std::cout << "(conversation cleared)\n";
         continue;
       }
@@ -61,6 +82,7 @@ Command RegisterChat(CLI::App& app) {
         std::cerr << "error: " << answer.status().message() << "\n";
         std::cerr << "(use /reset to start a new conversation)\n";
       }
+      save();
     }
     return 0;
   };

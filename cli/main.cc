@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   add("tokenize", "text to token ids", gemma::cli::RegisterTokenize);
   add("logits", "logits of a token sequence as raw f32 (to check against a reference)",
       gemma::cli::RegisterLogits);
+  add("perplexity", "perplexity of a text, and KL divergence against a saved base",
+      gemma::cli::RegisterPerplexity);
+  add("bench", "prompt and generation speed, in llama-bench's format", gemma::cli::RegisterBench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

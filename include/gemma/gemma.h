@@ -75,6 +75,7 @@ class Model {
   std::vector<int32_t> Tokenize(std::string_view text, bool add_bos = false,
                                 bool parse_special = true) const;
   std::string Detokenize(const std::vector<int32_t>& ids) const;
+  int32_t tokenizer_bos() const;
   // Ids that end a generation (<eos>, <end_of_turn>).
   bool IsEndOfGeneration(int32_t id) const;
 
@@ -105,6 +106,12 @@ class Session {
   void Truncate(int n);
   void Reset() { Truncate(0); }
 
+  // Saves the tokens, logits and KV cache (with `metadata`, opaque to us), and
+  // loads them back. Load refuses a file made with another model or KV type
+  // (the session is then unchanged); a corrupt file leaves it empty.
+  Status Save(const std::string& path, const std::string& metadata = "") const;
+  Status Load(const std::string& path, std::string* metadata = nullptr);
+
   const std::vector<int32_t>& tokens() const;
   int position() const;
   int capacity() const;
@@ -118,6 +125,10 @@ class Session {
 struct GenerateOptions {
   SamplingParams sampling;
   int max_tokens = 512;  // new tokens per answer
+  // When a new turn would not fit in the context: false stops with an error
+  // (the conversation is kept); true drops the oldest turns and re-prefills
+  // the rest.
+  bool drop_oldest_turns = false;
 };
 
 // Multi-turn chat in Gemma's turn format. The first user turn carries the
@@ -132,14 +143,27 @@ class Chat {
   Result<std::string> Send(std::string_view user_text, const GenerateOptions& options,
                            const std::function<bool(std::string_view)>& on_text);
   void Reset();
+
+  // The conversation (turns and KV cache) to and from a file; Load refuses a
+  // file made with another model.
+  Status Save(const std::string& path) const;
+  Status Load(const std::string& path);
+
+  struct Turn {
+    std::string user, model;
+  };
+  const std::vector<Turn>& history() const { return history_; }
   Session& session() { return session_; }
 
  private:
+  std::vector<int32_t> RenderUserTurn(std::string_view text, bool first) const;
+  Status Rebuild(size_t first_turn, size_t reserve);
+
   Model& model_;
   Session session_;
   std::string system_prompt_;
+  std::vector<Turn> history_;
   bool turn_open_ = false;  // the model's last turn still lacks <end_of_turn>
-  int turns_ = 0;
 };
 
 // Completion without the chat format: prompt text as is (plus one BOS).

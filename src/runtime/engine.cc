@@ -5,31 +5,11 @@
 #include <thread>
 
 #include "base/error.h"
-#include "gemma/gemma.h"
-#include "io/model_source.h"
-#include "model/spec.h"
-#include "model/transformer.h"
-#include "model/weights.h"
-#include "runtime/kv_cache.h"
+#include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
-#include "threading/thread_pool.h"
-#include "tokenizer/tokenizer.h"
 
 namespace gemma {
-
-struct Model::Impl {
-  ModelSource source;
-  ModelSpec spec;
-  ModelWeights weights;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<ThreadPool> pool;
-  ModelInfo info;
-  std::vector<int32_t> end_ids;
-  int context = 0;
-  int batch_size = 256;
-  DType kv_type = DType::kBF16;
-};
 
 namespace {
 
@@ -113,6 +93,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
                             ? options.threads
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     m->pool = std::make_unique<ThreadPool>(threads);
+    m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
     return std::unique_ptr<Model>(new Model(std::move(m)));
   } catch (const Error& e) {
@@ -137,22 +118,11 @@ std::string Model::Detokenize(const std::vector<int32_t>& ids) const {
   return impl_->tokenizer->Decode(ids);
 }
 
+int32_t Model::tokenizer_bos() const { return impl_->spec.bos_id; }
+
 bool Model::IsEndOfGeneration(int32_t id) const {
   return std::find(impl_->end_ids.begin(), impl_->end_ids.end(), id) != impl_->end_ids.end();
 }
-
-struct Session::Impl {
-  explicit Impl(Model::Impl& m)
-      : model(m),
-        cache(m.spec, m.context, m.batch_size, m.kv_type),
-        transformer(m.spec, m.weights, m.batch_size),
-        logits(m.spec.vocab_size) {}
-  Model::Impl& model;
-  KvCache cache;
-  Transformer transformer;
-  std::vector<float> logits;
-  std::vector<int32_t> tokens;
-};
 
 Session::Session(Model& model) : impl_(std::make_unique<Impl>(model.impl())) {}
 Session::~Session() = default;
@@ -219,11 +189,6 @@ const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }
 int Session::position() const { return static_cast<int>(impl_->tokens.size()); }
 int Session::capacity() const { return impl_->cache.context_length(); }
 
-namespace {
-
-// Samples and appends tokens until an end-of-generation id or max_tokens,
-// streaming complete UTF-8 text. Returns the decoded answer; `ended` tells
-// whether an end id was produced (it is not appended to the context).
 Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
                                  const std::function<bool(std::string_view)>& on_text,
                                  bool* ended) {
@@ -245,59 +210,6 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
   const std::string rest = decoder.Flush();
   answer += rest;
   if (!rest.empty() && on_text) on_text(rest);
-  return answer;
-}
-
-std::string Trim(std::string_view s) {
-  const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return std::string(s);
-}
-
-}  // namespace
-
-Chat::Chat(Model& model, std::string system_prompt)
-    : model_(model), session_(model), system_prompt_(std::move(system_prompt)) {}
-
-void Chat::Reset() {
-  session_.Reset();
-  turn_open_ = false;
-  turns_ = 0;
-}
-
-Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions& options,
-                               const std::function<bool(std::string_view)>& on_text) {
-  // Turn format: <bos><start_of_turn>user\n{text}<end_of_turn>\n<start_of_turn>model\n
-  // The template pieces are control tokens; the user's text is encoded
-  // literally so that it cannot inject turn markers.
-  std::vector<int32_t> ids;
-  auto add_special = [&](std::string_view text) {
-    const std::vector<int32_t> part = model_.Tokenize(text, false, true);
-    ids.insert(ids.end(), part.begin(), part.end());
-  };
-  if (session_.position() == 0) {
-    ids.push_back(model_.impl().spec.bos_id);
-  } else if (turn_open_) {
-    add_special("<end_of_turn>\n");
-  }
-  std::string content = Trim(user_text);
-  if (turns_ == 0 && !system_prompt_.empty()) content = system_prompt_ + "\n\n" + content;
-  add_special("<start_of_turn>user\n");
-  const std::vector<int32_t> body = model_.Tokenize(content, false, false);
-  ids.insert(ids.end(), body.begin(), body.end());
-  add_special("<end_of_turn>\n<start_of_turn>model\n");
-
-  const int rollback = session_.position();
-  Status status = session_.Append(ids);
-  if (!status.ok()) {
-    session_.Truncate(rollback);
-    return status;
-  }
-  ++turns_;
-  bool ended = false;
-  Result<std::string> answer = GenerateLoop(model_, session_, options, on_text, &ended);
-  turn_open_ = true;  // the <end_of_turn> (sampled or not) is not in the context yet
   return answer;
 }
 

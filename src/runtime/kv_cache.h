@@ -49,10 +49,11 @@ class KvCache {
   int capacity(int layer) const { return layers_[layer].capacity; }
   size_t BytesUsed() const;
 
-  // Raw storage, for saving and restoring sessions.
-  size_t num_layers() const { return layers_.size(); }
-  std::vector<uint8_t>& keys(int layer) { return layers_[layer].keys; }
-  std::vector<uint8_t>& values(int layer) { return layers_[layer].values; }
+  // Raw rows (all kv heads of one position), for saving and restoring sessions.
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  size_t row_bytes(int layer) const { return layers_[layer].kv_heads * layers_[layer].head_bytes; }
+  uint8_t* KeyRow(int layer, int pos) { return SlotRow(layers_[layer].keys, layer, pos); }
+  uint8_t* ValueRow(int layer, int pos) { return SlotRow(layers_[layer].values, layer, pos); }
 
  private:
   struct LayerStore {
@@ -62,6 +63,9 @@ class KvCache {
     size_t head_bytes = 0;   // one head's row in `type_`
     std::vector<uint8_t> keys, values;
   };
+  uint8_t* SlotRow(std::vector<uint8_t>& store, int layer, int pos) {
+    return store.data() + static_cast<size_t>(pos % layers_[layer].capacity) * row_bytes(layer);
+  }
   void Load(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
             int count, float* out) const;
 

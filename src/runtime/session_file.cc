@@ -1,0 +1,153 @@
+// Saving a session (tokens, next-token logits and the KV cache) to disk and
+// loading it back, checked against the model that made it.
+#include <cstring>
+#include <fstream>
+
+#include "base/error.h"
+#include "runtime/engine_impl.h"
+
+namespace gemma {
+namespace {
+
+constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'S', 'E', 'S'};
+constexpr uint32_t kVersion = 1;
+
+void Mix(uint64_t& hash, const void* data, size_t size) {
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;  // FNV-1a
+}
+
+struct Header {
+  char magic[8];
+  uint32_t version;
+  uint32_t kv_type;
+  uint64_t fingerprint;
+  uint32_t layers;
+  uint32_t vocab;
+  uint32_t tokens;
+  uint32_t metadata_bytes;
+};
+
+}  // namespace
+
+uint64_t ModelFingerprint(const ModelSource& source) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  // Names, types and shapes of every tensor, and a few bytes from its start
+  // and end: cheap (a couple of pages per tensor) and different for any other
+  // model or quantization.
+  for (const auto& [name, t] : source.tensors.entries()) {
+    Mix(hash, name.data(), name.size());
+    Mix(hash, &t.type, sizeof(t.type));
+    Mix(hash, t.shape.data(), t.shape.size() * sizeof(int64_t));
+    const size_t sample = std::min<size_t>(t.size_bytes, 64);
+    Mix(hash, t.data, sample);
+    Mix(hash, t.data + t.size_bytes - sample, sample);
+  }
+  return hash;
+}
+
+Status Session::Save(const std::string& path, const std::string& metadata) const {
+  const Impl& s = *impl_;
+  Header h{};
+  std::memcpy(h.magic, kMagic, 8);
+  h.version = kVersion;
+  h.kv_type = static_cast<uint32_t>(s.cache.type());
+  h.fingerprint = s.model.fingerprint;
+  h.layers = static_cast<uint32_t>(s.cache.num_layers());
+  h.vocab = static_cast<uint32_t>(s.logits.size());
+  h.tokens = static_cast<uint32_t>(s.tokens.size());
+  h.metadata_bytes = static_cast<uint32_t>(metadata.size());
+  std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(&h), sizeof(h));
+  out.write(metadata.data(), static_cast<std::streamsize>(metadata.size()));
+  out.write(reinterpret_cast<const char*>(s.tokens.data()),
+            static_cast<std::streamsize>(s.tokens.size() * sizeof(int32_t)));
+  out.write(reinterpret_cast<const char*>(s.logits.data()),
+            static_cast<std::streamsize>(s.logits.size() * sizeof(float)));
+  // Per layer, the positions it still holds (a sliding layer only its ring),
+  // oldest first.
+  KvCache& cache = const_cast<KvCache&>(s.cache);
+  const int n = static_cast<int>(s.tokens.size());
+  for (int layer = 0; layer < cache.num_layers(); ++layer) {
+    const uint32_t kept = static_cast<uint32_t>(std::min(n, cache.capacity(layer)));
+    out.write(reinterpret_cast<const char*>(&kept), sizeof(kept));
+    const std::streamsize row = static_cast<std::streamsize>(cache.row_bytes(layer));
+    for (int pos = n - static_cast<int>(kept); pos < n; ++pos) {
+      out.write(reinterpret_cast<const char*>(cache.KeyRow(layer, pos)), row);
+      out.write(reinterpret_cast<const char*>(cache.ValueRow(layer, pos)), row);
+    }
+  }
+  out.close();
+  if (!out) return Status::Error(path + ": cannot write the session file");
+  // Replace atomically, so a crash never leaves half a session behind.
+  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+    return Status::Error(path + ": cannot write the session file");
+  }
+  return Status();
+}
+
+Status Session::Load(const std::string& path, std::string* metadata) {
+  Impl& s = *impl_;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Error(path + ": cannot open the session file");
+  auto error = [&](const std::string& why) { return Status::Error(path + ": " + why); };
+  Header h{};
+  in.read(reinterpret_cast<char*>(&h), sizeof(h));
+  if (!in || std::memcmp(h.magic, kMagic, 8) != 0) return error("not a gemma session file");
+  if (h.version != kVersion) return error("unsupported session file version " + std::to_string(h.version));
+  if (h.fingerprint != s.model.fingerprint || h.layers != static_cast<uint32_t>(s.cache.num_layers()) ||
+      h.vocab != s.logits.size()) {
+    return error("the session was saved with a different model");
+  }
+  if (h.kv_type != static_cast<uint32_t>(s.cache.type())) {
+    return error("the session was saved with --kv-type " +
+                 std::string(Name(static_cast<DType>(h.kv_type))) + "; this one uses " +
+                 std::string(Name(s.cache.type())));
+  }
+  if (h.tokens > static_cast<uint32_t>(s.cache.context_length())) {
+    return error("the session holds " + std::to_string(h.tokens) +
+                 " tokens, more than the context length " + std::to_string(s.cache.context_length()));
+  }
+  if (h.metadata_bytes > (1u << 24)) return error("corrupt session file");
+  std::string meta(h.metadata_bytes, '\0');
+  in.read(meta.data(), static_cast<std::streamsize>(meta.size()));
+  std::vector<int32_t> tokens(h.tokens);
+  in.read(reinterpret_cast<char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 4));
+  std::vector<float> logits(h.vocab);
+  in.read(reinterpret_cast<char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+  if (!in) return error("truncated session file");
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= static_cast<int32_t>(h.vocab)) return error("corrupt session file");
+  }
+  const int n = static_cast<int>(h.tokens);
+  std::vector<char> row;
+  for (int layer = 0; layer < s.cache.num_layers(); ++layer) {
+    uint32_t kept = 0;
+    in.read(reinterpret_cast<char*>(&kept), sizeof(kept));
+    // A layer must bring every position it will still attend to.
+    const int needed = std::min(n, s.cache.capacity(layer));
+    if (!in || kept > static_cast<uint32_t>(n) || static_cast<int>(kept) < needed) {
+      Truncate(0);  // part of the cache may already be overwritten
+      return error("corrupt session file");
+    }
+    row.resize(s.cache.row_bytes(layer));
+    for (int pos = n - static_cast<int>(kept); pos < n; ++pos) {
+      const bool keep = pos >= n - needed;
+      in.read(row.data(), static_cast<std::streamsize>(row.size()));
+      if (keep) std::memcpy(s.cache.KeyRow(layer, pos), row.data(), row.size());
+      in.read(row.data(), static_cast<std::streamsize>(row.size()));
+      if (keep) std::memcpy(s.cache.ValueRow(layer, pos), row.data(), row.size());
+    }
+    if (!in) {
+      Truncate(0);
+      return error("truncated session file");
+    }
+  }
+  s.tokens = std::move(tokens);
+  s.logits = std::move(logits);
+  s.cache.set_size(n);
+  if (metadata != nullptr) *metadata = std::move(meta);
+  return Status();
+}
+
+}  // namespace gemma
