@@ -37,6 +37,7 @@ Command RegisterTokenize(CLI::App& app);
 Command RegisterLogits(CLI::App& app);
 Command RegisterBench(CLI::App& app);
 Command RegisterPerplexity(CLI::App& app);
+Command RegisterQuantize(CLI::App& app);
 
 // Default model when -m is not given: the tiny random-weight model shipped in
 // the repository (models/), so that a fresh checkout runs end to end.

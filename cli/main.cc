@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       gemma::cli::RegisterLogits);
   add("perplexity", "perplexity of a text, and KL divergence against a saved base",
       gemma::cli::RegisterPerplexity);
+  add("quantize", "write a model as a GGUF file of another type", gemma::cli::RegisterQuantize);
   add("bench", "prompt and generation speed, in llama-bench's format", gemma::cli::RegisterBench);
   try {
     app.parse(argc, argv);

@@ -11,42 +11,92 @@ namespace gemma {
 namespace {
 
 // Where a tensor lives in each format. `%d` is the layer index. The HF name is
-// relative to the text decoder's prefix ("model.", "language_model.model.", ...).
+// relative to the text decoder's prefix ("model.", "language_model.model.", ...);
+// nullptr: the format has no such tensor.
 struct TensorName {
+  TensorRole role;
   const char* gguf;
   const char* hf;
 };
 
-constexpr TensorName kEmbedding = {"token_embd.weight", "embed_tokens.weight"};
+constexpr TensorName kEmbedding = {TensorRole::kEmbedding, "token_embd.weight",
+                                   "embed_tokens.weight"};
 // Gemma ties the output head to the embedding; a GGUF may still carry its own
 // copy (e.g. quantized to another type). HF lm_head.weight is always a copy of
 // the embedding in Gemma checkpoints and is ignored.
-constexpr TensorName kOutputHead = {"output.weight", nullptr};
-constexpr TensorName kFinalNorm = {"output_norm.weight", "norm.weight"};
-constexpr TensorName kQ = {"blk.%d.attn_q.weight", "layers.%d.self_attn.q_proj.weight"};
-constexpr TensorName kK = {"blk.%d.attn_k.weight", "layers.%d.self_attn.k_proj.weight"};
-constexpr TensorName kV = {"blk.%d.attn_v.weight", "layers.%d.self_attn.v_proj.weight"};
-constexpr TensorName kO = {"blk.%d.attn_output.weight", "layers.%d.self_attn.o_proj.weight"};
-constexpr TensorName kGate = {"blk.%d.ffn_gate.weight", "layers.%d.mlp.gate_proj.weight"};
-constexpr TensorName kUp = {"blk.%d.ffn_up.weight", "layers.%d.mlp.up_proj.weight"};
-constexpr TensorName kDown = {"blk.%d.ffn_down.weight", "layers.%d.mlp.down_proj.weight"};
-constexpr TensorName kInputNorm = {"blk.%d.attn_norm.weight", "layers.%d.input_layernorm.weight"};
-constexpr TensorName kQNorm = {"blk.%d.attn_q_norm.weight", "layers.%d.self_attn.q_norm.weight"};
-constexpr TensorName kKNorm = {"blk.%d.attn_k_norm.weight", "layers.%d.self_attn.k_norm.weight"};
+constexpr TensorName kOutputHead = {TensorRole::kOutputHead, "output.weight", nullptr};
+constexpr TensorName kFinalNorm = {TensorRole::kFinalNorm, "output_norm.weight", "norm.weight"};
+constexpr TensorName kLayerTensors[] = {
+    {TensorRole::kQ, "blk.%d.attn_q.weight", "layers.%d.self_attn.q_proj.weight"},
+    {TensorRole::kK, "blk.%d.attn_k.weight", "layers.%d.self_attn.k_proj.weight"},
+    {TensorRole::kV, "blk.%d.attn_v.weight", "layers.%d.self_attn.v_proj.weight"},
+    {TensorRole::kO, "blk.%d.attn_output.weight", "layers.%d.self_attn.o_proj.weight"},
+    {TensorRole::kGate, "blk.%d.ffn_gate.weight", "layers.%d.mlp.gate_proj.weight"},
+    {TensorRole::kUp, "blk.%d.ffn_up.weight", "layers.%d.mlp.up_proj.weight"},
+    {TensorRole::kDown, "blk.%d.ffn_down.weight", "layers.%d.mlp.down_proj.weight"},
+    {TensorRole::kInputNorm, "blk.%d.attn_norm.weight", "layers.%d.input_layernorm.weight"},
+    {TensorRole::kQNorm, "blk.%d.attn_q_norm.weight", "layers.%d.self_attn.q_norm.weight"},
+    {TensorRole::kKNorm, "blk.%d.attn_k_norm.weight", "layers.%d.self_attn.k_norm.weight"},
+    {TensorRole::kPreFeedforwardNorm, "blk.%d.ffn_norm.weight",
+     "layers.%d.pre_feedforward_layernorm.weight"},
+    {TensorRole::kPostAttentionNorm, "blk.%d.post_attention_norm.weight",
+     "layers.%d.post_attention_layernorm.weight"},
+    {TensorRole::kPostFeedforwardNorm, "blk.%d.post_ffw_norm.weight",
+     "layers.%d.post_feedforward_layernorm.weight"},
+};
 // Without sandwich norms (Gemma 1) the pre-MLP norm is called
 // "post_attention_layernorm" in HF checkpoints (GGUF: ffn_norm).
-constexpr TensorName kPreFfwNormGemma1 = {"blk.%d.ffn_norm.weight",
-                                          "layers.%d.post_attention_layernorm.weight"};
-constexpr TensorName kPreFfwNorm = {"blk.%d.ffn_norm.weight",
-                                    "layers.%d.pre_feedforward_layernorm.weight"};
-constexpr TensorName kPostAttnNorm = {"blk.%d.post_attention_norm.weight",
-                                      "layers.%d.post_attention_layernorm.weight"};
-constexpr TensorName kPostFfwNorm = {"blk.%d.post_ffw_norm.weight",
-                                     "layers.%d.post_feedforward_layernorm.weight"};
+constexpr TensorName kPreFeedforwardNormNoSandwich = {TensorRole::kPreFeedforwardNorm,
+                                                      "blk.%d.ffn_norm.weight",
+                                                      "layers.%d.post_attention_layernorm.weight"};
 
-class Binder {
+bool IsNorm(TensorRole role) {
+  return role >= TensorRole::kInputNorm || role == TensorRole::kFinalNorm;
+}
+
+// Which tensors a layer has, and their shapes, from its spec.
+bool LayerHas(const LayerSpec& l, TensorRole role) {
+  switch (role) {
+    case TensorRole::kQNorm:
+    case TensorRole::kKNorm:
+      return l.qk_norm;
+    case TensorRole::kPostAttentionNorm:
+    case TensorRole::kPostFeedforwardNorm:
+      return l.sandwich_norms;
+    default:
+      return true;
+  }
+}
+
+std::vector<int64_t> LayerShape(const ModelSpec& spec, const LayerSpec& l, TensorRole role) {
+  const int64_t H = spec.hidden_size;
+  const int64_t q = int64_t{l.num_attention_heads} * l.head_dim;
+  const int64_t kv = int64_t{l.num_key_value_heads} * l.head_dim;
+  const int64_t F = l.intermediate_size;
+  switch (role) {
+    case TensorRole::kQ:
+      return {q, H};
+    case TensorRole::kK:
+    case TensorRole::kV:
+      return {kv, H};
+    case TensorRole::kO:
+      return {H, q};
+    case TensorRole::kGate:
+    case TensorRole::kUp:
+      return {F, H};
+    case TensorRole::kDown:
+      return {H, F};
+    case TensorRole::kQNorm:
+    case TensorRole::kKNorm:
+      return {l.head_dim};
+    default:
+      return {H};
+  }
+}
+
+class Namer {
  public:
-  Binder(const ModelSource& source) : source_(source) {
+  explicit Namer(const ModelSource& source) : source_(source) {
     is_gguf_ = source.format == ModelFormat::kGguf;
     if (!is_gguf_) {
       for (const char* prefix : {"model.", "language_model.model.", "model.language_model."}) {
@@ -58,114 +108,169 @@ class Binder {
     }
   }
 
-  bool Has(const TensorName& name) const { return Find(name, 0) != nullptr; }
-
-  WeightMatrix Matrix(const TensorName& name, int layer, int64_t rows, int64_t cols) {
-    const TensorEntry& t = Get(name, layer);
-    if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols) {
-      Fail(t.file, ": tensor '", t.name, "' has shape ", t.ShapeString(), ", expected [", rows, ", ",
-           cols, "]");
-    }
-    if (!MatMulSupports(t.type)) {
-      Fail(t.file, ": tensor '", t.name, "' has type ", Name(t.type),
-           " which this engine cannot multiply");
-    }
-    WeightMatrix m;
-    m.type = t.type;
-    m.data = t.data;
-    m.rows = rows;
-    m.cols = cols;
-    m.row_bytes = BytesFor(t.type, cols);
-    return m;
+  static std::string Format(const char* pattern, int layer) {
+    char buffer[160];
+    std::snprintf(buffer, sizeof(buffer), pattern, layer);
+    return buffer;
   }
 
-  // Returns the effective gain: HF stores w (gain 1 + w), GGUF already 1 + w.
-  std::vector<float> Norm(const TensorName& name, int layer, int64_t size) {
-    const TensorEntry& t = Get(name, layer);
-    if (t.shape.size() != 1 || t.shape[0] != size) {
-      Fail(t.file, ": tensor '", t.name, "' has shape ", t.ShapeString(), ", expected [", size, "]");
+  // The tensor in the source, or nullptr when absent (or absent from the format).
+  const TensorEntry* Find(const TensorName& name, int layer) const {
+    const char* pattern = is_gguf_ ? name.gguf : name.hf;
+    if (pattern == nullptr) return nullptr;
+    return source_.tensors.Find((is_gguf_ ? "" : hf_prefix_) + Format(pattern, layer));
+  }
+
+  ModelTensor Require(const TensorName& name, int layer, std::vector<int64_t> shape) const {
+    ModelTensor t{
+        name.role,        layer, Format(name.gguf, layer), Find(name, layer), std::move(shape),
+        IsNorm(name.role)};
+    if (t.entry == nullptr) {
+      const std::string full = is_gguf_ ? t.gguf_name : hf_prefix_ + Format(name.hf, layer);
+      Fail(source_.path, ": missing tensor '", full, "'");
     }
-    std::vector<float> gain(static_cast<size_t>(size));
-    for (int64_t i = 0; i < size; ++i) {
-      uint16_t half;
-      switch (t.type) {
-        case DType::kF32:
-          std::memcpy(&gain[i], t.data + 4 * i, 4);
-          break;
-        case DType::kBF16:
-          std::memcpy(&half, t.data + 2 * i, 2);
-          gain[i] = Bf16ToF32(half);
-          break;
-        case DType::kF16:
-          std::memcpy(&half, t.data + 2 * i, 2);
-          gain[i] = F16ToF32(half);
-          break;
-        default:
-          Fail(t.file, ": norm tensor '", t.name, "' has type ", Name(t.type),
-               " (expected f32, f16 or bf16)");
-      }
-      if (!is_gguf_) gain[i] += 1.0f;
+    if (t.entry->shape != t.shape) {
+      std::string expected = "[";
+      for (size_t i = 0; i < t.shape.size(); ++i)
+        expected += (i ? ", " : "") + std::to_string(t.shape[i]);
+      Fail(t.entry->file, ": tensor '", t.entry->name, "' has shape ", t.entry->ShapeString(),
+           ", expected ", expected, "]");
     }
-    return gain;
+    return t;
   }
 
  private:
-  std::string FullName(const TensorName& name, int layer) const {
-    const char* pattern = is_gguf_ ? name.gguf : name.hf;
-    char buffer[160];
-    std::snprintf(buffer, sizeof(buffer), pattern, layer);
-    return is_gguf_ ? std::string(buffer) : hf_prefix_ + buffer;
-  }
-  const TensorEntry* Find(const TensorName& name, int layer) const {
-    if ((is_gguf_ ? name.gguf : name.hf) == nullptr) return nullptr;  // not in this format
-    return source_.tensors.Find(FullName(name, layer));
-  }
-  const TensorEntry& Get(const TensorName& name, int layer) const {
-    const TensorEntry* t = Find(name, layer);
-    if (t == nullptr) Fail(source_.path, ": missing tensor '", FullName(name, layer), "'");
-    return *t;
-  }
-
   const ModelSource& source_;
   bool is_gguf_ = true;
   std::string hf_prefix_ = "model.";
 };
 
+WeightMatrix AsMatrix(const ModelTensor& t) {
+  const TensorEntry& e = *t.entry;
+  if (!MatMulSupports(e.type)) {
+    Fail(e.file, ": tensor '", e.name, "' has type ", Name(e.type),
+         " which this engine cannot multiply");
+  }
+  WeightMatrix m;
+  m.type = e.type;
+  m.data = e.data;
+  m.rows = t.shape[0];
+  m.cols = t.shape[1];
+  m.row_bytes = BytesFor(e.type, m.cols);
+  return m;
+}
+
 }  // namespace
 
-ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
-  Binder bind(source);
-  ModelWeights w;
+std::vector<float> EffectiveGain(const ModelSource& source, const TensorEntry& t) {
+  const int64_t n = t.elements();
+  std::vector<float> gain(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t half;
+    switch (t.type) {
+      case DType::kF32:
+        std::memcpy(&gain[i], t.data + 4 * i, 4);
+        break;
+      case DType::kBF16:
+        std::memcpy(&half, t.data + 2 * i, 2);
+        gain[i] = Bf16ToF32(half);
+        break;
+      case DType::kF16:
+        std::memcpy(&half, t.data + 2 * i, 2);
+        gain[i] = F16ToF32(half);
+        break;
+      default:
+        Fail(t.file, ": norm tensor '", t.name, "' has type ", Name(t.type),
+             " (expected f32, f16 or bf16)");
+    }
+    if (source.format != ModelFormat::kGguf) gain[i] += 1.0f;
+  }
+  return gain;
+}
+
+std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec) {
+  const Namer namer(source);
   const int64_t H = spec.hidden_size;
-  w.embedding = bind.Matrix(kEmbedding, 0, spec.vocab_size, H);
-  w.output_head =
-      bind.Has(kOutputHead) ? bind.Matrix(kOutputHead, 0, spec.vocab_size, H) : w.embedding;
-  w.final_norm = bind.Norm(kFinalNorm, 0, H);
+  std::vector<ModelTensor> tensors;
+  tensors.push_back(namer.Require(kEmbedding, 0, {spec.vocab_size, H}));
+  if (namer.Find(kOutputHead, 0) != nullptr) {
+    tensors.push_back(namer.Require(kOutputHead, 0, {spec.vocab_size, H}));
+  }
+  tensors.push_back(namer.Require(kFinalNorm, 0, {H}));
+  tensors.back().layer = -1;
+  tensors.front().layer = -1;
   for (int i = 0; i < spec.num_layers(); ++i) {
     const LayerSpec& l = spec.layers[i];
-    const int64_t q_width = int64_t{l.num_attention_heads} * l.head_dim;
-    const int64_t kv_width = int64_t{l.num_key_value_heads} * l.head_dim;
-    const int64_t F = l.intermediate_size;
-    LayerWeights lw;
-    lw.q_proj = bind.Matrix(kQ, i, q_width, H);
-    lw.k_proj = bind.Matrix(kK, i, kv_width, H);
-    lw.v_proj = bind.Matrix(kV, i, kv_width, H);
-    lw.o_proj = bind.Matrix(kO, i, H, q_width);
-    lw.gate_proj = bind.Matrix(kGate, i, F, H);
-    lw.up_proj = bind.Matrix(kUp, i, F, H);
-    lw.down_proj = bind.Matrix(kDown, i, H, F);
-    lw.input_norm = bind.Norm(kInputNorm, i, H);
-    lw.pre_feedforward_norm = bind.Norm(l.sandwich_norms ? kPreFfwNorm : kPreFfwNormGemma1, i, H);
-    if (l.sandwich_norms) {
-      lw.post_attention_norm = bind.Norm(kPostAttnNorm, i, H);
-      lw.post_feedforward_norm = bind.Norm(kPostFfwNorm, i, H);
+    for (const TensorName& name : kLayerTensors) {
+      if (!LayerHas(l, name.role)) continue;
+      const TensorName& actual = name.role == TensorRole::kPreFeedforwardNorm && !l.sandwich_norms
+                                     ? kPreFeedforwardNormNoSandwich
+                                     : name;
+      tensors.push_back(namer.Require(actual, i, LayerShape(spec, l, name.role)));
     }
-    if (l.qk_norm) {
-      lw.q_norm = bind.Norm(kQNorm, i, l.head_dim);
-      lw.k_norm = bind.Norm(kKNorm, i, l.head_dim);
-    }
-    w.layers.push_back(std::move(lw));
   }
+  return tensors;
+}
+
+ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
+  ModelWeights w;
+  w.layers.resize(spec.num_layers());
+  bool has_output_head = false;
+  for (const ModelTensor& t : ListModelTensors(source, spec)) {
+    LayerWeights* l = t.layer >= 0 ? &w.layers[t.layer] : nullptr;
+    switch (t.role) {
+      case TensorRole::kEmbedding:
+        w.embedding = AsMatrix(t);
+        break;
+      case TensorRole::kOutputHead:
+        w.output_head = AsMatrix(t);
+        has_output_head = true;
+        break;
+      case TensorRole::kFinalNorm:
+        w.final_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kQ:
+        l->q_proj = AsMatrix(t);
+        break;
+      case TensorRole::kK:
+        l->k_proj = AsMatrix(t);
+        break;
+      case TensorRole::kV:
+        l->v_proj = AsMatrix(t);
+        break;
+      case TensorRole::kO:
+        l->o_proj = AsMatrix(t);
+        break;
+      case TensorRole::kGate:
+        l->gate_proj = AsMatrix(t);
+        break;
+      case TensorRole::kUp:
+        l->up_proj = AsMatrix(t);
+        break;
+      case TensorRole::kDown:
+        l->down_proj = AsMatrix(t);
+        break;
+      case TensorRole::kInputNorm:
+        l->input_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kPostAttentionNorm:
+        l->post_attention_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kPreFeedforwardNorm:
+        l->pre_feedforward_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kPostFeedforwardNorm:
+        l->post_feedforward_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kQNorm:
+        l->q_norm = EffectiveGain(source, *t.entry);
+        break;
+      case TensorRole::kKNorm:
+        l->k_norm = EffectiveGain(source, *t.entry);
+        break;
+    }
+  }
+  if (!has_output_head) w.output_head = w.embedding;
   return w;
 }
 

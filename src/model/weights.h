@@ -1,9 +1,11 @@
 // Typed views of a model's weights, bound from the TensorCatalog through one
 // declarative table (weights.cc) that names every tensor in both GGUF and
-// Hugging Face spelling. Matrices point into the mmapped files; norm gains are
-// small f32 copies holding the effective gain (GGUF stores 1 + w, HF stores w).
+// Hugging Face spelling. The loader and `gemma quantize` read the same table.
+// Matrices point into the mmapped files; norm gains are small f32 copies
+// holding the effective gain (GGUF stores 1 + w, HF stores w).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -12,6 +14,7 @@
 namespace gemma {
 
 struct ModelSource;
+struct TensorEntry;
 
 struct LayerWeights {
   WeightMatrix q_proj, k_proj, v_proj, o_proj;  // [n_h*d_h, H], [n_kv*d_h, H] x2, [H, n_h*d_h]
@@ -30,8 +33,32 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
+enum class TensorRole {
+  kEmbedding, kOutputHead, kFinalNorm,
+  kQ, kK, kV, kO, kGate, kUp, kDown,
+  kInputNorm, kPostAttentionNorm, kPreFeedforwardNorm, kPostFeedforwardNorm, kQNorm, kKNorm,
+};
+
+// One tensor the model uses: where it is in the source and what it is called
+// in GGUF. `entry` is null only for an absent optional tensor (output head).
+struct ModelTensor {
+  TensorRole role;
+  int layer = -1;  // -1 for model-level tensors
+  std::string gguf_name;
+  const TensorEntry* entry = nullptr;
+  std::vector<int64_t> shape;  // expected, outermost first
+  bool is_norm = false;        // a gain vector (stored w in HF, 1 + w in GGUF)
+};
+
+// Every tensor the spec calls for, checked for presence and shape. Throws
+// gemma::Error naming the file and tensor when one is missing or misshapen.
+std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec);
+
 // Throws gemma::Error naming the file and tensor when one is missing, has the
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
+
+// A norm tensor's effective gain (1 + w) as f32, whatever the source format.
+std::vector<float> EffectiveGain(const ModelSource& source, const TensorEntry& t);
 
 }  // namespace gemma

@@ -158,3 +158,87 @@ INSTANTIATE_TEST_SUITE_P(Cases, ChunkedPrefillTest, ::testing::ValuesIn(ChunkedV
 
 }  // namespace
 }  // namespace gemma
+
+namespace gemma {
+namespace {
+
+std::vector<float> PromptLogits(const std::string& path, const std::vector<int32_t>& prompt,
+                                const char* kv_type, int batch_size) {
+  ModelOptions options;
+  options.threads = 2;
+  options.kv_cache_type = kv_type;
+  options.batch_size = batch_size;
+  auto model = Model::Open(path, options);
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  if (!model.ok()) return {};
+  Session session(**model);
+  std::vector<float> logits;
+  EXPECT_TRUE(session.Append(prompt, &logits).ok());
+  return logits;
+}
+
+class LongPromptTest : public ::testing::TestWithParam<std::string> {};
+
+// Batches of 5 tokens: the sliding layers' rings (window + 4 slots) wrap many
+// times over the 54-token prompt, and the result must still be the reference's.
+TEST_P(LongPromptTest, RingBufferMatchesReference) {
+  const std::string c = GetParam();
+  const nlohmann::json json = LoadCaseJson(c);
+  const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  const std::vector<float> logits = PromptLogits(GoldenDir(c) + "/hf", prompt, "f32", 5);
+  const LogitComparison cmp =
+      CompareLogits(logits, LoadF32(GoldenDir(c) + "/logits/expected_prompt_logits.f32.bin"), vocab);
+  std::printf("GOLDEN %-14s batch=5 ring          max_abs %.3e max_rel %.3e top1 %.3f\n", c.c_str(),
+              cmp.max_abs, cmp.max_rel, cmp.top1);
+  EXPECT_LE(cmp.max_rel, json["suggested_tolerances"]["f32_compute"]["max_rel_diff"].get<double>());
+  EXPECT_EQ(cmp.top1, 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
+                         ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256"));
+
+struct KvCase {
+  std::string case_name;
+  std::string kv_type;
+  double kl_max;    // mean KL(f32 cache || this cache) bound, nats (docs/kv-cache.md)
+  double top1_min;  // agreement of the argmax with the f32 cache
+};
+
+class KvTypeTest : public ::testing::TestWithParam<KvCase> {};
+
+// Quality of each KV cache type, measured against the f32 cache on the same
+// weights (bf16 GGUF).
+TEST_P(KvTypeTest, StaysCloseToF32Cache) {
+  const KvCase& k = GetParam();
+  const nlohmann::json json = LoadCaseJson(k.case_name);
+  const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  const std::string path = GoldenDir(k.case_name) + "/gguf/" + k.case_name + ".bf16.gguf";
+  const std::vector<float> base = PromptLogits(path, prompt, "f32", 256);
+  const std::vector<float> ours = PromptLogits(path, prompt, k.kv_type.c_str(), 256);
+  const LogitComparison cmp = CompareLogits(ours, base, vocab);
+  std::printf("KVTYPE %-14s %-5s vs f32 cache: max_rel %.3e top1 %.3f kl %.3e\n",
+              k.case_name.c_str(), k.kv_type.c_str(), cmp.max_rel, cmp.top1, cmp.kl_mean);
+  EXPECT_LE(cmp.kl_mean, k.kl_max);
+  EXPECT_GE(cmp.top1, k.top1_min);
+}
+
+std::vector<KvCase> KvCases() {
+  std::vector<KvCase> cases;
+  for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256"}) {
+    cases.push_back({c, "bf16", 1e-3, 0.98});
+    cases.push_back({c, "f16", 1e-4, 0.98});
+    cases.push_back({c, "q8_0", 1e-3, 0.98});
+    cases.push_back({c, "q4_0", 5e-2, 0.85});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, KvTypeTest, ::testing::ValuesIn(KvCases()),
+                         [](const ::testing::TestParamInfo<KvCase>& info) {
+                           return info.param.case_name + "_" + info.param.kv_type;
+                         });
+
+}  // namespace
+}  // namespace gemma

@@ -1,0 +1,210 @@
+#include "model/quantize.h"
+
+#include <cstring>
+#include <optional>
+
+#include "base/error.h"
+#include "io/gguf_writer.h"
+#include "io/model_source.h"
+#include "kernels/ops.h"
+#include "model/spec.h"
+#include "model/weights.h"
+#include "quant/quant.h"
+#include "runtime/tokenizer_loader.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+// A target file type: the base type of the matrices and llama.cpp's
+// exceptions (llama-quant.cpp): the (tied) output head in Q6_K, and for the
+// _M K-quant mixes attn_v / ffn_down in Q6_K on the layers use_more_bits picks.
+struct FileType {
+  const char* name;
+  DType base;
+  uint32_t llama_ftype;  // general.file_type
+  std::optional<DType> output;
+  bool more_bits_mix = false;
+};
+
+constexpr FileType kFileTypes[] = {
+    {"f32", DType::kF32, 0, std::nullopt},
+    {"f16", DType::kF16, 1, std::nullopt},
+    {"bf16", DType::kBF16, 32, std::nullopt},
+    {"q8_0", DType::kQ8_0, 7, std::nullopt},
+    {"q4_0", DType::kQ4_0, 2, DType::kQ6_K},
+    {"q4_k_m", DType::kQ4_K, 15, DType::kQ6_K, true},
+    {"q5_k_m", DType::kQ5_K, 17, DType::kQ6_K, true},
+    {"q6_k", DType::kQ6_K, 18, DType::kQ6_K},
+};
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers and
+// every third one between.
+bool UseMoreBits(int layer, int layers) {
+  return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+}
+
+// K-quants need rows that are whole 256-element super-blocks; llama.cpp then
+// falls back to a 32-element type of similar size.
+DType Fallback(DType type, int64_t cols) {
+  if (cols % Info(type).block_elems == 0) return type;
+  switch (type) {
+    case DType::kQ4_K: return DType::kQ5_0;
+    case DType::kQ5_K: return DType::kQ5_1;
+    case DType::kQ6_K: return DType::kQ8_0;
+    default: return DType::kF16;
+  }
+}
+
+DType ChooseType(const FileType& ft, const ModelTensor& t, int layers, bool tied) {
+  if (t.is_norm) return DType::kF32;
+  DType type = ft.base;
+  const bool head = t.role == TensorRole::kOutputHead || (tied && t.role == TensorRole::kEmbedding);
+  if (head && ft.output) type = *ft.output;
+  if (ft.more_bits_mix && (t.role == TensorRole::kV || t.role == TensorRole::kDown) &&
+      UseMoreBits(t.layer, layers)) {
+    type = DType::kQ6_K;
+  }
+  return Fallback(type, t.shape.back());
+}
+
+void EncodeRow(DType type, const float* x, uint8_t* out, int64_t n) {
+  QuantizeRowRef(type, x, out, n);
+}
+
+GgufValue StringArray(std::vector<std::string> strings) {
+  GgufValue v;
+  v.type = GgufType::kArray;
+  v.array_type = GgufType::kString;
+  v.array_size = strings.size();
+  v.strings = std::move(strings);
+  return v;
+}
+
+GgufValue NumberArray(GgufType type, std::vector<double> numbers) {
+  GgufValue v;
+  v.type = GgufType::kArray;
+  v.array_type = type;
+  v.array_size = numbers.size();
+  v.numbers = std::move(numbers);
+  return v;
+}
+
+// The GGUF metadata llama.cpp's converter writes for a Hugging Face model.
+void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWriter& w) {
+  const std::string a = spec.architecture + ".";
+  const LayerSpec& first = spec.layers.front();
+  w.SetString("general.architecture", spec.architecture);
+  w.SetString("general.name", source.hf_config.value("_name_or_path", "gemma"));
+  w.SetU32(a + "context_length", spec.context_length);
+  w.SetU32(a + "embedding_length", spec.hidden_size);
+  w.SetU32(a + "block_count", spec.num_layers());
+  w.SetU32(a + "feed_forward_length", first.intermediate_size);
+  w.SetU32(a + "attention.head_count", first.num_attention_heads);
+  w.SetU32(a + "attention.head_count_kv", first.num_key_value_heads);
+  w.SetU32(a + "attention.key_length", first.head_dim);
+  w.SetU32(a + "attention.value_length", first.head_dim);
+  w.SetF32(a + "attention.layer_norm_rms_epsilon", spec.rms_norm_eps);
+  float global_theta = first.rope_theta, local_theta = 0, factor = 1;
+  for (const LayerSpec& l : spec.layers) {
+    if (l.attention == AttentionType::kSliding) {
+      w.SetU32(a + "attention.sliding_window", l.sliding_window);
+      local_theta = l.rope_theta;
+      if (first.attn_logit_softcap > 0) w.SetF32(a + "attn_logit_softcapping", first.attn_logit_softcap);
+    } else {
+      global_theta = l.rope_theta;
+      factor = l.rope_linear_factor;
+    }
+  }
+  w.SetF32(a + "rope.freq_base", global_theta);
+  if (spec.architecture == "gemma3" && local_theta > 0) w.SetF32(a + "rope.freq_base_swa", local_theta);
+  if (factor != 1.0f) {
+    w.SetString(a + "rope.scaling.type", "linear");
+    w.SetF32(a + "rope.scaling.factor", factor);
+  }
+  if (spec.final_logit_softcap > 0) w.SetF32(a + "final_logit_softcapping", spec.final_logit_softcap);
+
+  const Tokenizer tokenizer = LoadTokenizer(source, "");
+  const VocabData& vocab = tokenizer.vocab();
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetString("tokenizer.ggml.pre", "default");
+  w.SetValue("tokenizer.ggml.tokens", StringArray(vocab.pieces));
+  std::vector<double> scores(vocab.pieces.size(), 0.0), types(vocab.pieces.size(), 1.0);
+  for (size_t i = 0; i < vocab.pieces.size(); ++i) {
+    if (i < vocab.scores.size()) scores[i] = vocab.scores[i];
+    types[i] = static_cast<double>(vocab.types[i]);
+  }
+  w.SetValue("tokenizer.ggml.scores", NumberArray(GgufType::kF32, scores));
+  w.SetValue("tokenizer.ggml.token_type", NumberArray(GgufType::kI32, types));
+  w.SetU32("tokenizer.ggml.bos_token_id", vocab.bos_id);
+  w.SetU32("tokenizer.ggml.eos_token_id", vocab.eos_id);
+  w.SetU32("tokenizer.ggml.unknown_token_id", vocab.unk_id);
+  w.SetU32("tokenizer.ggml.padding_token_id", vocab.pad_id);
+  w.SetBool("tokenizer.ggml.add_bos_token", true);
+  w.SetBool("tokenizer.ggml.add_eos_token", false);
+  w.SetBool("tokenizer.ggml.add_space_prefix", false);
+}
+
+}  // namespace
+
+void QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
+                   int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+  const FileType* ft = nullptr;
+  for (const FileType& f : kFileTypes) {
+    if (type == f.name) ft = &f;
+  }
+  if (ft == nullptr) {
+    Fail("unknown quantization type '", type, "' (choose q8_0, q4_0, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
+  }
+  const ModelSource source = OpenModelSource(input);
+  const ModelSpec spec = BuildModelSpec(source);
+  const std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
+
+  GgufWriter writer;
+  if (source.format == ModelFormat::kGguf) {
+    for (const auto& [key, value] : source.gguf->metadata()) writer.SetValue(key, value);
+  } else {
+    WriteHfMetadata(source, spec, writer);
+  }
+  writer.SetU32("general.file_type", ft->llama_ftype);
+  writer.SetU32("general.quantization_version", 2);
+
+  bool tied = true;
+  for (const ModelTensor& t : tensors) tied = tied && t.role != TensorRole::kOutputHead;
+  ThreadPool pool(std::max(1, threads));
+  QuantizeProgress p;
+  p.tensors_total = tensors.size();
+  for (const ModelTensor& t : tensors) {
+    const TensorEntry& e = *t.entry;
+    const DType target = ChooseType(*ft, t, spec.num_layers(), tied);
+    std::vector<uint8_t> bytes(BytesFor(target, e.elements()));
+    if (t.is_norm) {
+      const std::vector<float> gain = EffectiveGain(source, e);  // GGUF stores 1 + w
+      std::memcpy(bytes.data(), gain.data(), bytes.size());
+    } else {
+      WeightMatrix m;
+      m.type = e.type;
+      m.data = e.data;
+      m.rows = t.shape[0];
+      m.cols = t.shape[1];
+      m.row_bytes = BytesFor(e.type, m.cols);
+      const size_t out_row = BytesFor(target, m.cols);
+      std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
+      pool.ParallelFor(static_cast<size_t>(m.rows), 16, [&](size_t begin, size_t end, int thread) {
+        for (size_t r = begin; r < end; ++r) {
+          DequantizeRow(m, static_cast<int64_t>(r), scratch[thread].data());
+          EncodeRow(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
+        }
+      });
+    }
+    p.bytes_in += e.size_bytes;
+    p.bytes_out += bytes.size();
+    writer.AddTensor(t.gguf_name, target, t.shape, std::move(bytes));
+    ++p.tensors_done;
+    p.tensor = t.gguf_name + " -> " + std::string(Name(target));
+    if (progress) progress(p);
+  }
+  writer.Write(output);
+}
+
+}  // namespace gemma

@@ -1,0 +1,170 @@
+// Sessions and chat: KV reuse, save/load round trips, refusal of foreign
+// files, and context overflow (error, or dropping the oldest turns).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gemma/gemma.h"
+#include "testing/golden_case.h"
+
+namespace gemma {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<Model> Open(const std::string& path, int ctx = 256, const char* kv = "bf16",
+                            int batch = 256) {
+  ModelOptions options;
+  options.context_length = ctx;
+  options.kv_cache_type = kv;
+  options.batch_size = batch;
+  auto model = Model::Open(path, options);
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  return model.ok() ? std::move(model).value() : nullptr;
+}
+
+std::string TempPath(const std::string& name) {
+  return (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
+}
+
+const std::string kGemma3 = testing::GoldenDir("gemma3_qknorm") + "/gguf/gemma3_qknorm.q8_0.gguf";
+const std::string kGemma2 = testing::GoldenDir("gemma2_swa") + "/gguf/gemma2_swa.q8_0.gguf";
+
+std::vector<int32_t> Prompt(const std::string& c) {
+  return testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
+}
+
+// Saving after part of a prompt and continuing from the loaded file gives the
+// logits of an uninterrupted session, for each KV type, and with a batch size
+// small enough that the sliding layers' rings have wrapped.
+TEST(Session, SaveLoadRoundTrip) {
+  for (const char* kv : {"f32", "bf16", "q8_0", "q4_0"}) {
+    auto model = Open(kGemma3, 256, kv, 4);
+    ASSERT_TRUE(model);
+    const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+    const std::span<const int32_t> head(ids.data(), 40), tail(ids.data() + 40, ids.size() - 40);
+    Session whole(*model);
+    ASSERT_TRUE(whole.Append(ids).ok());
+
+    Session first(*model);
+    ASSERT_TRUE(first.Append(head).ok());
+    const std::string path = TempPath("gemma_session");
+    ASSERT_TRUE(first.Save(path, "hello").ok());
+    Session second(*model);
+    std::string metadata;
+    const Status loaded = second.Load(path, &metadata);
+    ASSERT_TRUE(loaded.ok()) << loaded.message();
+    EXPECT_EQ(metadata, "hello");
+    EXPECT_EQ(second.tokens(), std::vector<int32_t>(head.begin(), head.end()));
+    ASSERT_TRUE(second.Append(tail).ok());
+    const std::span<const float> a = whole.logits(), b = second.logits();
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << kv;
+    fs::remove(path);
+  }
+}
+
+TEST(Session, LoadRefusesAnotherModelOrKvType) {
+  auto gemma3 = Open(kGemma3);
+  auto gemma3_f32 = Open(kGemma3, 256, "f32");
+  auto gemma2 = Open(kGemma2);
+  ASSERT_TRUE(gemma3 && gemma2 && gemma3_f32);
+  Session s(*gemma3);
+  ASSERT_TRUE(s.Append(Prompt("gemma3_qknorm")).ok());
+  const std::string path = TempPath("gemma_session_other");
+  ASSERT_TRUE(s.Save(path).ok());
+  Session other(*gemma2);
+  Status status = other.Load(path);
+  EXPECT_NE(status.message().find("different model"), std::string::npos) << status.message();
+  Session wrong_type(*gemma3_f32);
+  status = wrong_type.Load(path);
+  EXPECT_NE(status.message().find("--kv-type bf16"), std::string::npos) << status.message();
+  // A truncated file is an error too, never a crash.
+  fs::resize_file(path, fs::file_size(path) / 2);
+  Session same(*gemma3);
+  status = same.Load(path);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(same.position(), 0);
+  fs::remove(path);
+}
+
+// Each turn prefills only its own tokens: the session after two turns equals
+// one fresh prefill of the whole conversation.
+TEST(Chat, SecondTurnReusesTheCache) {
+  auto model = Open(kGemma3, 512, "f32");
+  ASSERT_TRUE(model);
+  Chat chat(*model, "Be brief.");
+  GenerateOptions options;
+  options.sampling.temperature = 0;
+  options.max_tokens = 5;
+  ASSERT_TRUE(chat.Send("Hello there", options, nullptr).ok());
+  const int after_first = chat.session().position();
+  ASSERT_TRUE(chat.Send("And again", options, nullptr).ok());
+  EXPECT_GT(chat.session().position(), after_first);
+  const std::vector<int32_t> all = chat.session().tokens();
+  // Exactly one BOS, at the start.
+  EXPECT_EQ(std::count(all.begin(), all.end(), 2), 1);
+  EXPECT_EQ(all[0], 2);
+  Session fresh(*model);
+  ASSERT_TRUE(fresh.Append(all).ok());
+  const std::span<const float> a = fresh.logits(), b = chat.session().logits();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4f * (1 + std::fabs(a[i])));
+}
+
+TEST(Chat, OverflowIsAnErrorUnlessTurnsMayBeDropped) {
+  auto model = Open(kGemma3, 96);
+  ASSERT_TRUE(model);
+  GenerateOptions options;
+  options.sampling.temperature = 0;
+  options.max_tokens = 8;
+  Chat chat(*model);
+  const std::string turn = "the quick brown fox jumps over the lazy dog";
+  Status last;
+  int sent = 0;
+  for (; sent < 10; ++sent) {
+    auto answer = chat.Send(turn, options, nullptr);
+    if (!answer.ok()) {
+      last = answer.status();
+      break;
+    }
+  }
+  ASSERT_LT(sent, 10) << "a 96-token context cannot hold 10 turns";
+  EXPECT_NE(last.message().find("context full"), std::string::npos) << last.message();
+  const size_t turns_before = chat.history().size();
+  EXPECT_EQ(turns_before, static_cast<size_t>(sent));  // nothing was lost or garbled
+
+  options.drop_oldest_turns = true;
+  auto answer = chat.Send(turn, options, nullptr);
+  ASSERT_TRUE(answer.ok()) << answer.status().message();
+  EXPECT_LE(chat.history().size(), turns_before);  // old turns went, the new one is in
+  EXPECT_EQ(chat.history().back().user, turn);
+  EXPECT_LE(chat.session().position(), chat.session().capacity());
+  const std::vector<int32_t> tokens = chat.session().tokens();
+  EXPECT_EQ(std::count(tokens.begin(), tokens.end(), 2), 1);
+}
+
+TEST(Chat, SaveAndResume) {
+  auto model = Open(kGemma3, 512);
+  ASSERT_TRUE(model);
+  GenerateOptions options;
+  options.sampling.temperature = 0;
+  options.max_tokens = 6;
+  Chat chat(*model, "sys");
+  ASSERT_TRUE(chat.Send("first", options, nullptr).ok());
+  const std::string path = TempPath("gemma_chat");
+  ASSERT_TRUE(chat.Save(path).ok());
+  auto expected = chat.Send("second", options, nullptr);
+  ASSERT_TRUE(expected.ok());
+
+  Chat resumed(*model);
+  ASSERT_TRUE(resumed.Load(path).ok());
+  ASSERT_EQ(resumed.history().size(), 1u);
+  auto answer = resumed.Send("second", options, nullptr);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer.value(), expected.value());
+  EXPECT_EQ(resumed.session().tokens(), chat.session().tokens());
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace gemma
