@@ -1,0 +1,111 @@
+// `gemma quantize` against the files llama.cpp's tools made for the golden
+// cases: the same per-tensor types, the same bytes where ggml's reference
+// quantizers are deterministic, and a converted HF checkpoint equal to the
+// converter's f32 GGUF.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "gemma/gemma.h"
+#include "base/error.h"
+#include "io/gguf.h"
+#include "model/quantize.h"
+#include "testing/golden_case.h"
+
+namespace gemma {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Gguf(const std::string& c, const std::string& t) {
+  return testing::GoldenDir(c) + "/gguf/" + c + "." + t + ".gguf";
+}
+
+std::string Temp(const std::string& name) {
+  return (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".gguf")).string();
+}
+
+// Compares every tensor of two GGUF files; returns the number whose bytes differ.
+int CompareTensors(const std::string& ours_path, const std::string& theirs_path, bool require_same_bytes) {
+  GgufFile ours(ours_path), theirs(theirs_path);
+  EXPECT_EQ(ours.tensors().size(), theirs.tensors().size());
+  int differing = 0;
+  for (const auto& [name, t] : theirs.tensors().entries()) {
+    const TensorEntry* o = ours.tensors().Find(name);
+    if (o == nullptr) {
+      ADD_FAILURE() << "missing " << name;
+      continue;
+    }
+    EXPECT_EQ(o->type, t.type) << name;
+    EXPECT_EQ(o->shape, t.shape) << name;
+    if (o->type == t.type && o->size_bytes == t.size_bytes &&
+        std::memcmp(o->data, t.data, t.size_bytes) != 0) {
+      ++differing;
+      if (require_same_bytes) ADD_FAILURE() << name << " bytes differ";
+    }
+  }
+  return differing;
+}
+
+// The converter's f32 GGUF and ours from the same HF checkpoint hold the same
+// tensors, bit for bit (norms included: 1 + w computed in f32).
+TEST(Quantize, HfCheckpointToF32MatchesConverter) {
+  for (const char* c : {"gemma1_mqa", "gemma3_qknorm"}) {
+    const std::string out = Temp(std::string("hf_to_f32_") + c);
+    QuantizeModel(testing::GoldenDir(c) + "/hf", out, "f32", 2, nullptr);
+    CompareTensors(out, Gguf(c, "f32"), /*require_same_bytes=*/true);
+    // And it runs: same logits as the converter's file.
+    auto a = Model::Open(out), b = Model::Open(Gguf(c, "f32"));
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    ASSERT_TRUE(b.ok());
+    Session sa(**a), sb(**b);
+    const std::vector<int32_t> ids = testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
+    ASSERT_TRUE(sa.Append(ids).ok());
+    ASSERT_TRUE(sb.Append(ids).ok());
+    EXPECT_TRUE(std::equal(sa.logits().begin(), sa.logits().end(), sb.logits().begin()));
+    fs::remove(out);
+  }
+}
+
+// Q8_0 and Q4_0 are round-to-nearest in ggml's reference quantizers: quantizing
+// the f32 file must reproduce llama-quantize's output exactly, mix included
+// (the tied embedding as the output head in Q6_K, or Q8_0 where rows are not
+// whole 256-blocks).
+TEST(Quantize, LegacyTypesMatchLlamaQuantize) {
+  for (const char* c : {"gemma1_mqa", "gemma3_qknorm"}) {
+    for (const char* type : {"q8_0", "q4_0"}) {
+      const std::string out = Temp(std::string(c) + "_" + type);
+      QuantizeModel(Gguf(c, "f32"), out, type, 2, nullptr);
+      EXPECT_EQ(CompareTensors(out, Gguf(c, type), /*require_same_bytes=*/true), 0) << c << " " << type;
+      fs::remove(out);
+    }
+  }
+}
+
+// Q4_K_M: llama.cpp's mix (Q6_K for the head and for attn_v/ffn_down on the
+// layers use_more_bits picks). The bytes may differ where the K-quant search
+// breaks ties differently; the types and the model's quality must not.
+TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
+  const std::string out = Temp("h256_q4_k_m");
+  QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "q4_k_m", 2, nullptr);
+  const int differing = CompareTensors(out, Gguf("gemma3_h256", "q4_k_m"), /*require_same_bytes=*/false);
+  std::printf("QUANTIZE q4_k_m: %d of 80 tensors differ in bytes from llama-quantize\n", differing);
+  auto model = Model::Open(out);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const nlohmann::json c = testing::LoadCaseJson("gemma3_h256");
+  Session s(**model);
+  std::vector<float> logits;
+  ASSERT_TRUE(s.Append(c["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const testing::LogitComparison cmp = testing::CompareLogits(
+      logits, testing::LoadF32(testing::GoldenDir("gemma3_h256") + "/logits/expected_prompt_logits.f32.bin"), 512);
+  EXPECT_LE(cmp.kl_mean, c["suggested_tolerances"]["q4_k_m"]["vs_f32_reference"]["kl_mean_max"].get<double>());
+  fs::remove(out);
+}
+
+TEST(Quantize, RejectsUnknownType) {
+  EXPECT_THROW(QuantizeModel(Gguf("gemma1_mqa", "f32"), Temp("x"), "q3_xyz", 1, nullptr), Error);
+}
+
+}  // namespace
+}  // namespace gemma
