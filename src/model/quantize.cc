@@ -68,10 +68,6 @@ DType ChooseType(const FileType& ft, const ModelTensor& t, int layers, bool tied
   return Fallback(type, t.shape.back());
 }
 
-void EncodeRow(DType type, const float* x, uint8_t* out, int64_t n) {
-  QuantizeRowRef(type, x, out, n);
-}
-
 GgufValue StringArray(std::vector<std::string> strings) {
   GgufValue v;
   v.type = GgufType::kArray;
@@ -193,7 +189,7 @@ void QuantizeModel(const std::string& input, const std::string& output, const st
       pool.ParallelFor(static_cast<size_t>(m.rows), 16, [&](size_t begin, size_t end, int thread) {
         for (size_t r = begin; r < end; ++r) {
           DequantizeRow(m, static_cast<int64_t>(r), scratch[thread].data());
-          EncodeRow(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
+          QuantizeRowRef(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
         }
       });
     }

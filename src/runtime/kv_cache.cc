@@ -4,36 +4,10 @@
 #include <cstring>
 
 #include "base/error.h"
-#include "base/half.h"
 #include "kernels/ops.h"
 #include "quant/quant.h"
 
 namespace gemma {
-namespace {
-
-void EncodeRow(DType type, const float* x, uint8_t* out, int n) {
-  switch (type) {
-    case DType::kF32:
-      std::memcpy(out, x, sizeof(float) * n);
-      return;
-    case DType::kBF16:
-      for (int i = 0; i < n; ++i) {
-        const uint16_t h = F32ToBf16(x[i]);
-        std::memcpy(out + 2 * i, &h, 2);
-      }
-      return;
-    case DType::kF16:
-      for (int i = 0; i < n; ++i) {
-        const uint16_t h = F32ToF16(x[i]);
-        std::memcpy(out + 2 * i, &h, 2);
-      }
-      return;
-    default:
-      QuantizeRowRef(type, x, out, n);
-  }
-}
-
-}  // namespace
 
 bool KvTypeSupported(DType type) {
   return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16 ||
@@ -100,8 +74,8 @@ void KvCache::Store(int layer, int pos, const float* key, const float* value) {
   uint8_t* k = l.keys.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
   uint8_t* v = l.values.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
   for (int h = 0; h < l.kv_heads; ++h) {
-    EncodeRow(type_, key + h * l.head_dim, k + h * l.head_bytes, l.head_dim);
-    EncodeRow(type_, value + h * l.head_dim, v + h * l.head_bytes, l.head_dim);
+    QuantizeRowRef(type_, key + h * l.head_dim, k + h * l.head_bytes, l.head_dim);
+    QuantizeRowRef(type_, value + h * l.head_dim, v + h * l.head_bytes, l.head_dim);
   }
 }
 

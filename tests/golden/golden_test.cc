@@ -40,6 +40,8 @@ std::vector<Variant> AllVariants() {
   return variants;
 }
 
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.case_name << " " << v.file; }
+
 class GoldenTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
@@ -205,6 +207,8 @@ struct KvCase {
   double top1_min;  // agreement of the argmax with the f32 cache
 };
 
+void PrintTo(const KvCase& k, std::ostream* os) { *os << k.case_name << " " << k.kv_type; }
+
 class KvTypeTest : public ::testing::TestWithParam<KvCase> {};
 
 // Quality of each KV cache type, measured against the f32 cache on the same
@@ -222,15 +226,26 @@ TEST_P(KvTypeTest, StaysCloseToF32Cache) {
               k.case_name.c_str(), k.kv_type.c_str(), cmp.max_rel, cmp.top1, cmp.kl_mean);
   EXPECT_LE(cmp.kl_mean, k.kl_max);
   EXPECT_GE(cmp.top1, k.top1_min);
+  if (k.kv_type == "f16") {
+    // The case's own bar for an f16 cache, against the reference itself.
+    const nlohmann::json& t = json["suggested_tolerances"]["f16_v_cache"];
+    const LogitComparison vs_ref = CompareLogits(
+        ours, LoadF32(GoldenDir(k.case_name) + "/logits/expected_prompt_logits.f32.bin"), vocab);
+    EXPECT_LE(vs_ref.max_rel, t["max_rel_diff"].get<double>());
+    EXPECT_GE(vs_ref.top1, t["top1_agreement_min"].get<double>());
+  }
 }
 
 std::vector<KvCase> KvCases() {
   std::vector<KvCase> cases;
+  // Bounds: about twice the worst mean KL measured over the four cases
+  // (docs/kv-cache.md has the table). Random-weight models have no redundancy,
+  // so these are far above what a trained Gemma shows.
   for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256"}) {
-    cases.push_back({c, "bf16", 1e-3, 0.98});
-    cases.push_back({c, "f16", 1e-4, 0.98});
-    cases.push_back({c, "q8_0", 1e-3, 0.98});
-    cases.push_back({c, "q4_0", 5e-2, 0.85});
+    cases.push_back({c, "bf16", 6e-4, 0.96});
+    cases.push_back({c, "f16", 1e-5, 0.98});
+    cases.push_back({c, "q8_0", 6e-3, 0.94});
+    cases.push_back({c, "q4_0", 1.5, 0.35});
   }
   return cases;
 }

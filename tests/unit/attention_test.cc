@@ -74,6 +74,11 @@ struct Case {
   DType kv_type;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "window " << c.window << " chunk " << c.chunk << " threads " << c.threads << " softcap "
+      << c.softcap << " kv " << Name(c.kv_type);
+}
+
 class AttentionTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(AttentionTest, MatchesDirectComputation) {
@@ -131,7 +136,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 3, 1, 0, DType::kF32},      // window 1: only itself
                       Case{16, 5, 2, 5.0f, DType::kF32},  // Gemma 2 soft-cap
                       Case{16, 5, 2, 0, DType::kBF16}, Case{16, 5, 2, 0, DType::kF16},
-                      Case{16, 5, 2, 0, DType::kQ8_0}, Case{16, 5, 2, 0, DType::kQ4_0}));
+                      Case{16, 5, 2, 0, DType::kQ8_0}, Case{16, 5, 2, 0, DType::kQ4_0}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      const Case& c = info.param;
+      return "w" + std::to_string(c.window) + "_chunk" + std::to_string(c.chunk) + "_t" +
+             std::to_string(c.threads) + (c.softcap > 0 ? "_softcap_" : "_") +
+             std::string(Name(c.kv_type));
+    });
 
 // Each KV type keeps values within its rounding error.
 TEST(KvCache, ElementTypesRoundTrip) {
