@@ -90,7 +90,7 @@ size_t ParamCount(const ModelInfo& info) {
 
 std::string SizeLabel(size_t params) {
   char buffer[32];
-  if (params >= 1000000000) {
+  if (params >= 950000000) {
     std::snprintf(buffer, sizeof(buffer), "%.1fB", params / 1e9);
   } else if (params >= 1000000) {
     std::snprintf(buffer, sizeof(buffer), "%.0fM", params / 1e6);

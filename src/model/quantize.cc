@@ -121,15 +121,25 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
   if (spec.final_logit_softcap > 0) w.SetF32(a + "final_logit_softcapping", spec.final_logit_softcap);
 
   const Tokenizer tokenizer = LoadTokenizer(source, "");
+  CheckTokenizerMatchesModel(tokenizer, spec, source.path);
   const VocabData& vocab = tokenizer.vocab();
-  w.SetString("tokenizer.ggml.model", "llama");
-  w.SetString("tokenizer.ggml.pre", "default");
-  w.SetValue("tokenizer.ggml.tokens", StringArray(vocab.pieces));
-  std::vector<double> scores(vocab.pieces.size(), 0.0), types(vocab.pieces.size(), 1.0);
-  for (size_t i = 0; i < vocab.pieces.size(); ++i) {
+  // As llama.cpp's converter: exactly one piece per embedding row, pieces past
+  // the rows dropped (Gemma 3's <image_soft_token>), missing ones padded.
+  const size_t rows = static_cast<size_t>(spec.vocab_size);
+  std::vector<std::string> pieces(rows);
+  std::vector<double> scores(rows, 0.0), types(rows, static_cast<double>(TokenType::kUnused));
+  for (size_t i = 0; i < rows; ++i) {
+    if (i >= vocab.pieces.size()) {
+      pieces[i] = "[PAD" + std::to_string(i) + "]";
+      continue;
+    }
+    pieces[i] = vocab.pieces[i];
     if (i < vocab.scores.size()) scores[i] = vocab.scores[i];
     types[i] = static_cast<double>(vocab.types[i]);
   }
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetString("tokenizer.ggml.pre", "default");
+  w.SetValue("tokenizer.ggml.tokens", StringArray(std::move(pieces)));
   w.SetValue("tokenizer.ggml.scores", NumberArray(GgufType::kF32, scores));
   w.SetValue("tokenizer.ggml.token_type", NumberArray(GgufType::kI32, types));
   w.SetU32("tokenizer.ggml.bos_token_id", vocab.bos_id);

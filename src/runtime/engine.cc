@@ -166,7 +166,7 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
 // checkpoints pad 262,144 tokens to 262,208 rows) are no real tokens: they
 // must never be sampled.
 void Session::MaskPaddingRows(float* logits) const {
-  const int real = impl_->model.tokenizer->vocab_size();
+  const int real = std::min(impl_->model.tokenizer->vocab_size(), impl_->model.spec.vocab_size);
   std::fill(logits + real, logits + impl_->model.spec.vocab_size, -INFINITY);
 }
 

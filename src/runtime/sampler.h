@@ -3,9 +3,17 @@
 // frequency penalties over the recent tokens -> greedy argmax (temperature
 // <= 0) or temperature -> top-k -> top-p -> min-p -> a draw from a seeded
 // PRNG. Draws are reproducible: the PRNG is our own (not a <random> engine or
-// distribution, whose outputs differ between standard libraries) and the
-// draw walks the surviving tokens in id order, so neither the PRNG nor the
-// arrangement std::nth_element happens to leave changes the result.
+// distribution, whose outputs differ between standard libraries), ties are
+// broken by id so every filter keeps a well-defined set, top-p sums its mass
+// in fixed point, and the draw walks the survivors in id order, so the
+// arrangement std::nth_element happens to leave never changes the result.
+// (What remains platform-dependent is std::exp's last bit, which can move a
+// draw only when it lands within rounding of a boundary.)
+//
+// Cost for a 262k vocabulary: top-k streams the logits through a k-element
+// heap (no exp() for the rest); top-p and min-p without top-k compute every
+// weight and select by mass, expected linear time; nothing sorts the whole
+// vocabulary.
 #pragma once
 
 #include <cstdint>
@@ -79,10 +87,10 @@ class Sampler {
                                       std::span<const int32_t> recent_tokens);
 
  private:
-  // A token that may still be drawn: its logit after penalties, scaled to
-  // s = (logit - max) / temperature, and its unnormalized weight exp(s).
+  // A token that may still be drawn: its logit after penalties and its
+  // weight exp((logit - max) / temperature), which is 1 for the best token.
   struct Candidate {
-    float s;
+    float logit;
     int32_t id;
     float w;
   };
@@ -91,7 +99,13 @@ class Sampler {
   // cands_ in ascending id order and returns -1, or returns the id to emit
   // directly (greedy decoding, or no finite logit at all).
   int32_t Filter(float* logits, int32_t vocab_size, std::span<const int32_t> recent_tokens);
+  // Keeps the candidates that are `boundary` or better, in id order.
   void KeepAtLeastAsGoodAs(const Candidate& boundary);
+  // Fills cands_ with the k best finite logits, in id order (w unset).
+  void SelectTopK(const float* logits, int32_t vocab_size, int k);
+  // Keeps the smallest best-first prefix whose mass reaches top_p of
+  // top_k_mass (weights counted in fixed point as w * mass_scale).
+  void KeepTopP(double top_p, uint64_t top_k_mass, double mass_scale);
 
   SamplingParams params_;
   Rng rng_;
