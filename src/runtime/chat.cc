@@ -1,8 +1,10 @@
 // Chat: Gemma's turn format over a Session, with cache reuse between turns,
 // optional dropping of old turns when the context fills, and save/load.
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine_impl.h"
+#include "tokenizer/tokenizer.h"
 
 namespace gemma {
 namespace {
@@ -12,6 +14,24 @@ std::string Trim(std::string_view s) {
   while (!s.empty() && space(s.front())) s.remove_prefix(1);
   while (!s.empty() && space(s.back())) s.remove_suffix(1);
   return std::string(s);
+}
+
+// Text with Gemma's turn markers, the markers always as their control ids.
+// Looked up by piece rather than parsed from text, because some converted
+// files (the golden tiny models among them) store <start_of_turn> as a normal
+// piece, which text parsing would not match.
+std::vector<int32_t> WithMarkers(const Model& model, std::initializer_list<std::string_view> parts) {
+  std::vector<int32_t> ids;
+  for (std::string_view part : parts) {
+    const int32_t id = part.front() == '<' ? model.tokenizer().PieceToId(part) : -1;
+    if (id >= 0) {
+      ids.push_back(id);
+    } else {
+      const std::vector<int32_t> text = model.Tokenize(part, false, true);
+      ids.insert(ids.end(), text.begin(), text.end());
+    }
+  }
+  return ids;
 }
 
 }  // namespace
@@ -32,10 +52,11 @@ void Chat::Reset() {
 std::vector<int32_t> Chat::RenderUserTurn(std::string_view text, bool first) const {
   std::string content = Trim(text);
   if (first && !system_prompt_.empty()) content = system_prompt_ + "\n\n" + content;
-  std::vector<int32_t> ids = model_.Tokenize("<start_of_turn>user\n", false, true);
+  std::vector<int32_t> ids = WithMarkers(model_, {"<start_of_turn>", "user\n"});
   const std::vector<int32_t> body = model_.Tokenize(content, false, false);
   ids.insert(ids.end(), body.begin(), body.end());
-  const std::vector<int32_t> tail = model_.Tokenize("<end_of_turn>\n<start_of_turn>model\n", false, true);
+  const std::vector<int32_t> tail =
+      WithMarkers(model_, {"<end_of_turn>", "\n", "<start_of_turn>", "model\n"});
   ids.insert(ids.end(), tail.begin(), tail.end());
   return ids;
 }
@@ -47,7 +68,9 @@ Status Chat::Rebuild(size_t first_turn, size_t reserve) {
   for (size_t i = first_turn; i < history_.size(); ++i) {
     const std::vector<int32_t> user = RenderUserTurn(history_[i].user, i == first_turn);
     ids.insert(ids.end(), user.begin(), user.end());
-    const std::vector<int32_t> answer = model_.Tokenize(history_[i].model + "<end_of_turn>\n", false, true);
+    std::vector<int32_t> answer = model_.Tokenize(history_[i].model, false, false);
+    const std::vector<int32_t> end = WithMarkers(model_, {"<end_of_turn>", "\n"});
+    answer.insert(answer.end(), end.begin(), end.end());
     ids.insert(ids.end(), answer.begin(), answer.end());
   }
   if (ids.size() + reserve > static_cast<size_t>(session_.capacity())) {
@@ -67,7 +90,7 @@ Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions
   if (session_.position() == 0) {
     ids.push_back(model_.tokenizer_bos());
   } else if (turn_open_) {
-    ids = model_.Tokenize("<end_of_turn>\n", false, true);
+    ids = WithMarkers(model_, {"<end_of_turn>", "\n"});
   }
   const std::vector<int32_t> turn = RenderUserTurn(user_text, history_.empty());
   ids.insert(ids.end(), turn.begin(), turn.end());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gemma {
@@ -35,6 +36,19 @@ struct VocabData {
   int32_t unk_id = 3;
   int32_t pad_id = 0;
   bool add_space_prefix = false;  // Gemma: false
+  // Characters without a piece are written as <0xHH> byte pieces (Gemma: true);
+  // otherwise as unk_id.
+  bool byte_fallback = true;
+  // Spaces become U+2581 before BPE (SentencePiece escape_whitespaces; the
+  // tokenizer.json normalizer). Gemma: true.
+  bool escape_whitespaces = true;
+  // SentencePiece remove_extra_whitespaces: strip leading/trailing spaces and
+  // collapse runs. Gemma: false.
+  bool remove_extra_whitespaces = false;
+  // tokenizer.json BPE options (merge mode only): a whole fragment that is a
+  // piece is emitted without merging; consecutive unknown symbols share one unk.
+  bool ignore_merges = false;
+  bool fuse_unk = false;
 };
 
 class Tokenizer {
@@ -52,26 +66,42 @@ class Tokenizer {
 
   // Text -> ids, no BOS added. With parse_special, occurrences of added tokens
   // (control and user-defined pieces such as <start_of_turn>, <bos>, <unused0>)
-  // in the text are emitted as those tokens, as the reference does; without it
-  // the whole text is encoded literally. Invalid UTF-8 never crashes: bytes that
-  // are not valid UTF-8 are encoded through byte fallback.
+  // in the text are emitted as those tokens, as the reference does. Without it,
+  // control pieces (<bos>, <start_of_turn>, <unused0>, <mask>...) are encoded
+  // literally, so user text cannot inject them; user-defined pieces (newline
+  // and space runs, HTML tags) stay atomic as in SentencePiece, which changes
+  // no text. Invalid UTF-8 never crashes: bytes that are not valid UTF-8 are
+  // encoded through byte fallback.
   std::vector<int32_t> Encode(std::string_view text, bool parse_special = true) const;
 
-  // Ids -> text. Control tokens (bos, eos, pad, <start_of_turn>...) decode to
-  // nothing unless keep_special; byte tokens are fused back into UTF-8.
+  // Ids -> text. Control tokens (bos, eos, pad, <start_of_turn>...), unknown
+  // and unused tokens decode to nothing unless keep_special; byte tokens are
+  // fused back into UTF-8. Invalid UTF-8 comes out as U+FFFD (one per maximal
+  // invalid subsequence); ids out of range are skipped.
   std::string Decode(const std::vector<int32_t>& ids, bool keep_special = false) const;
 
-  // The raw bytes one token contributes ("▁" -> " ", <0x0A> -> "\n").
+  // The raw bytes one token contributes ("▁" -> " ", <0x0A> -> "\n"); for
+  // control tokens the piece text ("<end_of_turn>"); "" for ids out of range.
   std::string TokenBytes(int32_t id) const;
 
   // Id of an exact piece (e.g. "<end_of_turn>"), or -1.
   int32_t PieceToId(std::string_view piece) const;
-  const std::string& IdToPiece(int32_t id) const;
-  TokenType Type(int32_t id) const;
+  const std::string& IdToPiece(int32_t id) const;  // "" for ids out of range
+  TokenType Type(int32_t id) const;                // kUnknown for ids out of range
+  // True for tokens Decode drops unless keep_special (control, unknown, unused).
+  bool IsSpecial(int32_t id) const;
 
   int32_t vocab_size() const;
   int32_t bos_id() const;
   int32_t eos_id() const;
+  int32_t unk_id() const;
+  int32_t pad_id() const;
+
+  // The vocabulary the tokenizer was built from. For tokenizer.json the scores
+  // are derived from the merge ranks (the first merge producing a piece gives
+  // it the highest score), so the data also describes the vocabulary
+  // SentencePiece-style, e.g. for writing a GGUF file.
+  const VocabData& vocab() const;
 
  private:
   struct Impl;
@@ -81,7 +111,7 @@ class Tokenizer {
 
 // Streaming decoder: feed ids one at a time, get back only complete UTF-8.
 // Bytes of a character split across byte tokens are held until it completes;
-// invalid sequences come out as U+FFFD.
+// invalid sequences come out as U+FFFD. Special tokens produce nothing.
 class StreamingDecoder {
  public:
   explicit StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}

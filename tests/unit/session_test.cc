@@ -105,6 +105,10 @@ TEST(Chat, SecondTurnReusesTheCache) {
   // Exactly one BOS, at the start.
   EXPECT_EQ(std::count(all.begin(), all.end(), 2), 1);
   EXPECT_EQ(all[0], 2);
+  // Turn markers are the control ids (<start_of_turn> 4, <end_of_turn> 5 in the
+  // tiny vocabulary): user, model, user, model opened; one turn closed.
+  EXPECT_EQ(std::count(all.begin(), all.end(), 4), 4);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 5), 3);
   Session fresh(*model);
   ASSERT_TRUE(fresh.Append(all).ok());
   const std::span<const float> a = fresh.logits(), b = chat.session().logits();

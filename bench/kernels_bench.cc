@@ -1,0 +1,194 @@
+// MatMul micro-benchmarks per weight type at Gemma 2 2B shapes: decode
+// (one token: q/o projections 2304x2304, gate/up 9216x2304, down 2304x9216, the
+// tied output head 262144x2304) and prefill (2304x2304 with 64 tokens).
+// Reports weight bytes streamed per second for decode (compare with
+// BM_StreamRead in the same binary) and GFLOP/s for prefill.
+//
+//   kernels_bench --benchmark_filter='decode/.*2304x2304'   # one shape
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/ops.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+// xorshift64*: fast enough to fill a gigabyte of weights in about a second.
+struct Rng {
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  uint64_t Next() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545F4914F6CDD1Dull;
+  }
+  float Uniform() { return static_cast<float>(Next() >> 40) / 16777216.0f * 2.0f - 1.0f; }
+};
+
+void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+// Offsets of the f16 scale fields in each block (random bytes there could be
+// inf/NaN or subnormal and distort timings).
+std::vector<int> HalfFields(DType type) {
+  switch (type) {
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ8_0:
+      return {0};
+    case DType::kQ4_1:
+    case DType::kQ5_1:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+      return {0, 2};
+    case DType::kQ2_K:
+      return {80, 82};
+    case DType::kQ3_K:
+      return {108};
+    case DType::kQ6_K:
+      return {208};
+    default:
+      return {};
+  }
+}
+
+// A weight matrix with random contents; kept across benchmarks of the same
+// type and shape (the output head takes a while to fill).
+struct Matrix {
+  DType type;
+  int64_t rows = 0, cols = 0;
+  std::unique_ptr<uint8_t[]> bytes;
+  WeightMatrix w;
+};
+
+const WeightMatrix& GetMatrix(DType type, int64_t rows, int64_t cols) {
+  static Matrix m;
+  if (m.bytes && m.type == type && m.rows == rows && m.cols == cols) return m.w;
+  m.bytes.reset();  // free the previous one first: the head is up to 1.2 GB
+  m.type = type;
+  m.rows = rows;
+  m.cols = cols;
+  const size_t row_bytes = BytesFor(type, cols);
+  const size_t total = row_bytes * static_cast<size_t>(rows);
+  m.bytes.reset(new uint8_t[total]);
+  Rng rng;
+  uint8_t* p = m.bytes.get();
+  if (type == DType::kF32) {
+    for (size_t i = 0; i < total / 4; ++i) {
+      const float f = rng.Uniform();
+      std::memcpy(p + 4 * i, &f, 4);
+    }
+  } else if (type == DType::kBF16 || type == DType::kF16) {
+    for (size_t i = 0; i < total / 2; ++i) {
+      const float f = rng.Uniform();
+      PutU16(p + 2 * i, type == DType::kBF16 ? F32ToBf16(f) : F32ToF16(f));
+    }
+  } else {
+    for (size_t i = 0; i + 8 <= total; i += 8) {
+      const uint64_t v = rng.Next();
+      std::memcpy(p + i, &v, 8);
+    }
+    const size_t block_bytes = static_cast<size_t>(Info(type).block_bytes);
+    const std::vector<int> fields = HalfFields(type);
+    for (size_t b = 0; b < total / block_bytes; ++b) {
+      for (int off : fields)
+        PutU16(p + b * block_bytes + off, F32ToF16(0.01f * (1.0f + rng.Uniform())));
+    }
+  }
+  m.w.type = type;
+  m.w.data = p;
+  m.w.rows = rows;
+  m.w.cols = cols;
+  m.w.row_bytes = row_bytes;
+  return m.w;
+}
+
+ThreadPool& Pool(int threads) {
+  static std::unique_ptr<ThreadPool> pools[65];
+  if (!pools[threads]) pools[threads] = std::make_unique<ThreadPool>(threads);
+  return *pools[threads];
+}
+
+void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
+               int threads) {
+  const WeightMatrix& w = GetMatrix(type, rows, cols);
+  std::vector<float> x(static_cast<size_t>(tokens * cols));
+  Rng rng;
+  for (float& v : x) v = rng.Uniform();
+  std::vector<float> y(static_cast<size_t>(tokens * rows));
+  ThreadPool& pool = Pool(threads);
+  for (auto _ : state) {
+    MatMul(w, x.data(), tokens, y.data(), rows, pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double weight_bytes = static_cast<double>(w.row_bytes) * static_cast<double>(rows);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(weight_bytes));
+  state.counters["GBps"] =
+      benchmark::Counter(weight_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * rows * cols * tokens / 1e9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+struct Shape {
+  const char* kind;
+  int64_t rows, cols, tokens;
+};
+
+int RegisterAll() {
+  const DType types[] = {DType::kF32,  DType::kBF16, DType::kF16,  DType::kQ8_0, DType::kQ4_0,
+                         DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+  const Shape shapes[] = {{"decode", 2304, 2304, 1},
+                          {"decode", 9216, 2304, 1},
+                          {"decode", 2304, 9216, 1},
+                          {"decode", 262144, 2304, 1},
+                          {"prefill", 2304, 2304, 64}};
+  const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (const Shape& s : shapes) {
+    for (DType type : types) {
+      // The head only in the types a model would store it in (f32 would need
+      // 2.4 GB); every type at the smaller shapes.
+      const bool head = s.rows == 262144;
+      if (head && type != DType::kBF16 && type != DType::kF16 && type != DType::kQ8_0 &&
+          type != DType::kQ4_0 && type != DType::kQ4_K && type != DType::kQ6_K) {
+        continue;
+      }
+      for (int threads : {1, max_threads}) {
+        if (threads == 1 && max_threads == 1) continue;
+        // snprintf rather than a chain of string operator+, which trips a
+        // GCC 12 -Wrestrict false positive at -O3.
+        char name[128];
+        const std::string type_name(Name(type));
+        if (s.tokens > 1) {
+          std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lldx%lldtok/threads:%d",
+                        type_name.c_str(), s.kind, static_cast<long long>(s.rows),
+                        static_cast<long long>(s.cols), static_cast<long long>(s.tokens), threads);
+        } else {
+          std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lld/threads:%d", type_name.c_str(),
+                        s.kind, static_cast<long long>(s.rows), static_cast<long long>(s.cols),
+                        threads);
+        }
+        benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads)
+            ->UseRealTime()
+            ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
+      }
+    }
+  }
+  return 0;
+}
+
+const int kRegistered = RegisterAll();
+
+}  // namespace
+}  // namespace gemma

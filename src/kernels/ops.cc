@@ -1,0 +1,78 @@
+// MatMul and DequantizeRow entry points: validate, then route to the weight
+// type's family (each a dynamic-dispatch TU, see matmul_families.h).
+#include "kernels/ops.h"
+
+#include "base/error.h"
+#include "kernels/matmul_families.h"
+
+namespace gemma {
+namespace {
+
+enum class Family { kNone, kFloat, kLegacy, kKQuant };
+
+Family FamilyOf(DType type) {
+  switch (type) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      return Family::kFloat;
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ8_0:
+      return Family::kLegacy;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return Family::kKQuant;
+    default:
+      return Family::kNone;
+  }
+}
+
+Family CheckedFamily(const WeightMatrix& w, const char* op) {
+  const Family f = FamilyOf(w.type);
+  if (f == Family::kNone) Fail(op, ": unsupported weight type ", Name(w.type));
+  if (w.cols % Info(w.type).block_elems != 0) {
+    Fail(op, ": ", w.cols, " columns is not a multiple of the ", Name(w.type), " block size");
+  }
+  return f;
+}
+
+}  // namespace
+
+bool MatMulSupports(DType type) { return FamilyOf(type) != Family::kNone; }
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
+            ThreadPool& pool) {
+  const Family f = CheckedFamily(w, "MatMul");
+  if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
+  switch (f) {
+    case Family::kFloat:
+      return kernels::MatMulFloat(w, x, num_tokens, y, y_stride, pool);
+    case Family::kLegacy:
+      return kernels::MatMulLegacy(w, x, num_tokens, y, y_stride, pool);
+    case Family::kKQuant:
+      return kernels::MatMulKQuant(w, x, num_tokens, y, y_stride, pool);
+    case Family::kNone:
+      break;
+  }
+}
+
+void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
+  switch (CheckedFamily(w, "DequantizeRow")) {
+    case Family::kFloat:
+      return kernels::DequantizeRowFloat(w, r, out);
+    case Family::kLegacy:
+      return kernels::DequantizeRowLegacy(w, r, out);
+    case Family::kKQuant:
+      return kernels::DequantizeRowKQuant(w, r, out);
+    case Family::kNone:
+      break;
+  }
+}
+
+}  // namespace gemma
