@@ -136,3 +136,65 @@ TEST(Cli, ErrorsAreMessagesNotCrashes) {
 
 }  // namespace
 }  // namespace gemma
+
+namespace gemma {
+namespace {
+
+TEST(Cli, BenchJsonHasLlamaBenchFields) {
+  const Output out = RunCli("bench --json -m " + kTinyModel + " -p 16 -n 4 -t 1,2 -r 2 -d 0,8");
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  const nlohmann::json j = nlohmann::json::parse(out.text.substr(out.text.find('[')));
+  ASSERT_EQ(j.size(), 8u);  // {pp16, tg4} x {1, 2 threads} x {depth 0, 8}
+  for (const auto& r : j) {
+    for (const char* field : {"n_prompt", "n_gen", "n_threads", "n_depth", "avg_ts", "stddev_ts",
+                              "type_k", "model_type"}) {
+      EXPECT_TRUE(r.contains(field)) << field;
+    }
+    EXPECT_GT(r["avg_ts"].get<double>(), 0.0);
+    EXPECT_EQ(r["samples_ts"].size(), 2u);
+  }
+  EXPECT_EQ(j[0]["type_k"], "bf16");
+}
+
+TEST(Cli, PerplexityAndKlBase) {
+  const std::string text = std::string(GEMMA_REPO_DIR) + "/README.md";
+  const std::string base = (std::filesystem::temp_directory_path() /
+                            ("gemma_kl_base_" + std::to_string(::getpid()))).string();
+  std::filesystem::remove(base);
+  const std::string common = "perplexity -m " + kTinyModel + " -f " + text + " --ctx 64 --chunks 3 ";
+  Output out = RunCli(common + "--kv-type f32 --kl-base " + base);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_NE(out.text.find("saved the distributions"), std::string::npos) << out.text;
+  // The same model and cache against itself: KL ~ 0 (f16 storage of the base
+  // costs ~1e-4 relative in log-probabilities), every top-1 equal.
+  out = RunCli(common + "--kv-type f32 --kl-base " + base);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  double kl = -1, top1 = -1;
+  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf", &kl, &top1);
+  EXPECT_LT(kl, 1e-3) << out.text;
+  EXPECT_EQ(top1, 1.0) << out.text;
+  // A q4_0 cache measurably moves the distributions.
+  out = RunCli(common + "--kv-type q4_0 --kl-base " + base);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf", &kl, &top1);
+  EXPECT_GT(kl, 1e-3) << out.text;
+  // A different --ctx is refused, not silently compared.
+  out = RunCli("perplexity -m " + kTinyModel + " -f " + text + " --ctx 32 --chunks 3 --kl-base " + base);
+  EXPECT_EQ(out.exit_code, 1);
+  std::filesystem::remove(base);
+}
+
+TEST(Cli, InfoReportsCacheForContext) {
+  const Output small = RunCli("info --json --no-tensors -m " + kTinyModel + " --ctx 64");
+  const Output large = RunCli("info --json --no-tensors -m " + kTinyModel + " --ctx 1024");
+  ASSERT_EQ(small.exit_code, 0) << small.text;
+  const auto a = nlohmann::json::parse(small.text), b = nlohmann::json::parse(large.text);
+  // One global layer of 6 grows with the context; the 5 sliding layers keep
+  // window 16 + batch 256 - 1 slots (capped by the context).
+  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, bf16
+  EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * (64 + 5 * 64));
+  EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * (1024 + 5 * 271));
+}
+
+}  // namespace
+}  // namespace gemma
