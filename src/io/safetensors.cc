@@ -45,7 +45,8 @@ std::shared_ptr<MappedFile> ReadSafetensors(const std::string& path, TensorCatal
 
   for (const auto& [name, desc] : header.items()) {
     if (name == "__metadata__") continue;
-    auto bad = [&](const std::string& why) { Fail(path, ": tensor '", name, "': ", why); };
+    const std::string& tensor = name;  // structured bindings cannot be captured (C++17 rule, clang)
+    auto bad = [&](const std::string& why) { Fail(path, ": tensor '", tensor, "': ", why); };
     if (!desc.is_object()) bad("description is not an object");
     const auto dtype_it = desc.find("dtype");
     const auto shape_it = desc.find("shape");
