@@ -44,6 +44,27 @@ struct Hyper {
   std::vector<bool> sliding;        // explicit per-layer pattern if the source has one
 };
 
+// Far above any Gemma (the largest has 62 layers, hidden 5376, ffn 21504),
+// low enough that a corrupt header cannot make us allocate gigabytes before
+// the tensors are checked against it.
+void CheckRanges(const Hyper& h, const std::string& origin) {
+  auto check = [&](const char* what, int64_t value, int64_t max) {
+    if (value <= 0 || value > max) {
+      Fail(origin, ": implausible ", what, " ", value, " (at most ", max, " supported)");
+    }
+  };
+  check("layer count", h.layers, 1024);
+  check("hidden size", h.hidden, 65536);
+  check("head count", h.heads, 1024);
+  check("key/value head count", h.kv_heads, 1024);
+  check("head dimension", h.head_dim, 1024);
+  check("feed-forward size", h.ffn, 1 << 20);
+  check("context length", h.context, 1 << 24);
+  if (h.sliding_window < 0 || h.sliding_window > (1 << 24)) {
+    Fail(origin, ": implausible sliding window ", h.sliding_window);
+  }
+}
+
 ModelSpec Expand(const Hyper& h) {
   ModelSpec spec;
   spec.architecture = GgufArchName(h.generation);
@@ -190,6 +211,7 @@ ModelSpec SpecFromGguf(const ModelSource& source) {
     h.query_pre_attn_scalar = static_cast<float>(h.hidden) / static_cast<float>(h.heads);
   }
   h.vocab_size = VocabFromEmbedding(source, "token_embd.weight");
+  CheckRanges(h, origin);
   ModelSpec spec = Expand(h);
   spec.bos_id = static_cast<int32_t>(f.GetInt("tokenizer.ggml.bos_token_id").value_or(2));
   spec.eos_id = static_cast<int32_t>(f.GetInt("tokenizer.ggml.eos_token_id").value_or(1));
@@ -292,6 +314,7 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
                                 ? "language_model.model.embed_tokens.weight"
                                 : "model.language_model.embed_tokens.weight";
   h.vocab_size = VocabFromEmbedding(source, embed);
+  CheckRanges(h, origin);
   ModelSpec spec = Expand(h);
   spec.bos_id = static_cast<int32_t>(number("bos_token_id", 2));
   spec.eos_id = c.contains("eos_token_id") && c["eos_token_id"].is_number_integer()

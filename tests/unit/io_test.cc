@@ -188,6 +188,15 @@ TEST(ModelErrors, MissingKey) {
   EXPECT_NE(OpenError(path).find("missing metadata key 'gemma.block_count'"), std::string::npos);
 }
 
+// A corrupt count must be refused before anything is allocated for it.
+TEST(ModelErrors, ImplausibleLayerCount) {
+  TempDir dir;
+  const std::string path = dir.File("layers.gguf");
+  CopyGguf(GoldenGguf("gemma1_mqa", "q8_0"), path,
+           [](GgufWriter& w) { w.SetU32("gemma.block_count", 1u << 28); }, nullptr);
+  EXPECT_NE(OpenError(path).find("implausible layer count 268435456"), std::string::npos);
+}
+
 TEST(ModelErrors, MissingTensor) {
   TempDir dir;
   const std::string path = dir.File("missing.gguf");
