@@ -40,9 +40,11 @@ def main():
     ap.add_argument("-d", default="0")
     ap.add_argument("--peer-args", nargs=argparse.REMAINDER, default=[])
     a = ap.parse_args()
-    common = ["-m", a.model, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "-d", a.d]
-    ours = run_json([a.gemma, "bench", *common, "--json"])
-    peer = run_json([a.peer, *common, "-o", "json", *a.peer_args])
+    common = ["-m", a.model, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r]
+    # Mainline llama-bench has -d (depth); ik_llama.cpp's has not: pass it only when used.
+    depth = ["-d", a.d] if a.d != "0" else []
+    ours = run_json([a.gemma, "bench", *common, *depth, "--json"])
+    peer = run_json([a.peer, *common, *depth, "-o", "json", *a.peer_args])
     peer_by_key = {key(r): r for r in peer}
     print(f"model: {a.model}")
     print(f"{'test':>16} {'threads':>7} {'gemma t/s':>18} {'peer t/s':>18} {'ratio':>7}")
