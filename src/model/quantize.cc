@@ -188,12 +188,7 @@ void QuantizeModel(const std::string& input, const std::string& output, const st
       const std::vector<float> gain = EffectiveGain(source, e);  // GGUF stores 1 + w
       std::memcpy(bytes.data(), gain.data(), bytes.size());
     } else {
-      WeightMatrix m;
-      m.type = e.type;
-      m.data = e.data;
-      m.rows = t.shape[0];
-      m.cols = t.shape[1];
-      m.row_bytes = BytesFor(e.type, m.cols);
+      const WeightMatrix m = AsMatrix(t);
       const size_t out_row = BytesFor(target, m.cols);
       std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
       pool.ParallelFor(static_cast<size_t>(m.rows), 16, [&](size_t begin, size_t end, int thread) {

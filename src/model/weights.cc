@@ -145,6 +145,8 @@ class Namer {
   std::string hf_prefix_ = "model.";
 };
 
+}  // namespace
+
 WeightMatrix AsMatrix(const ModelTensor& t) {
   const TensorEntry& e = *t.entry;
   if (!MatMulSupports(e.type)) {
@@ -159,8 +161,6 @@ WeightMatrix AsMatrix(const ModelTensor& t) {
   m.row_bytes = BytesFor(e.type, m.cols);
   return m;
 }
-
-}  // namespace
 
 std::vector<float> EffectiveGain(const ModelSource& source, const TensorEntry& t) {
   const int64_t n = t.elements();

@@ -58,6 +58,10 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
 
+// A matrix tensor as the kernels see it; throws gemma::Error naming the file
+// and tensor if its type is one the kernels cannot read.
+WeightMatrix AsMatrix(const ModelTensor& t);
+
 // A norm tensor's effective gain (1 + w) as f32, whatever the source format.
 std::vector<float> EffectiveGain(const ModelSource& source, const TensorEntry& t);
 
