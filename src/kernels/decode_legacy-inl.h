@@ -45,32 +45,43 @@ struct LegacyDecoder {
   static HWY_INLINE float Scalar(const uint8_t*, int64_t) { return 0.0f; }
 };
 
-struct DecQ8_0 : LegacyDecoder<BlockQ8_0, 34> {
+// Q8_0, Q4_0 and Q5_0 have one multiplicative scale per block. They expose
+// their integer levels (Levels) and the scale (BlockScale) separately so that
+// the matvec can sum levels * x over the block and multiply by d once
+// (matmul-inl.h DotRow); Block() is levels * d for everything else.
+template <class Derived>
+struct ScaledBlock {
+  static constexpr bool kBlockScale = true;
+  static HWY_INLINE float BlockScale(const uint8_t* p) { return HalfAt(p); }  // d comes first
   template <class D, class Sink>
   static HWY_INLINE void Block(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
+    const auto scale = hn::Set(d, BlockScale(p));
+    Derived::Levels(d, p, [&](size_t off, auto q) HWY_ATTR { sink(off, hn::Mul(q, scale)); });
+  }
+};
+
+struct DecQ8_0 : LegacyDecoder<BlockQ8_0, 34>, ScaledBlock<DecQ8_0> {
+  template <class D, class Sink>
+  static HWY_INLINE void Levels(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
     const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(p);
-    const auto scale = hn::Set(d, HalfAt(b->d.b));
     const size_t N = hn::Lanes(d);
     for (size_t j = 0; j < static_cast<size_t>(kQK); j += N) {
-      sink(j, hn::Mul(hn::ConvertTo(d, WidenI8(d, b->qs + j)), scale));
+      sink(j, hn::ConvertTo(d, WidenI8(d, b->qs + j)));
     }
   }
 };
 
-struct DecQ4_0 : LegacyDecoder<BlockQ4_0, 18> {
+struct DecQ4_0 : LegacyDecoder<BlockQ4_0, 18>, ScaledBlock<DecQ4_0> {
   template <class D, class Sink>
-  static HWY_INLINE void Block(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
+  static HWY_INLINE void Levels(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
     const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(p);
     const hn::RebindToSigned<D> di;
-    const auto scale = hn::Set(d, HalfAt(b->d.b));
     const auto k8 = hn::Set(di, 8);
     const size_t N = hn::Lanes(d);
     for (size_t j = 0; j < 16; j += N) {
       const auto q = WidenU8(d, b->qs + j);
-      const auto lo = hn::Sub(hn::And(q, hn::Set(di, 0xF)), k8);
-      const auto hi = hn::Sub(hn::ShiftRight<4>(q), k8);
-      sink(j, hn::Mul(hn::ConvertTo(d, lo), scale));
-      sink(16 + j, hn::Mul(hn::ConvertTo(d, hi), scale));
+      sink(j, hn::ConvertTo(d, hn::Sub(hn::And(q, hn::Set(di, 0xF)), k8)));
+      sink(16 + j, hn::ConvertTo(d, hn::Sub(hn::ShiftRight<4>(q), k8)));
     }
   }
 };
@@ -106,16 +117,15 @@ HWY_INLINE void ForEachQ5(D d, const uint8_t* HWY_RESTRICT qs, const uint8_t* qh
   }
 }
 
-struct DecQ5_0 : LegacyDecoder<BlockQ5_0, 22> {
+struct DecQ5_0 : LegacyDecoder<BlockQ5_0, 22>, ScaledBlock<DecQ5_0> {
   template <class D, class Sink>
-  static HWY_INLINE void Block(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
+  static HWY_INLINE void Levels(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {
     const BlockQ5_0* b = reinterpret_cast<const BlockQ5_0*>(p);
     const hn::RebindToSigned<D> di;
-    const auto scale = hn::Set(d, HalfAt(b->d.b));
     const auto k16 = hn::Set(di, 16);
     ForEachQ5(d, b->qs, b->qh, [&](size_t j, auto lo, auto hi) HWY_ATTR {
-      sink(j, hn::Mul(hn::ConvertTo(d, hn::Sub(lo, k16)), scale));
-      sink(16 + j, hn::Mul(hn::ConvertTo(d, hn::Sub(hi, k16)), scale));
+      sink(j, hn::ConvertTo(d, hn::Sub(lo, k16)));
+      sink(16 + j, hn::ConvertTo(d, hn::Sub(hi, k16)));
     });
   }
 };
