@@ -54,6 +54,12 @@ class KvCache {
   size_t row_bytes(int layer) const { return layers_[layer].kv_heads * layers_[layer].head_bytes; }
   uint8_t* KeyRow(int layer, int pos) { return SlotRow(layers_[layer].keys, layer, pos); }
   uint8_t* ValueRow(int layer, int pos) { return SlotRow(layers_[layer].values, layer, pos); }
+  const uint8_t* KeyRow(int layer, int pos) const {
+    return const_cast<KvCache*>(this)->KeyRow(layer, pos);
+  }
+  const uint8_t* ValueRow(int layer, int pos) const {
+    return const_cast<KvCache*>(this)->ValueRow(layer, pos);
+  }
 
  private:
   struct LayerStore {

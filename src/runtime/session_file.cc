@@ -66,7 +66,7 @@ Status Session::Save(const std::string& path, const std::string& metadata) const
             static_cast<std::streamsize>(s.logits.size() * sizeof(float)));
   // Per layer, the positions it still holds (a sliding layer only its ring),
   // oldest first.
-  KvCache& cache = const_cast<KvCache&>(s.cache);
+  const KvCache& cache = s.cache;
   const int n = static_cast<int>(s.tokens.size());
   for (int layer = 0; layer < cache.num_layers(); ++layer) {
     const uint32_t kept = static_cast<uint32_t>(std::min(n, cache.capacity(layer)));
