@@ -33,6 +33,11 @@ struct ModelOptions {
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
+  // Integer kernels: repack Q4_0/Q8_0/Q4_K/Q6_K weights at load and quantize
+  // activations to 8 bits (as llama.cpp does) on CPUs with AVX-512 VNNI.
+  // false keeps f32 activations everywhere: slower, but exact arithmetic on
+  // the file's weights.
+  bool int8_kernels = true;
 };
 
 struct TensorSummary {

@@ -48,4 +48,14 @@ std::string ReadFileToString(const std::string& path) {
   return contents.str();
 }
 
+void MappedFile::ReleasePages(const void* p, size_t n) const {
+  const auto lo = reinterpret_cast<uintptr_t>(p);
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  if (lo < base || lo + n > base + size_) return;  // not ours: leave it alone
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (lo + page - 1) / page * page;
+  const uintptr_t end = (lo + n) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace gemma

@@ -20,6 +20,11 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Tells the OS that the whole pages inside [p, p + n) are not needed now:
+  // they leave the process's resident set (the page cache keeps them) and are
+  // read back in if touched again. Ignores ranges outside this mapping.
+  void ReleasePages(const void* p, size_t n) const;
+
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;

@@ -22,6 +22,9 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;  // BytesFor(type, cols)
+  // Optional repacked copy for the integer kernels (kernels/int8_matmul.h);
+  // when set, MatMul reads it instead of `data`. DequantizeRow reads `data`.
+  const uint8_t* packed = nullptr;
 
   const uint8_t* Row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;

@@ -5,7 +5,10 @@
 
 #include "base/error.h"
 #include "base/half.h"
+#include "base/mapped_file.h"
 #include "io/model_source.h"
+#include "kernels/int8_matmul.h"
+#include "threading/thread_pool.h"
 
 namespace gemma {
 namespace {
@@ -272,6 +275,38 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
   }
   if (!has_output_head) w.output_head = w.embedding;
   return w;
+}
+
+size_t PackForInt8Kernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool) {
+  if (!Int8MatMulAvailable()) return 0;
+  std::vector<WeightMatrix*> matrices = {&weights.output_head};
+  for (LayerWeights& l : weights.layers) {
+    for (WeightMatrix* m :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      matrices.push_back(m);
+    }
+  }
+  size_t total = 0;
+  for (WeightMatrix* m : matrices) {
+    if (!Int8MatMulSupports(m->type) || m->packed != nullptr) continue;
+    const size_t bytes = PackedInt8Bytes(*m);
+    auto buffer = hwy::AllocateAligned<uint8_t>(bytes);
+    if (!buffer) Fail("out of memory packing weights (", bytes, " bytes)");
+    const int64_t groups = (m->rows + kPackRows - 1) / kPackRows;
+    pool.ParallelFor(static_cast<size_t>(groups), 64, [&](size_t g0, size_t g1, int) {
+      PackInt8Groups(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), buffer.get());
+    });
+    m->packed = buffer.get();
+    weights.packed.push_back(std::move(buffer));
+    total += bytes;
+    const bool is_embedding = m->data == weights.embedding.data;
+    if (!is_embedding) {
+      for (const auto& file : source.mappings) {
+        file->ReleasePages(m->data, m->row_bytes * static_cast<size_t>(m->rows));
+      }
+    }
+  }
+  return total;
 }
 
 }  // namespace gemma

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hwy/aligned_allocator.h"
 #include "kernels/ops.h"
 #include "model/spec.h"
 
@@ -21,9 +22,9 @@ struct LayerWeights {
   WeightMatrix gate_proj, up_proj, down_proj;   // [F, H], [F, H], [H, F]
   std::vector<float> input_norm;                // before attention
   std::vector<float> post_attention_norm;       // sandwich only
-  std::vector<float> pre_feedforward_norm;      // before the MLP (Gemma 1's post_attention_layernorm)
-  std::vector<float> post_feedforward_norm;     // sandwich only
-  std::vector<float> q_norm, k_norm;            // [d_h], QK-norm only
+  std::vector<float> pre_feedforward_norm;   // before the MLP (Gemma 1's post_attention_layernorm)
+  std::vector<float> post_feedforward_norm;  // sandwich only
+  std::vector<float> q_norm, k_norm;         // [d_h], QK-norm only
 };
 
 struct ModelWeights {
@@ -31,12 +32,27 @@ struct ModelWeights {
   WeightMatrix output_head;  // [V, H]: the embedding (tied) unless the file has its own
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
+  // Repacked copies for the integer kernels (PackForInt8Kernels), owned here.
+  std::vector<hwy::AlignedFreeUniquePtr<uint8_t[]>> packed;
 };
 
 enum class TensorRole {
-  kEmbedding, kOutputHead, kFinalNorm,
-  kQ, kK, kV, kO, kGate, kUp, kDown,
-  kInputNorm, kPostAttentionNorm, kPreFeedforwardNorm, kPostFeedforwardNorm, kQNorm, kKNorm,
+  kEmbedding,
+  kOutputHead,
+  kFinalNorm,
+  kQ,
+  kK,
+  kV,
+  kO,
+  kGate,
+  kUp,
+  kDown,
+  kInputNorm,
+  kPostAttentionNorm,
+  kPreFeedforwardNorm,
+  kPostFeedforwardNorm,
+  kQNorm,
+  kKNorm,
 };
 
 // One tensor the model uses: where it is in the source and what it is called
@@ -57,6 +73,13 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
 // Throws gemma::Error naming the file and tensor when one is missing, has the
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
+
+// Repacks every matrix the integer kernels support (kernels/int8_matmul.h)
+// and sets its `packed`; no-op where the CPU lacks them. The embedding keeps
+// its file layout for row lookups; a tied output head gets its own packed
+// copy. The packed-away file pages are handed back to the OS (they stay in
+// the page cache), so resident memory is not doubled. Returns bytes packed.
+size_t PackForInt8Kernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool);
 
 // A matrix tensor as the kernels see it; throws gemma::Error naming the file
 // and tensor if its type is one the kernels cannot read.

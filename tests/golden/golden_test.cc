@@ -21,7 +21,7 @@ using testing::LogitComparison;
 
 struct Variant {
   std::string case_name;
-  std::string file;   // "hf" or a GGUF type: f32, bf16, q8_0, q4_0, q4_k_m
+  std::string file;  // "hf" or a GGUF type: f32, bf16, q8_0, q4_0, q4_k_m
   bool quantized() const { return file != "hf" && file != "f32" && file != "bf16"; }
   std::string path() const {
     if (file == "hf") return GoldenDir(case_name) + "/hf";
@@ -119,6 +119,35 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
   EXPECT_LE(decode.max_rel, max_rel);
 }
 
+// With the integer kernels off, a quantized file is computed exactly (f32
+// activations on its dequantized weights): it must then match the file's own
+// dequantized reference to the f32_compute tolerance, a far sharper check of
+// every weight decoder than the KL bars above.
+class ExactQuantizedTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(ExactQuantizedTest, MatchesDequantizedReference) {
+  const Variant& v = GetParam();
+  const nlohmann::json json = LoadCaseJson(v.case_name);
+  ModelOptions options;
+  options.threads = 2;
+  options.kv_cache_type = "f32";
+  options.int8_kernels = false;
+  auto model = Model::Open(v.path(), options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  Session session(**model);
+  std::vector<float> logits;
+  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const std::string dir = GoldenDir(v.case_name) + "/logits/";
+  const LogitComparison c =
+      CompareLogits(logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"),
+                    json["config_summary"]["vocab_size"].get<int>());
+  std::printf("GOLDEN %-14s %-7s %-22s max_abs %.3e max_rel %.3e top1 %.3f kl %.3e\n",
+              v.case_name.c_str(), v.file.c_str(), "exact vs dequant ref", c.max_abs, c.max_rel,
+              c.top1, c.kl_mean);
+  EXPECT_LE(c.max_rel, json["suggested_tolerances"]["f32_compute"]["max_rel_diff"].get<double>());
+  EXPECT_EQ(c.top1, 1.0);
+}
+
 // Prefilling in pieces (a multi-turn chat's pattern) must give the logits of
 // one pass over the whole prompt: the KV cache carries everything needed.
 class ChunkedPrefillTest : public GoldenTest {};
@@ -147,6 +176,16 @@ std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest, ::testing::ValuesIn(AllVariants()), VariantName);
+
+std::vector<Variant> QuantizedVariants() {
+  std::vector<Variant> out;
+  for (const Variant& v : AllVariants()) {
+    if (v.quantized()) out.push_back(v);
+  }
+  return out;
+}
+INSTANTIATE_TEST_SUITE_P(Cases, ExactQuantizedTest, ::testing::ValuesIn(QuantizedVariants()),
+                         VariantName);
 
 std::vector<Variant> ChunkedVariants() {
   std::vector<Variant> variants;
@@ -189,8 +228,8 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
   const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
   const int vocab = json["config_summary"]["vocab_size"].get<int>();
   const std::vector<float> logits = PromptLogits(GoldenDir(c) + "/hf", prompt, "f32", 5);
-  const LogitComparison cmp =
-      CompareLogits(logits, LoadF32(GoldenDir(c) + "/logits/expected_prompt_logits.f32.bin"), vocab);
+  const LogitComparison cmp = CompareLogits(
+      logits, LoadF32(GoldenDir(c) + "/logits/expected_prompt_logits.f32.bin"), vocab);
   std::printf("GOLDEN %-14s batch=5 ring          max_abs %.3e max_rel %.3e top1 %.3f\n", c.c_str(),
               cmp.max_abs, cmp.max_rel, cmp.top1);
   EXPECT_LE(cmp.max_rel, json["suggested_tolerances"]["f32_compute"]["max_rel_diff"].get<double>());

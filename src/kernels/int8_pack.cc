@@ -1,0 +1,137 @@
+// Repacking of Q4_0, Q8_0, Q4_K and Q6_K rows into the 16-row groups the
+// integer kernels read (layout: docs/kernels.md). Runs once at load time.
+#include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+#include "kernels/int8_matmul.h"
+#include "quant/blocks.h"
+
+namespace gemma {
+namespace {
+
+// Bytes of one group's share of one weight block (kPackRows rows of it).
+size_t GroupBlockBytes(DType type) {
+  switch (type) {
+    case DType::kQ4_0:
+      return 32 + 256;  // 16 f16 scales, 4 steps of 16 rows x 4 bytes
+    case DType::kQ5_0:
+      return 32 + 64 + 256;  // 16 f16 scales, 16 fifth-bit words, 4 steps
+    case DType::kQ8_0:
+      return 32 + 512;  // 16 f16 scales, 8 steps
+    case DType::kQ4_K:
+      return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
+    case DType::kQ6_K:
+      return 32 + 256 + 2048 + 1024;  // d, 16x16 scales, 32 ql steps, 16 qh steps
+    default:
+      return 0;
+  }
+}
+
+// Copies 4-byte step `s` of `src` for row `r` into its lane of a step area.
+inline void PutStep(uint8_t* area, int s, int r, const uint8_t* src) {
+  std::memcpy(area + static_cast<size_t>(s) * 64 + static_cast<size_t>(r) * 4, src + 4 * s, 4);
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block.
+void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
+  switch (type) {
+    case DType::kQ4_0: {
+      const auto* b = reinterpret_cast<const BlockQ4_0*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      for (int s = 0; s < 4; ++s) PutStep(out + 32, s, r, b->qs);
+      return;
+    }
+    case DType::kQ5_0: {
+      const auto* b = reinterpret_cast<const BlockQ5_0*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      std::memcpy(out + 32 + 4 * r, b->qh, 4);
+      for (int s = 0; s < 4; ++s) PutStep(out + 96, s, r, b->qs);
+      return;
+    }
+    case DType::kQ8_0: {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      // Stored as q + 128 (u8), the operand VNNI multiplies unsigned.
+      uint8_t biased[kQK];
+      for (int i = 0; i < kQK; ++i) biased[i] = static_cast<uint8_t>(b->qs[i] ^ 0x80);
+      for (int s = 0; s < 8; ++s) PutStep(out + 32, s, r, biased);
+      return;
+    }
+    case DType::kQ4_K: {
+      const auto* b = reinterpret_cast<const BlockQ4_K*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      std::memcpy(out + 32 + 2 * r, b->dmin.b, 2);
+      for (int j = 0; j < 8; ++j)
+        ScaleMinK4(j, b->scales, out + 64 + j * 16 + r, out + 192 + j * 16 + r);
+      for (int s = 0; s < 32; ++s) PutStep(out + 320, s, r, b->qs);
+      return;
+    }
+    case DType::kQ6_K: {
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      for (int j = 0; j < 16; ++j) out[32 + j * 16 + r] = static_cast<uint8_t>(b->scales[j]);
+      for (int s = 0; s < 32; ++s) PutStep(out + 288, s, r, b->ql);
+      for (int s = 0; s < 16; ++s) PutStep(out + 288 + 2048, s, r, b->qh);
+      return;
+    }
+    default:
+      Fail("PackInt8: no packed layout for ", Name(type));
+  }
+}
+
+}  // namespace
+
+bool Int8MatMulSupports(DType type) { return GroupBlockBytes(type) != 0; }
+
+ActivationBlocks ActivationBlocksFor(DType type) {
+  switch (type) {
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ8_0:
+      return {kQK, kQK};
+    case DType::kQ4_K:
+    case DType::kQ6_K:
+      return {kQK, 16};
+    default:
+      Fail("int8 MatMul: no activation blocks for ", Name(type));
+  }
+}
+
+size_t PackedInt8Bytes(const WeightMatrix& w) {
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  const int64_t blocks = w.cols / Info(w.type).block_elems;
+  return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type);
+}
+
+void PackInt8Groups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
+  const size_t gb = GroupBlockBytes(w.type);
+  if (gb == 0) Fail("PackInt8: no packed layout for ", Name(w.type));
+  const DTypeInfo& info = Info(w.type);
+  const int64_t blocks = w.cols / info.block_elems;
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* group = out + static_cast<size_t>(g * blocks) * gb;
+    // Rows past the end (the last group's padding) stay zero: scale 0.
+    std::memset(group, 0, static_cast<size_t>(blocks) * gb);
+    const int rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* row = w.Row(g * kPackRows + r);
+      for (int64_t b = 0; b < blocks; ++b) {
+        PackBlock(w.type, row + static_cast<size_t>(b) * info.block_bytes, r,
+                  group + static_cast<size_t>(b) * gb);
+      }
+    }
+  }
+}
+
+}  // namespace gemma

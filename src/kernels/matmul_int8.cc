@@ -1,0 +1,456 @@
+// Dynamic-dispatch TU for the integer MatMul (kernels/int8_matmul.h). The
+// kernels exist for AVX-512 VNNI (Highway's AVX3_DL target) and are written
+// with its intrinsics: Highway 1.0 has no u8 x s8 dot-product op. Every other
+// target reports the path unavailable and the float kernels run instead.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "base/error.h"
+#include "kernels/int8_matmul.h"
+#include "threading/thread_pool.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_int8.cc"
+#include "hwy/aligned_allocator.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gemma {
+namespace HWY_NAMESPACE {
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Highway 1.0's AVX3_DL target string names "avxvnni" (the VEX form) but not
+// avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has it.
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+
+// Quantized activations of num_tokens rows: q[t * cols + k], one f32 scale
+// per scale_block values (d[t * cols / scale_block + b]) and the sum of the
+// levels per sum_block values (sum[t * cols / sum_block + j]).
+struct Activations {
+  const int8_t* q;
+  const float* d;
+  const int32_t* sum;
+  int64_t cols;
+  int64_t scales_per_row;
+  int64_t sums_per_row;
+};
+
+// Grow-only per-thread buffers for the quantized activations.
+template <class T>
+T* Scratch(hwy::AlignedFreeUniquePtr<T[]>& buf, size_t& capacity, size_t n) {
+  if (capacity < n) {
+    buf = hwy::AllocateAligned<T>(n);
+    capacity = n;
+  }
+  return buf.get();
+}
+
+// q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
+// of q per sum block. Same arithmetic as ref::QuantizeActivationsRef.
+Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols,
+                                ActivationBlocks blocks) {
+  static thread_local hwy::AlignedFreeUniquePtr<int8_t[]> q_buf;
+  static thread_local hwy::AlignedFreeUniquePtr<float[]> d_buf;
+  static thread_local hwy::AlignedFreeUniquePtr<int32_t[]> s_buf;
+  static thread_local size_t q_cap = 0, d_cap = 0, s_cap = 0;
+  const int64_t per_scale = cols / blocks.scale_block;
+  const int64_t per_sum = cols / blocks.sum_block;
+  const size_t n = static_cast<size_t>(num_tokens);
+  int8_t* q = Scratch(q_buf, q_cap, n * static_cast<size_t>(cols));
+  float* d = Scratch(d_buf, d_cap, n * static_cast<size_t>(per_scale));
+  int32_t* sum = Scratch(s_buf, s_cap, n * static_cast<size_t>(per_sum));
+  const int vecs_per_scale = blocks.scale_block / 16;
+  const int vecs_per_sum = blocks.sum_block / 16;
+  for (size_t t = 0; t < n; ++t) {
+    for (int64_t b = 0; b < per_scale; ++b) {
+      const int64_t k0 = b * blocks.scale_block;
+      const float* xb = x + t * static_cast<size_t>(cols) + k0;
+      __m512 amax = _mm512_setzero_ps();
+      for (int v = 0; v < vecs_per_scale; ++v) {
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * v)));
+      }
+      const float scale = _mm512_reduce_max_ps(amax) / 127.0f;
+      const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+      d[t * static_cast<size_t>(per_scale) + static_cast<size_t>(b)] = scale;
+      const __m512 vinv = _mm512_set1_ps(inv);
+      int8_t* qb = q + t * static_cast<size_t>(cols) + k0;
+      int32_t* sb = sum + t * static_cast<size_t>(per_sum) + k0 / blocks.sum_block;
+      __m512i acc = _mm512_setzero_si512();
+      for (int v = 0; v < vecs_per_scale; ++v) {
+        const __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * v), vinv));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * v), _mm512_cvtsepi32_epi8(qi));
+        acc = _mm512_add_epi32(acc, qi);
+        if ((v + 1) % vecs_per_sum == 0) {
+          sb[v / vecs_per_sum] = _mm512_reduce_add_epi32(acc);
+          acc = _mm512_setzero_si512();
+        }
+      }
+    }
+  }
+  return {q, d, sum, cols, per_scale, per_sum};
+}
+
+// The 4 activation bytes starting at p, broadcast to every lane.
+HWY_INLINE __m512i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+HWY_INLINE __m512 LoadHalves(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+HWY_INLINE __m512i Load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+
+HWY_INLINE __m512i WidenU8(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+HWY_INLINE __m512i WidenS8(const uint8_t* p) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Per weight type: the bytes of one group-block and a kernel that adds NT
+// tokens' dot products with one group-block into acc[t] (16 rows each).
+// xq[t] points at the block's first quantized activation of token t; dx[t]
+// at its scale(s), sx[t] at its sum(s).
+struct KernelQ4_0 {
+  static constexpr size_t kGroupBlockBytes = 288;
+  static constexpr int kBlockElems = 32;
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
+                             const int32_t* const* sx, __m512* acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i lo[4], hi[4];
+    for (int s = 0; s < 4; ++s) {
+      const __m512i l = Load(p + 32 + 64 * s);
+      lo[s] = _mm512_and_si512(l, m4);
+      hi[s] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+    }
+    const __m512 dw = LoadHalves(p);
+    for (int t = 0; t < NT; ++t) {
+      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      for (int s = 0; s < 4; ++s) {
+        a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
+        b = _mm512_dpbusd_epi32(b, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+      }
+      // Levels are stored 0..15 for q - 8: subtract 8 * sum(x).
+      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(8 * sx[t][0]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
+                               acc[t]);
+    }
+  }
+};
+
+struct KernelQ5_0 {
+  static constexpr size_t kGroupBlockBytes = 352;
+  static constexpr int kBlockElems = 32;
+  // As Q4_0 plus a fifth bit per value: bit j of the row's 32-bit qh word is
+  // bit 4 of value j (j < 16: low nibbles, else high). vpshufbitqmb gathers,
+  // for each byte of a step, its value's bit out of the lane's qh word.
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
+                             const int32_t* const* sx, __m512* acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    // Byte j of a step belongs to lane j / 4 (row), value 4s + j % 4; its
+    // row's qh sits at bit 32 * (row % 2) of the byte's 64-bit lane.
+    const __m512i base =
+        _mm512_set_epi8(35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3,
+                        2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33,
+                        32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0);
+    const __m512i qh = Load(p + 32);
+    __m512i lo[4], hi[4];
+    for (int s = 0; s < 4; ++s) {
+      const __m512i l = Load(p + 96 + 64 * s);
+      const __m512i idx = _mm512_add_epi8(base, _mm512_set1_epi8(static_cast<char>(4 * s)));
+      const __mmask64 k_lo = _mm512_bitshuffle_epi64_mask(qh, idx);
+      const __mmask64 k_hi =
+          _mm512_bitshuffle_epi64_mask(qh, _mm512_add_epi8(idx, _mm512_set1_epi8(16)));
+      lo[s] = _mm512_mask_add_epi8(_mm512_and_si512(l, m4), k_lo, _mm512_and_si512(l, m4), bit4);
+      const __m512i h = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+      hi[s] = _mm512_mask_add_epi8(h, k_hi, h, bit4);
+    }
+    const __m512 dw = LoadHalves(p);
+    for (int t = 0; t < NT; ++t) {
+      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      for (int s = 0; s < 4; ++s) {
+        a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
+        b = _mm512_dpbusd_epi32(b, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+      }
+      // Levels are stored 0..31 for q - 16: subtract 16 * sum(x).
+      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(16 * sx[t][0]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
+                               acc[t]);
+    }
+  }
+};
+
+struct KernelQ8_0 {
+  static constexpr size_t kGroupBlockBytes = 544;
+  static constexpr int kBlockElems = 32;
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
+                             const int32_t* const* sx, __m512* acc) {
+    const __m512 dw = LoadHalves(p);
+    for (int t = 0; t < NT; ++t) {
+      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      for (int s = 0; s < 8; s += 2) {
+        a = _mm512_dpbusd_epi32(a, Load(p + 32 + 64 * s), Broadcast4(xq[t] + 4 * s));
+        b = _mm512_dpbusd_epi32(b, Load(p + 96 + 64 * s), Broadcast4(xq[t] + 4 * s + 4));
+      }
+      // Levels are stored as q + 128: subtract 128 * sum(x).
+      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(128 * sx[t][0]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
+                               acc[t]);
+    }
+  }
+};
+
+struct KernelQ4_K {
+  static constexpr size_t kGroupBlockBytes = 2368;
+  static constexpr int kBlockElems = 256;
+  // w = d * sc_j * q - dmin * m_j per 32-value sub-block j; levels 0..15.
+  // x has a scale per 32 values too, so each sub-block ends in f32.
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
+                             const int32_t* const* sx, __m512* acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const uint8_t* qs = p + 320;
+    const __m512 d = LoadHalves(p), dmin = LoadHalves(p + 32);
+    for (int c = 0; c < 4; ++c) {
+      __m512i a[NT], b[NT];
+      for (int t = 0; t < NT; ++t) a[t] = b[t] = _mm512_setzero_si512();
+      for (int s = 0; s < 8; ++s) {
+        const __m512i l = Load(qs + 64 * (8 * c + s));
+        const __m512i lo = _mm512_and_si512(l, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+        for (int t = 0; t < NT; ++t) {
+          a[t] = _mm512_dpbusd_epi32(a[t], lo, Broadcast4(xq[t] + 64 * c + 4 * s));
+          b[t] = _mm512_dpbusd_epi32(b[t], hi, Broadcast4(xq[t] + 64 * c + 32 + 4 * s));
+        }
+      }
+      const int j = 2 * c;  // sub-blocks j (low nibbles) and j + 1 (high)
+      const __m512 sc_lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(WidenU8(p + 64 + 16 * j)));
+      const __m512 sc_hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(WidenU8(p + 64 + 16 * (j + 1))));
+      const __m512 m_lo = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(WidenU8(p + 192 + 16 * j)));
+      const __m512 m_hi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(WidenU8(p + 192 + 16 * (j + 1))));
+      for (int t = 0; t < NT; ++t) {
+        const float dx_lo = dx[t][j], dx_hi = dx[t][j + 1];
+        // Sums of x per 16 values: sub-block j is sums 2j, 2j + 1.
+        const int32_t* s16 = sx[t] + 2 * j;
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), _mm512_set1_ps(dx_lo)),
+                                 sc_lo, acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(b[t]), _mm512_set1_ps(dx_hi)),
+                                 sc_hi, acc[t]);
+        acc[t] = _mm512_fnmadd_ps(m_lo, _mm512_set1_ps(dx_lo * static_cast<float>(s16[0] + s16[1])),
+                                  acc[t]);
+        acc[t] = _mm512_fnmadd_ps(m_hi, _mm512_set1_ps(dx_hi * static_cast<float>(s16[2] + s16[3])),
+                                  acc[t]);
+      }
+    }
+  }
+};
+
+struct KernelQ6_K {
+  static constexpr size_t kGroupBlockBytes = 3360;
+  static constexpr int kBlockElems = 256;
+  // w = d * sc_j * (q - 32) per 16-value sub-block j; q = 4 low bits (ql)
+  // and 2 high bits (qh). In each 128-value half h, ql byte l holds values
+  // l (low nibble) and l + 64 (high); ql byte l + 32 holds l + 32 and l + 96;
+  // qh byte l holds the high bits of l, l + 32, l + 64, l + 96.
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
+                             const int32_t* const* sx, __m512* acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    const uint8_t* ql = p + 288;
+    const uint8_t* qh = p + 288 + 2048;
+    const __m512 d = LoadHalves(p);
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {  // quarter: values 32k .. 32k + 31 of the half
+        __m512i dot[NT];             // the quarter's two sub-blocks, scaled, in int32
+        for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+        for (int sh = 0; sh < 2; ++sh) {  // 16-value sub-block within the quarter
+          __m512i a[NT];
+          for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+          for (int s = 4 * sh; s < 4 * sh + 4; ++s) {
+            const __m512i l = Load(ql + 64 * (16 * h + 8 * (k & 1) + s));
+            const __m512i hb = Load(qh + 64 * (8 * h + s));
+            const __m512i low =
+                (k < 2) ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+            __m512i high;
+            switch (k) {
+              case 0:
+                high = _mm512_slli_epi16(hb, 4);
+                break;
+              case 1:
+                high = _mm512_slli_epi16(hb, 2);
+                break;
+              case 2:
+                high = hb;
+                break;
+              default:
+                high = _mm512_srli_epi16(hb, 2);
+                break;
+            }
+            const __m512i q = _mm512_or_si512(low, _mm512_and_si512(high, m30));
+            for (int t = 0; t < NT; ++t) {
+              a[t] = _mm512_dpbusd_epi32(a[t], q, Broadcast4(xq[t] + 128 * h + 32 * k + 4 * s));
+            }
+          }
+          const int j = 8 * h + 2 * k + sh;  // sub-block index
+          const __m512i sc = WidenS8(p + 32 + 16 * j);
+          for (int t = 0; t < NT; ++t) {
+            const __m512i centred = _mm512_sub_epi32(a[t], _mm512_set1_epi32(32 * sx[t][j]));
+            dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(centred, sc));
+          }
+        }
+        for (int t = 0; t < NT; ++t) {
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t]),
+                                   _mm512_mul_ps(d, _mm512_set1_ps(dx[t][4 * h + k])), acc[t]);
+        }
+      }
+    }
+  }
+};
+
+// Rows of group g times tokens [t0, t0 + NT): y[t, 16g + r].
+template <class K, int NT>
+HWY_INLINE void GroupTokens(const uint8_t* group, int64_t blocks, const Activations& a, int64_t t0,
+                            float* y, int64_t y_stride, __mmask16 row_mask) {
+  __m512 acc[NT];
+  const int8_t* xq[NT];
+  const float* dx[NT];
+  const int32_t* sx[NT];
+  const int64_t sums_per_block = K::kBlockElems * a.sums_per_row / a.cols;
+  const int64_t scales_per_block = K::kBlockElems * a.scales_per_row / a.cols;
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    xq[t] = a.q + (t0 + t) * a.cols;
+    dx[t] = a.d + (t0 + t) * a.scales_per_row;
+    sx[t] = a.sum + (t0 + t) * a.sums_per_row;
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    K::template Run<NT>(group + static_cast<size_t>(b) * K::kGroupBlockBytes, xq, dx, sx, acc);
+    for (int t = 0; t < NT; ++t) {
+      xq[t] += K::kBlockElems;
+      dx[t] += scales_per_block;
+      sx[t] += sums_per_block;
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    _mm512_mask_storeu_ps(y + (t0 + t) * y_stride, row_mask, acc[t]);
+  }
+}
+
+// Tokens per register tile: 4 keeps the K-quant accumulators in registers.
+constexpr int kTileTokens = 4;
+
+template <class K>
+void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens, float* y,
+                int64_t y_stride, int64_t g0, int64_t g1) {
+  const int64_t blocks = w.cols / K::kBlockElems;
+  // Token chunks whose activations stay in L2 while the chunk walks the
+  // thread's row groups (each group's weights are then reused from L1/L2).
+  const int64_t chunk = std::max<int64_t>(kTileTokens, (256 * 1024) / std::max<int64_t>(1, w.cols));
+  for (int64_t c0 = 0; c0 < num_tokens; c0 += chunk) {
+    const int64_t c1 = std::min(num_tokens, c0 + chunk);
+    for (int64_t g = g0; g < g1; ++g) {
+      const uint8_t* group = w.packed + static_cast<size_t>(g * blocks) * K::kGroupBlockBytes;
+      const int64_t valid = std::min<int64_t>(kPackRows, w.rows - g * kPackRows);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+      float* yg = y + g * kPackRows;
+      int64_t t = c0;
+      for (; t + kTileTokens <= c1; t += kTileTokens) {
+        GroupTokens<K, kTileTokens>(group, blocks, a, t, yg, y_stride, mask);
+      }
+      switch (c1 - t) {
+        case 3:
+          GroupTokens<K, 3>(group, blocks, a, t, yg, y_stride, mask);
+          break;
+        case 2:
+          GroupTokens<K, 2>(group, blocks, a, t, yg, y_stride, mask);
+          break;
+        case 1:
+          GroupTokens<K, 1>(group, blocks, a, t, yg, y_stride, mask);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+template <class K>
+void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                  int64_t y_stride, ThreadPool& pool) {
+  const Activations a = QuantizeActivations(x, num_tokens, w.cols, ActivationBlocksFor(w.type));
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  const size_t bytes = PackedInt8Bytes(w) * static_cast<size_t>(num_tokens);
+  if (pool.num_threads() == 1 || bytes < 64 * 1024) {
+    return GroupRange<K>(w, a, num_tokens, y, y_stride, 0, groups);
+  }
+  pool.ParallelFor(static_cast<size_t>(groups), 1, [&](size_t g0, size_t g1, int) {
+    GroupRange<K>(w, a, num_tokens, y, y_stride, static_cast<int64_t>(g0),
+                  static_cast<int64_t>(g1));
+  });
+}
+
+bool Int8AvailableT() { return true; }
+
+void MatMulInt8T(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                 int64_t y_stride, ThreadPool& pool) {
+  if (w.rows <= 0 || num_tokens <= 0) return;
+  switch (w.type) {
+    case DType::kQ4_0:
+      return MatMulPacked<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool);
+    case DType::kQ5_0:
+      return MatMulPacked<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool);
+    case DType::kQ8_0:
+      return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool);
+    case DType::kQ4_K:
+      return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool);
+    case DType::kQ6_K:
+      return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool);
+    default:
+      Fail("int8 MatMul: no packed kernel for ", Name(w.type));
+  }
+}
+
+#pragma GCC pop_options
+
+#else  // no VNNI on this target
+
+bool Int8AvailableT() { return false; }
+
+void MatMulInt8T(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&) {
+  Fail("int8 MatMul: this CPU has no AVX-512 VNNI");
+}
+
+#endif
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gemma
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace gemma {
+
+HWY_EXPORT(Int8AvailableT);
+HWY_EXPORT(MatMulInt8T);
+
+bool Int8MatMulAvailable() { return HWY_DYNAMIC_DISPATCH(Int8AvailableT)(); }
+
+namespace kernels {
+void MatMulInt8(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                int64_t y_stride, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(MatMulInt8T)(w, x, num_tokens, y, y_stride, pool);
+}
+}  // namespace kernels
+
+}  // namespace gemma
+#endif  // HWY_ONCE

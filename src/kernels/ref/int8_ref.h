@@ -1,0 +1,162 @@
+// Scalar reference of the integer MatMul path (kernels/int8_matmul.h), read
+// from the original (unpacked) block formats of ../shared/spec: activations
+// quantized to 8-bit blocks, exact integer dot products per block, scales
+// applied in double. The SIMD kernels must agree to f32 rounding; any packing
+// or indexing error shows as a wrong integer sum.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/int8_matmul.h"
+#include "quant/blocks.h"
+
+namespace gemma::ref {
+
+struct QuantizedActivationsRef {
+  std::vector<int8_t> q;     // [tokens, cols]
+  std::vector<float> d;      // [tokens, cols / scale_block]
+  std::vector<int32_t> sum;  // [tokens, cols / sum_block]
+};
+
+inline QuantizedActivationsRef QuantizeActivationsRef(const float* x, int64_t tokens, int64_t cols,
+                                                      ActivationBlocks blocks) {
+  QuantizedActivationsRef a;
+  a.q.resize(static_cast<size_t>(tokens * cols));
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t k0 = 0; k0 < cols; k0 += blocks.scale_block) {
+      float amax = 0.0f;
+      for (int i = 0; i < blocks.scale_block; ++i)
+        amax = std::max(amax, std::fabs(x[t * cols + k0 + i]));
+      const float d = amax / 127.0f;
+      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+      a.d.push_back(d);
+      for (int i = 0; i < blocks.scale_block; ++i) {
+        // nearbyint: round to nearest even, as the SIMD conversion does.
+        a.q[static_cast<size_t>(t * cols + k0 + i)] =
+            static_cast<int8_t>(std::nearbyint(x[t * cols + k0 + i] * inv));
+      }
+    }
+    for (int64_t k0 = 0; k0 < cols; k0 += blocks.sum_block) {
+      int32_t s = 0;
+      for (int i = 0; i < blocks.sum_block; ++i) s += a.q[static_cast<size_t>(t * cols + k0 + i)];
+      a.sum.push_back(s);
+    }
+  }
+  return a;
+}
+
+// The signed integer level of value i of a block, and the block's scale
+// structure, for the four packed types.
+inline void Q4KScaleMin(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// y[t, r] for the integer path, from w.data (original layout), and per output
+// the sum of the per-block terms' magnitudes (bounds the kernels' f32 rounding).
+struct Int8RefResult {
+  std::vector<double> y, abs_terms;  // [tokens, rows]
+};
+
+inline Int8RefResult MatMulInt8Ref(const WeightMatrix& w, const float* x, int64_t tokens) {
+  const ActivationBlocks blocks = ActivationBlocksFor(w.type);
+  const QuantizedActivationsRef a = QuantizeActivationsRef(x, tokens, w.cols, blocks);
+  const int64_t cols = w.cols;
+  Int8RefResult out;
+  out.y.resize(static_cast<size_t>(tokens * w.rows));
+  out.abs_terms.resize(out.y.size());
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int8_t* xq = &a.q[static_cast<size_t>(t * cols)];
+    const float* xd = &a.d[static_cast<size_t>(t * cols / blocks.scale_block)];
+    for (int64_t r = 0; r < w.rows; ++r) {
+      const uint8_t* row = w.Row(r);
+      double total = 0, abs_total = 0;
+      auto add = [&](double term) {
+        total += term;
+        abs_total += std::fabs(term);
+      };
+      if (w.type == DType::kQ4_0 || w.type == DType::kQ5_0 || w.type == DType::kQ8_0) {
+        for (int64_t b = 0; b < cols / kQK; ++b) {
+          int32_t dot = 0;
+          double dw;
+          if (w.type == DType::kQ4_0) {
+            const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+            dw = blk->d.Get();
+            for (int i = 0; i < 16; ++i) {
+              dot += ((blk->qs[i] & 0xF) - 8) * xq[b * kQK + i];
+              dot += ((blk->qs[i] >> 4) - 8) * xq[b * kQK + 16 + i];
+            }
+          } else if (w.type == DType::kQ5_0) {
+            const auto* blk = reinterpret_cast<const BlockQ5_0*>(row) + b;
+            dw = blk->d.Get();
+            const uint32_t qh = static_cast<uint32_t>(blk->qh[0]) | (blk->qh[1] << 8) |
+                                (blk->qh[2] << 16) | (static_cast<uint32_t>(blk->qh[3]) << 24);
+            for (int i = 0; i < 16; ++i) {
+              const int lo = (blk->qs[i] & 0xF) | (((qh >> i) & 1) << 4);
+              const int hi = (blk->qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4);
+              dot += (lo - 16) * xq[b * kQK + i];
+              dot += (hi - 16) * xq[b * kQK + 16 + i];
+            }
+          } else {
+            const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+            dw = blk->d.Get();
+            for (int i = 0; i < kQK; ++i) dot += blk->qs[i] * xq[b * kQK + i];
+          }
+          add(dw * xd[b] * dot);
+        }
+      } else if (w.type == DType::kQ4_K) {
+        for (int64_t b = 0; b < cols / kQK_K; ++b) {
+          const auto* blk = reinterpret_cast<const BlockQ4_K*>(row) + b;
+          const int8_t* xb = xq + b * kQK_K;
+          for (int j = 0; j < 8; ++j) {
+            int sc, m;
+            Q4KScaleMin(j, blk->scales, &sc, &m);
+            int32_t dot = 0, xs = 0;
+            for (int i = 0; i < 32; ++i) {
+              const uint8_t byte = blk->qs[32 * (j / 2) + i];
+              const int level = (j % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+              dot += level * xb[32 * j + i];
+              xs += xb[32 * j + i];
+            }
+            const double dx = xd[b * 8 + j];
+            add(dx * static_cast<double>(blk->d.Get()) * sc * dot);
+            add(-dx * static_cast<double>(blk->dmin.Get()) * m * xs);
+          }
+        }
+      } else if (w.type == DType::kQ6_K) {
+        for (int64_t b = 0; b < cols / kQK_K; ++b) {
+          const auto* blk = reinterpret_cast<const BlockQ6_K*>(row) + b;
+          const int8_t* xb = xq + b * kQK_K;
+          int32_t levels[kQK_K];
+          for (int h = 0; h < 2; ++h) {
+            const uint8_t* ql = blk->ql + 64 * h;
+            const uint8_t* qh = blk->qh + 32 * h;
+            for (int l = 0; l < 32; ++l) {
+              levels[128 * h + l] = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+              levels[128 * h + l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+              levels[128 * h + l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+              levels[128 * h + l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+          }
+          for (int j = 0; j < 16; ++j) {
+            int32_t dot = 0;
+            for (int i = 0; i < 16; ++i) dot += levels[16 * j + i] * xb[16 * j + i];
+            add(static_cast<double>(xd[b * 8 + j / 2]) * blk->d.Get() * blk->scales[j] * dot);
+          }
+        }
+      }
+      out.y[static_cast<size_t>(t * w.rows + r)] = total;
+      out.abs_terms[static_cast<size_t>(t * w.rows + r)] = abs_total;
+    }
+  }
+  return out;
+}
+
+}  // namespace gemma::ref

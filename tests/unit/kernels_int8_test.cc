@@ -1,0 +1,149 @@
+// The integer MatMul path (packed weights, 8-bit activations) against its
+// scalar reference kernels/ref/int8_ref.h, which reads the original block
+// layouts. Runs where the CPU has the kernels (AVX-512 VNNI); elsewhere the
+// tests report themselves skipped, never passed.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "hwy/aligned_allocator.h"
+#include "kernels/int8_matmul.h"
+#include "kernels/ops.h"
+#include "kernels/ref/int8_ref.h"
+#include "quant/quant.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+struct PackedMatrix {
+  std::vector<uint8_t> bytes;
+  hwy::AlignedFreeUniquePtr<uint8_t[]> packed;
+  WeightMatrix w;
+};
+
+PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  PackedMatrix m;
+  m.w.type = type;
+  m.w.rows = rows;
+  m.w.cols = cols;
+  m.w.row_bytes = BytesFor(type, cols);
+  m.bytes.resize(m.w.row_bytes * static_cast<size_t>(rows));
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float offset = r % 3 == 2 ? 0.1f : 0.0f;  // exercises the Q4_K mins
+    for (float& v : row) v = normal(rng) + offset;
+    QuantizeRowRef(type, row.data(), m.bytes.data() + static_cast<size_t>(r) * m.w.row_bytes, cols);
+  }
+  m.w.data = m.bytes.data();
+  m.packed = hwy::AllocateAligned<uint8_t>(PackedInt8Bytes(m.w));
+  PackInt8Groups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
+  m.w.packed = m.packed.get();
+  return m;
+}
+
+class Int8MatMulTest : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override {
+    if (!Int8MatMulAvailable()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Types, Int8MatMulTest,
+                         ::testing::Values(DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K,
+                                           DType::kQ6_K),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(Name(info.param));
+                         });
+
+TEST_P(Int8MatMulTest, MatchesReference) {
+  const DType type = GetParam();
+  ASSERT_TRUE(Int8MatMulSupports(type));
+  std::mt19937 rng(static_cast<unsigned>(type) * 31u + 7u);
+  ThreadPool one(1), three(3);
+  // Rows: a partial group, exact groups; tokens: decode, token-tile edges,
+  // and more than one L2 token chunk for the narrow matrix.
+  for (int64_t cols : {256, 1280}) {
+    for (int64_t rows : {5, 32, 53}) {
+      const PackedMatrix m = RandomPacked(type, rows, cols, rng);
+      for (int64_t tokens : {1, 2, 3, 4, 7, 9}) {
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(tokens * cols));
+        for (float& v : x) v = normal(rng);
+        if (tokens == 3) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
+        const int64_t y_stride = rows + 5;
+        const float kSentinel = 777.0f;
+        std::vector<float> y1(static_cast<size_t>(tokens * y_stride), kSentinel), y3 = y1;
+        MatMul(m.w, x.data(), tokens, y1.data(), y_stride, one);
+        MatMul(m.w, x.data(), tokens, y3.data(), y_stride, three);
+        const ref::Int8RefResult want = ref::MatMulInt8Ref(m.w, x.data(), tokens);
+        SCOPED_TRACE(testing::Message()
+                     << Name(type) << " rows " << rows << " cols " << cols << " tokens " << tokens);
+        int bad = 0;
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t i = static_cast<size_t>(t * rows + r);
+            // Integer sums are exact; the f32 work is one scale product and
+            // one FMA per block (two for Q4_K) and the running sum.
+            const double tol =
+                4.0 * FLT_EPSILON * static_cast<double>(cols / 16 + 8) * want.abs_terms[i];
+            const double got = y1[static_cast<size_t>(t * y_stride + r)];
+            if (!(std::fabs(got - want.y[i]) <= tol) && bad++ < 5) {
+              ADD_FAILURE() << "row " << r << " token " << t << ": " << got << " vs " << want.y[i];
+            }
+          }
+          for (int64_t r = rows; r < y_stride; ++r) {
+            ASSERT_EQ(y1[static_cast<size_t>(t * y_stride + r)], kSentinel) << "padding written";
+          }
+        }
+        EXPECT_EQ(bad, 0);
+        EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(float)), 0);
+      }
+    }
+  }
+}
+
+// The integer path stays close to the f32 path on the same weights: the only
+// difference is the 8-bit activations (relative error ~1/127 per block).
+TEST_P(Int8MatMulTest, CloseToFloatPath) {
+  const DType type = GetParam();
+  std::mt19937 rng(3);
+  ThreadPool pool(1);
+  const int64_t rows = 48, cols = 1024, tokens = 3;
+  PackedMatrix m = RandomPacked(type, rows, cols, rng);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(tokens * cols));
+  for (float& v : x) v = normal(rng);
+  std::vector<float> y_int(static_cast<size_t>(tokens * rows)), y_f32(y_int.size());
+  MatMul(m.w, x.data(), tokens, y_int.data(), rows, pool);
+  WeightMatrix unpacked = m.w;
+  unpacked.packed = nullptr;
+  MatMul(unpacked, x.data(), tokens, y_f32.data(), rows, pool);
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < y_int.size(); ++i) {
+    err += (y_int[i] - y_f32[i]) * (y_int[i] - y_f32[i]);
+    norm += y_f32[i] * y_f32[i];
+  }
+  EXPECT_LT(std::sqrt(err / norm), 0.02) << Name(type);
+  EXPECT_GT(norm, 0.0);
+}
+
+TEST(Int8MatMul, SupportsOnlyPackedTypes) {
+  EXPECT_TRUE(Int8MatMulSupports(DType::kQ4_0));
+  EXPECT_FALSE(Int8MatMulSupports(DType::kQ4_1));
+  EXPECT_FALSE(Int8MatMulSupports(DType::kBF16));
+  WeightMatrix w;
+  w.type = DType::kQ5_K;
+  w.rows = 16;
+  w.cols = 256;
+  std::vector<uint8_t> out(4096);
+  EXPECT_ANY_THROW(PackInt8Groups(w, 0, 1, out.data()));
+}
+
+}  // namespace
+}  // namespace gemma
