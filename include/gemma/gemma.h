@@ -33,11 +33,12 @@ struct ModelOptions {
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
-  // Integer kernels: repack Q4_0/Q8_0/Q4_K/Q6_K weights at load and quantize
-  // activations to 8 bits (as llama.cpp does) on CPUs with AVX-512 VNNI.
-  // false keeps f32 activations everywhere: slower, but exact arithmetic on
-  // the file's weights.
-  bool int8_kernels = true;
+  // false (default): on CPUs with AVX-512 VNNI, repack Q4_0/Q5_0/Q8_0/Q4_K/
+  // Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
+  // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
+  // as llama.cpp does. true keeps f32 activations everywhere: slower, but
+  // exact f32 arithmetic on the file's weights (what the golden tests need).
+  bool exact = false;
 };
 
 struct TensorSummary {

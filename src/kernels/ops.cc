@@ -3,8 +3,8 @@
 #include "kernels/ops.h"
 
 #include "base/error.h"
-#include "kernels/int8_matmul.h"
 #include "kernels/matmul_families.h"
+#include "kernels/packed_matmul.h"
 
 namespace gemma {
 namespace {
@@ -51,7 +51,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
             ThreadPool& pool) {
   const Family f = CheckedFamily(w, "MatMul");
   if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
-  if (w.packed != nullptr) return kernels::MatMulInt8(w, x, num_tokens, y, y_stride, pool);
+  if (w.packed != nullptr) return kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool);
   switch (f) {
     case Family::kFloat:
       return kernels::MatMulFloat(w, x, num_tokens, y, y_stride, pool);

@@ -22,7 +22,7 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;  // BytesFor(type, cols)
-  // Optional repacked copy for the integer kernels (kernels/int8_matmul.h);
+  // Optional repacked copy for the integer kernels (kernels/packed_matmul.h);
   // when set, MatMul reads it instead of `data`. DequantizeRow reads `data`.
   const uint8_t* packed = nullptr;
 
@@ -37,8 +37,8 @@ bool MatMulSupports(DType type);
 // y[t, r] = sum_c W[r, c] * x[t, c] for t < num_tokens, r < W.rows.
 // x: [num_tokens, W.cols] row-major f32; y: [num_tokens, y_stride] with y_stride >= W.rows.
 // Accumulation in f32. Rows are split across the pool's threads.
-void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            int64_t y_stride, ThreadPool& pool);
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
+            ThreadPool& pool);
 
 // Writes row r of `w` widened to f32 (dequantized) into out[0 .. w.cols).
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);

@@ -7,7 +7,7 @@
 #include "base/half.h"
 #include "base/mapped_file.h"
 #include "io/model_source.h"
-#include "kernels/int8_matmul.h"
+#include "kernels/packed_matmul.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -277,8 +277,8 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
   return w;
 }
 
-size_t PackForInt8Kernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool) {
-  if (!Int8MatMulAvailable()) return 0;
+size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool) {
+  if (!PackedMatMulAvailable()) return 0;
   std::vector<WeightMatrix*> matrices = {&weights.output_head};
   for (LayerWeights& l : weights.layers) {
     for (WeightMatrix* m :
@@ -288,13 +288,13 @@ size_t PackForInt8Kernels(const ModelSource& source, ModelWeights& weights, Thre
   }
   size_t total = 0;
   for (WeightMatrix* m : matrices) {
-    if (!Int8MatMulSupports(m->type) || m->packed != nullptr) continue;
-    const size_t bytes = PackedInt8Bytes(*m);
+    if (!PackedMatMulSupports(*m) || m->packed != nullptr) continue;
+    const size_t bytes = PackedBytes(*m);
     auto buffer = hwy::AllocateAligned<uint8_t>(bytes);
     if (!buffer) Fail("out of memory packing weights (", bytes, " bytes)");
     const int64_t groups = (m->rows + kPackRows - 1) / kPackRows;
     pool.ParallelFor(static_cast<size_t>(groups), 64, [&](size_t g0, size_t g1, int) {
-      PackInt8Groups(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), buffer.get());
+      PackGroups(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), buffer.get());
     });
     m->packed = buffer.get();
     weights.packed.push_back(std::move(buffer));

@@ -32,7 +32,7 @@ struct ModelWeights {
   WeightMatrix output_head;  // [V, H]: the embedding (tied) unless the file has its own
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
-  // Repacked copies for the integer kernels (PackForInt8Kernels), owned here.
+  // Repacked copies for the integer kernels (PackWeightsForKernels), owned here.
   std::vector<hwy::AlignedFreeUniquePtr<uint8_t[]>> packed;
 };
 
@@ -74,12 +74,12 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
 
-// Repacks every matrix the integer kernels support (kernels/int8_matmul.h)
+// Repacks every matrix the integer kernels support (kernels/packed_matmul.h)
 // and sets its `packed`; no-op where the CPU lacks them. The embedding keeps
 // its file layout for row lookups; a tied output head gets its own packed
 // copy. The packed-away file pages are handed back to the OS (they stay in
 // the page cache), so resident memory is not doubled. Returns bytes packed.
-size_t PackForInt8Kernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool);
+size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool);
 
 // A matrix tensor as the kernels see it; throws gemma::Error naming the file
 // and tensor if its type is one the kernels cannot read.

@@ -1,4 +1,4 @@
-// Scalar reference of the integer MatMul path (kernels/int8_matmul.h), read
+// Scalar reference of the integer MatMul path (kernels/packed_matmul.h), read
 // from the original (unpacked) block formats of ../shared/spec: activations
 // quantized to 8-bit blocks, exact integer dot products per block, scales
 // applied in double. The SIMD kernels must agree to f32 rounding; any packing
@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/int8_matmul.h"
+#include "base/half.h"
+#include "kernels/packed_matmul.h"
 #include "quant/blocks.h"
 
 namespace gemma::ref {
@@ -61,15 +62,36 @@ inline void Q4KScaleMin(int j, const uint8_t* q, int* sc, int* m) {
 
 // y[t, r] for the integer path, from w.data (original layout), and per output
 // the sum of the per-block terms' magnitudes (bounds the kernels' f32 rounding).
-struct Int8RefResult {
+struct PackedRefResult {
   std::vector<double> y, abs_terms;  // [tokens, rows]
 };
 
-inline Int8RefResult MatMulInt8Ref(const WeightMatrix& w, const float* x, int64_t tokens) {
+inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, int64_t tokens) {
+  if (w.type == DType::kBF16) {
+    // Both operands in bf16 (x rounded to nearest even), products summed exactly.
+    PackedRefResult out;
+    out.y.resize(static_cast<size_t>(tokens * w.rows));
+    out.abs_terms.resize(out.y.size());
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = 0; r < w.rows; ++r) {
+        const auto* wr = reinterpret_cast<const uint16_t*>(w.Row(r));
+        double total = 0, abs_total = 0;
+        for (int64_t k = 0; k < w.cols; ++k) {
+          const double term =
+              static_cast<double>(Bf16ToF32(wr[k])) * Bf16ToF32(F32ToBf16(x[t * w.cols + k]));
+          total += term;
+          abs_total += std::fabs(term);
+        }
+        out.y[static_cast<size_t>(t * w.rows + r)] = total;
+        out.abs_terms[static_cast<size_t>(t * w.rows + r)] = abs_total;
+      }
+    }
+    return out;
+  }
   const ActivationBlocks blocks = ActivationBlocksFor(w.type);
   const QuantizedActivationsRef a = QuantizeActivationsRef(x, tokens, w.cols, blocks);
   const int64_t cols = w.cols;
-  Int8RefResult out;
+  PackedRefResult out;
   out.y.resize(static_cast<size_t>(tokens * w.rows));
   out.abs_terms.resize(out.y.size());
   for (int64_t t = 0; t < tokens; ++t) {

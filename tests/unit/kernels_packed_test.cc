@@ -1,7 +1,7 @@
-// The integer MatMul path (packed weights, 8-bit activations) against its
-// scalar reference kernels/ref/int8_ref.h, which reads the original block
-// layouts. Runs where the CPU has the kernels (AVX-512 VNNI); elsewhere the
-// tests report themselves skipped, never passed.
+// The packed MatMul path (repacked weights, 8-bit or bf16 activations)
+// against its scalar reference kernels/ref/packed_ref.h, which reads the
+// original block layouts. Runs where the CPU has the kernels (AVX-512 VNNI,
+// AVX512_BF16 for BF16); elsewhere the tests report themselves skipped.
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "hwy/aligned_allocator.h"
-#include "kernels/int8_matmul.h"
 #include "kernels/ops.h"
-#include "kernels/ref/int8_ref.h"
+#include "kernels/packed_matmul.h"
+#include "kernels/ref/packed_ref.h"
 #include "quant/quant.h"
 #include "threading/thread_pool.h"
 
@@ -41,29 +41,28 @@ PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& 
     QuantizeRowRef(type, row.data(), m.bytes.data() + static_cast<size_t>(r) * m.w.row_bytes, cols);
   }
   m.w.data = m.bytes.data();
-  m.packed = hwy::AllocateAligned<uint8_t>(PackedInt8Bytes(m.w));
-  PackInt8Groups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
+  m.packed = hwy::AllocateAligned<uint8_t>(PackedBytes(m.w));
+  PackGroups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
   m.w.packed = m.packed.get();
   return m;
 }
 
-class Int8MatMulTest : public ::testing::TestWithParam<DType> {
+class PackedMatMulTest : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
-    if (!Int8MatMulAvailable()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+    if (!PackedMatMulAvailable()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Types, Int8MatMulTest,
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
                          ::testing::Values(DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K,
-                                           DType::kQ6_K),
+                                           DType::kQ6_K, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(Name(info.param));
                          });
 
-TEST_P(Int8MatMulTest, MatchesReference) {
+TEST_P(PackedMatMulTest, MatchesReference) {
   const DType type = GetParam();
-  ASSERT_TRUE(Int8MatMulSupports(type));
   std::mt19937 rng(static_cast<unsigned>(type) * 31u + 7u);
   ThreadPool one(1), three(3);
   // Rows: a partial group, exact groups; tokens: decode, token-tile edges,
@@ -71,7 +70,9 @@ TEST_P(Int8MatMulTest, MatchesReference) {
   for (int64_t cols : {256, 1280}) {
     for (int64_t rows : {5, 32, 53}) {
       const PackedMatrix m = RandomPacked(type, rows, cols, rng);
-      for (int64_t tokens : {1, 2, 3, 4, 7, 9}) {
+      if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
+      ASSERT_TRUE(PackedMatMulSupports(m.w));
+      for (int64_t tokens : {1, 2, 3, 4, 7, 9, 17}) {
         std::normal_distribution<float> normal(0.0f, 1.0f);
         std::vector<float> x(static_cast<size_t>(tokens * cols));
         for (float& v : x) v = normal(rng);
@@ -81,7 +82,7 @@ TEST_P(Int8MatMulTest, MatchesReference) {
         std::vector<float> y1(static_cast<size_t>(tokens * y_stride), kSentinel), y3 = y1;
         MatMul(m.w, x.data(), tokens, y1.data(), y_stride, one);
         MatMul(m.w, x.data(), tokens, y3.data(), y_stride, three);
-        const ref::Int8RefResult want = ref::MatMulInt8Ref(m.w, x.data(), tokens);
+        const ref::PackedRefResult want = ref::MatMulPackedRef(m.w, x.data(), tokens);
         SCOPED_TRACE(testing::Message()
                      << Name(type) << " rows " << rows << " cols " << cols << " tokens " << tokens);
         int bad = 0;
@@ -108,13 +109,14 @@ TEST_P(Int8MatMulTest, MatchesReference) {
   }
 }
 
-// The integer path stays close to the f32 path on the same weights: the only
-// difference is the 8-bit activations (relative error ~1/127 per block).
-TEST_P(Int8MatMulTest, CloseToFloatPath) {
+// The packed path stays close to the f32 path on the same weights: the only
+// difference is the rounded activations (8-bit: ~1/127 of a block's largest).
+TEST_P(PackedMatMulTest, CloseToFloatPath) {
   const DType type = GetParam();
   std::mt19937 rng(3);
   ThreadPool pool(1);
   const int64_t rows = 48, cols = 1024, tokens = 3;
+  if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
   PackedMatrix m = RandomPacked(type, rows, cols, rng);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(tokens * cols));
@@ -133,16 +135,22 @@ TEST_P(Int8MatMulTest, CloseToFloatPath) {
   EXPECT_GT(norm, 0.0);
 }
 
-TEST(Int8MatMul, SupportsOnlyPackedTypes) {
-  EXPECT_TRUE(Int8MatMulSupports(DType::kQ4_0));
-  EXPECT_FALSE(Int8MatMulSupports(DType::kQ4_1));
-  EXPECT_FALSE(Int8MatMulSupports(DType::kBF16));
+TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   WeightMatrix w;
-  w.type = DType::kQ5_K;
   w.rows = 16;
   w.cols = 256;
+  w.type = DType::kQ4_0;
+  EXPECT_TRUE(PackedMatMulSupports(w));
+  w.type = DType::kQ4_1;
+  EXPECT_FALSE(PackedMatMulSupports(w));
+  w.type = DType::kBF16;
+  EXPECT_EQ(PackedMatMulSupports(w), kernels::CpuHasBf16Dot());
+  w.cols = 100;  // not whole 32-value blocks
+  EXPECT_FALSE(PackedMatMulSupports(w));
+  w.type = DType::kQ5_K;
+  w.cols = 256;
   std::vector<uint8_t> out(4096);
-  EXPECT_ANY_THROW(PackInt8Groups(w, 0, 1, out.data()));
+  EXPECT_ANY_THROW(PackGroups(w, 0, 1, out.data()));
 }
 
 }  // namespace

@@ -1,17 +1,17 @@
-// Dynamic-dispatch TU for the integer MatMul (kernels/int8_matmul.h). The
+// Dynamic-dispatch TU for the packed MatMul (kernels/packed_matmul.h). The
 // kernels exist for AVX-512 VNNI (Highway's AVX3_DL target) and are written
-// with its intrinsics: Highway 1.0 has no u8 x s8 dot-product op. Every other
-// target reports the path unavailable and the float kernels run instead.
+// with its intrinsics: Highway 1.0 has no u8 x s8 or bf16 dot-product op.
+// Every other target reports the path unavailable; the float kernels run.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "base/error.h"
-#include "kernels/int8_matmul.h"
+#include "kernels/packed_matmul.h"
 #include "threading/thread_pool.h"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/matmul_int8.cc"
+#define HWY_TARGET_INCLUDE "kernels/matmul_packed.cc"
 #include "hwy/aligned_allocator.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
@@ -22,13 +22,16 @@ namespace HWY_NAMESPACE {
 
 #if HWY_TARGET == HWY_AVX3_DL
 // Highway 1.0's AVX3_DL target string names "avxvnni" (the VEX form) but not
-// avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has it.
+// avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has
+// it. AVX512_BF16 is not part of the target: the BF16 kernel only runs where
+// kernels::CpuHasBf16Dot() (PackedMatMulSupports checks before packing).
 #pragma GCC push_options
-#pragma GCC target("avx512vnni")
+#pragma GCC target("avx512vnni,avx512bf16")
 
-// Quantized activations of num_tokens rows: q[t * cols + k], one f32 scale
-// per scale_block values (d[t * cols / scale_block + b]) and the sum of the
-// levels per sum_block values (sum[t * cols / sum_block + j]).
+// Rounded activations of num_tokens rows: values q (value_bytes each: int8
+// levels, or bf16) at q[(t * cols + k) * value_bytes]; for int8, one f32
+// scale per scale_block values (d[t * cols / scale_block + b]) and the sum of
+// the levels per sum_block values (sum[t * cols / sum_block + j]).
 struct Activations {
   const int8_t* q;
   const float* d;
@@ -36,6 +39,7 @@ struct Activations {
   int64_t cols;
   int64_t scales_per_row;
   int64_t sums_per_row;
+  int64_t value_bytes;
 };
 
 // Grow-only per-thread buffers for the quantized activations.
@@ -90,7 +94,20 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
       }
     }
   }
-  return {q, d, sum, cols, per_scale, per_sum};
+  return {q, d, sum, cols, per_scale, per_sum, 1};
+}
+
+// x rounded to bf16 (nearest even), for the BF16 kernel.
+Activations ConvertActivationsBf16(const float* x, int64_t num_tokens, int64_t cols) {
+  static thread_local hwy::AlignedFreeUniquePtr<int8_t[]> buf;
+  static thread_local size_t cap = 0;
+  const size_t n = static_cast<size_t>(num_tokens * cols);
+  int8_t* out = Scratch(buf, cap, 2 * n);
+  for (size_t i = 0; i < n; i += 32) {  // cols is a multiple of 32
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(out + 2 * i, reinterpret_cast<const __m512i&>(v));
+  }
+  return {out, nullptr, nullptr, cols, 0, 0, 2};
 }
 
 // The 4 activation bytes starting at p, broadcast to every lane.
@@ -117,9 +134,20 @@ HWY_INLINE __m512i WidenS8(const uint8_t* p) {
 // tokens' dot products with one group-block into acc[t] (16 rows each).
 // xq[t] points at the block's first quantized activation of token t; dx[t]
 // at its scale(s), sx[t] at its sum(s).
-struct KernelQ4_0 {
+// The activation preparation of the int8 kernels: scale per 32, sums per
+// kSumBlock values.
+template <int kSumBlock>
+struct Int8Activations {
+  static constexpr int kValueBytes = 1;
+  static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
+    return QuantizeActivations(x, num_tokens, cols, {32, kSumBlock});
+  }
+};
+
+struct KernelQ4_0 : Int8Activations<32> {
   static constexpr size_t kGroupBlockBytes = 288;
   static constexpr int kBlockElems = 32;
+  static constexpr int kTileTokens = 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -145,9 +173,10 @@ struct KernelQ4_0 {
   }
 };
 
-struct KernelQ5_0 {
+struct KernelQ5_0 : Int8Activations<32> {
   static constexpr size_t kGroupBlockBytes = 352;
   static constexpr int kBlockElems = 32;
+  static constexpr int kTileTokens = 4;
   // As Q4_0 plus a fifth bit per value: bit j of the row's 32-bit qh word is
   // bit 4 of value j (j < 16: low nibbles, else high). vpshufbitqmb gathers,
   // for each byte of a step, its value's bit out of the lane's qh word.
@@ -189,9 +218,10 @@ struct KernelQ5_0 {
   }
 };
 
-struct KernelQ8_0 {
+struct KernelQ8_0 : Int8Activations<32> {
   static constexpr size_t kGroupBlockBytes = 544;
   static constexpr int kBlockElems = 32;
+  static constexpr int kTileTokens = 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -210,9 +240,10 @@ struct KernelQ8_0 {
   }
 };
 
-struct KernelQ4_K {
+struct KernelQ4_K : Int8Activations<16> {
   static constexpr size_t kGroupBlockBytes = 2368;
   static constexpr int kBlockElems = 256;
+  static constexpr int kTileTokens = 4;
   // w = d * sc_j * q - dmin * m_j per 32-value sub-block j; levels 0..15.
   // x has a scale per 32 values too, so each sub-block ends in f32.
   template <int NT>
@@ -255,9 +286,10 @@ struct KernelQ4_K {
   }
 };
 
-struct KernelQ6_K {
+struct KernelQ6_K : Int8Activations<16> {
   static constexpr size_t kGroupBlockBytes = 3360;
   static constexpr int kBlockElems = 256;
+  static constexpr int kTileTokens = 4;
   // w = d * sc_j * (q - 32) per 16-value sub-block j; q = 4 low bits (ql)
   // and 2 high bits (qh). In each 128-value half h, ql byte l holds values
   // l (low nibble) and l + 64 (high); ql byte l + 32 holds l + 32 and l + 96;
@@ -318,6 +350,32 @@ struct KernelQ6_K {
   }
 };
 
+// BF16 weights, lane = row holding values 2s, 2s + 1 at step s; x in bf16.
+// No scales: vdpbf16ps accumulates straight into f32. More tokens per tile
+// than the int8 kernels: the 16-deep FMA chain per block needs them to hide
+// its latency, and only one weight register is live.
+struct KernelBF16 {
+  static constexpr size_t kGroupBlockBytes = 1024;
+  static constexpr int kBlockElems = 32;
+  static constexpr int kTileTokens = 8;
+  static constexpr int kValueBytes = 2;
+  static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
+    return ConvertActivationsBf16(x, num_tokens, cols);
+  }
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const*,
+                             const int32_t* const*, __m512* acc) {
+    for (int s = 0; s < 16; ++s) {
+      const __m512i w = Load(p + 64 * s);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i x = Broadcast4(xq[t] + 4 * s);
+        acc[t] = _mm512_dpbf16_ps(acc[t], reinterpret_cast<const __m512bh&>(w),
+                                  reinterpret_cast<const __m512bh&>(x));
+      }
+    }
+  }
+};
+
 // Rows of group g times tokens [t0, t0 + NT): y[t, 16g + r].
 template <class K, int NT>
 HWY_INLINE void GroupTokens(const uint8_t* group, int64_t blocks, const Activations& a, int64_t t0,
@@ -330,14 +388,14 @@ HWY_INLINE void GroupTokens(const uint8_t* group, int64_t blocks, const Activati
   const int64_t scales_per_block = K::kBlockElems * a.scales_per_row / a.cols;
   for (int t = 0; t < NT; ++t) {
     acc[t] = _mm512_setzero_ps();
-    xq[t] = a.q + (t0 + t) * a.cols;
+    xq[t] = a.q + (t0 + t) * a.cols * a.value_bytes;
     dx[t] = a.d + (t0 + t) * a.scales_per_row;
     sx[t] = a.sum + (t0 + t) * a.sums_per_row;
   }
   for (int64_t b = 0; b < blocks; ++b) {
     K::template Run<NT>(group + static_cast<size_t>(b) * K::kGroupBlockBytes, xq, dx, sx, acc);
     for (int t = 0; t < NT; ++t) {
-      xq[t] += K::kBlockElems;
+      xq[t] += K::kBlockElems * K::kValueBytes;
       dx[t] += scales_per_block;
       sx[t] += sums_per_block;
     }
@@ -347,8 +405,15 @@ HWY_INLINE void GroupTokens(const uint8_t* group, int64_t blocks, const Activati
   }
 }
 
-// Tokens per register tile: 4 keeps the K-quant accumulators in registers.
-constexpr int kTileTokens = 4;
+// The last n < K::kTileTokens tokens of a chunk, one tile of n.
+template <class K, int N = K::kTileTokens - 1>
+HWY_INLINE void TailTokens(int64_t n, const uint8_t* group, int64_t blocks, const Activations& a,
+                           int64_t t0, float* y, int64_t y_stride, __mmask16 row_mask) {
+  if constexpr (N > 0) {
+    if (n == N) return GroupTokens<K, N>(group, blocks, a, t0, y, y_stride, row_mask);
+    TailTokens<K, N - 1>(n, group, blocks, a, t0, y, y_stride, row_mask);
+  }
+}
 
 template <class K>
 void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens, float* y,
@@ -356,7 +421,8 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
   const int64_t blocks = w.cols / K::kBlockElems;
   // Token chunks whose activations stay in L2 while the chunk walks the
   // thread's row groups (each group's weights are then reused from L1/L2).
-  const int64_t chunk = std::max<int64_t>(kTileTokens, (256 * 1024) / std::max<int64_t>(1, w.cols));
+  const int64_t chunk = std::max<int64_t>(
+      K::kTileTokens, (256 * 1024) / std::max<int64_t>(1, w.cols * K::kValueBytes));
   for (int64_t c0 = 0; c0 < num_tokens; c0 += chunk) {
     const int64_t c1 = std::min(num_tokens, c0 + chunk);
     for (int64_t g = g0; g < g1; ++g) {
@@ -365,22 +431,10 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
       const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
       float* yg = y + g * kPackRows;
       int64_t t = c0;
-      for (; t + kTileTokens <= c1; t += kTileTokens) {
-        GroupTokens<K, kTileTokens>(group, blocks, a, t, yg, y_stride, mask);
+      for (; t + K::kTileTokens <= c1; t += K::kTileTokens) {
+        GroupTokens<K, K::kTileTokens>(group, blocks, a, t, yg, y_stride, mask);
       }
-      switch (c1 - t) {
-        case 3:
-          GroupTokens<K, 3>(group, blocks, a, t, yg, y_stride, mask);
-          break;
-        case 2:
-          GroupTokens<K, 2>(group, blocks, a, t, yg, y_stride, mask);
-          break;
-        case 1:
-          GroupTokens<K, 1>(group, blocks, a, t, yg, y_stride, mask);
-          break;
-        default:
-          break;
-      }
+      TailTokens<K>(c1 - t, group, blocks, a, t, yg, y_stride, mask);
     }
   }
 }
@@ -388,9 +442,9 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
 template <class K>
 void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                   int64_t y_stride, ThreadPool& pool) {
-  const Activations a = QuantizeActivations(x, num_tokens, w.cols, ActivationBlocksFor(w.type));
+  const Activations a = K::Prepare(x, num_tokens, w.cols);
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  const size_t bytes = PackedInt8Bytes(w) * static_cast<size_t>(num_tokens);
+  const size_t bytes = PackedBytes(w) * static_cast<size_t>(num_tokens);
   if (pool.num_threads() == 1 || bytes < 64 * 1024) {
     return GroupRange<K>(w, a, num_tokens, y, y_stride, 0, groups);
   }
@@ -400,10 +454,10 @@ void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, flo
   });
 }
 
-bool Int8AvailableT() { return true; }
+bool PackedAvailableT() { return true; }
 
-void MatMulInt8T(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                 int64_t y_stride, ThreadPool& pool) {
+void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                   int64_t y_stride, ThreadPool& pool) {
   if (w.rows <= 0 || num_tokens <= 0) return;
   switch (w.type) {
     case DType::kQ4_0:
@@ -416,8 +470,10 @@ void MatMulInt8T(const WeightMatrix& w, const float* x, int64_t num_tokens, floa
       return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool);
     case DType::kQ6_K:
       return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool);
+    case DType::kBF16:
+      return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool);
     default:
-      Fail("int8 MatMul: no packed kernel for ", Name(w.type));
+      Fail("packed MatMul: no kernel for ", Name(w.type));
   }
 }
 
@@ -425,10 +481,10 @@ void MatMulInt8T(const WeightMatrix& w, const float* x, int64_t num_tokens, floa
 
 #else  // no VNNI on this target
 
-bool Int8AvailableT() { return false; }
+bool PackedAvailableT() { return false; }
 
-void MatMulInt8T(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&) {
-  Fail("int8 MatMul: this CPU has no AVX-512 VNNI");
+void MatMulPackedT(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&) {
+  Fail("packed MatMul: this CPU has no AVX-512 VNNI");
 }
 
 #endif
@@ -440,15 +496,23 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace gemma {
 
-HWY_EXPORT(Int8AvailableT);
-HWY_EXPORT(MatMulInt8T);
+HWY_EXPORT(PackedAvailableT);
+HWY_EXPORT(MatMulPackedT);
 
-bool Int8MatMulAvailable() { return HWY_DYNAMIC_DISPATCH(Int8AvailableT)(); }
+bool PackedMatMulAvailable() { return HWY_DYNAMIC_DISPATCH(PackedAvailableT)(); }
 
 namespace kernels {
-void MatMulInt8(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                int64_t y_stride, ThreadPool& pool) {
-  HWY_DYNAMIC_DISPATCH(MatMulInt8T)(w, x, num_tokens, y, y_stride, pool);
+bool CpuHasBf16Dot() {
+#if HWY_ARCH_X86
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                         int64_t y_stride, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(MatMulPackedT)(w, x, num_tokens, y, y_stride, pool);
 }
 }  // namespace kernels
 

@@ -1,10 +1,10 @@
-// Repacking of Q4_0, Q8_0, Q4_K and Q6_K rows into the 16-row groups the
-// integer kernels read (layout: docs/kernels.md). Runs once at load time.
+// Repacking of Q4_0, Q5_0, Q8_0, Q4_K, Q6_K and BF16 rows into the 16-row
+// groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
 #include <algorithm>
 #include <cstring>
 
 #include "base/error.h"
-#include "kernels/int8_matmul.h"
+#include "kernels/packed_matmul.h"
 #include "quant/blocks.h"
 
 namespace gemma {
@@ -23,10 +23,15 @@ size_t GroupBlockBytes(DType type) {
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ6_K:
       return 32 + 256 + 2048 + 1024;  // d, 16x16 scales, 32 ql steps, 16 qh steps
+    case DType::kBF16:
+      return 1024;  // 32 values: 16 steps of 16 rows x 2 values
     default:
       return 0;
   }
 }
+
+// Values per packed block: the type's block, or 32 for BF16.
+int64_t PackBlockElems(DType type) { return type == DType::kBF16 ? 32 : Info(type).block_elems; }
 
 // Copies 4-byte step `s` of `src` for row `r` into its lane of a step area.
 inline void PutStep(uint8_t* area, int s, int r, const uint8_t* src) {
@@ -85,14 +90,20 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       for (int s = 0; s < 16; ++s) PutStep(out + 288 + 2048, s, r, b->qh);
       return;
     }
+    case DType::kBF16:
+      for (int s = 0; s < 16; ++s) PutStep(out, s, r, block);
+      return;
     default:
-      Fail("PackInt8: no packed layout for ", Name(type));
+      Fail("PackGroups: no packed layout for ", Name(type));
   }
 }
 
 }  // namespace
 
-bool Int8MatMulSupports(DType type) { return GroupBlockBytes(type) != 0; }
+bool PackedMatMulSupports(const WeightMatrix& w) {
+  if (GroupBlockBytes(w.type) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
+  return w.type != DType::kBF16 || kernels::CpuHasBf16Dot();
+}
 
 ActivationBlocks ActivationBlocksFor(DType type) {
   switch (type) {
@@ -104,21 +115,22 @@ ActivationBlocks ActivationBlocksFor(DType type) {
     case DType::kQ6_K:
       return {kQK, 16};
     default:
-      Fail("int8 MatMul: no activation blocks for ", Name(type));
+      Fail("packed MatMul: no activation blocks for ", Name(type));
   }
 }
 
-size_t PackedInt8Bytes(const WeightMatrix& w) {
+size_t PackedBytes(const WeightMatrix& w) {
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  const int64_t blocks = w.cols / Info(w.type).block_elems;
+  const int64_t blocks = w.cols / PackBlockElems(w.type);
   return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type);
 }
 
-void PackInt8Groups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
+void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
   const size_t gb = GroupBlockBytes(w.type);
-  if (gb == 0) Fail("PackInt8: no packed layout for ", Name(w.type));
-  const DTypeInfo& info = Info(w.type);
-  const int64_t blocks = w.cols / info.block_elems;
+  if (gb == 0) Fail("PackGroups: no packed layout for ", Name(w.type));
+  const int64_t block_elems = PackBlockElems(w.type);
+  const size_t block_bytes = BytesFor(w.type, block_elems);
+  const int64_t blocks = w.cols / block_elems;
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* group = out + static_cast<size_t>(g * blocks) * gb;
     // Rows past the end (the last group's padding) stay zero: scale 0.
@@ -127,7 +139,7 @@ void PackInt8Groups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out)
     for (int r = 0; r < rows; ++r) {
       const uint8_t* row = w.Row(g * kPackRows + r);
       for (int64_t b = 0; b < blocks; ++b) {
-        PackBlock(w.type, row + static_cast<size_t>(b) * info.block_bytes, r,
+        PackBlock(w.type, row + static_cast<size_t>(b) * block_bytes, r,
                   group + static_cast<size_t>(b) * gb);
       }
     }

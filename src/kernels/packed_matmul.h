@@ -1,0 +1,53 @@
+// The packed MatMul path: weights repacked at load time into groups of 16
+// rows (one 32-bit lane per row of a 512-bit vector), activations rounded on
+// the fly to 8-bit blocks (bf16 for BF16 weights), and u8 x s8 dot products
+// (AVX-512 VNNI) or bf16 pair products (AVX512_BF16) accumulated in int32
+// within a block and f32 across blocks. Layouts and measurements:
+// docs/kernels.md.
+//
+// Activations get one f32 scale per 32 values (as llama.cpp's Q8_0/Q8_1 and
+// what ik_llama.cpp uses for prompts with every type here; one scale per 256
+// values, as Q8_K, doubled the KL divergence on the Q4_K_M golden case).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+#include "kernels/ops.h"
+
+namespace gemma {
+
+// Rows per packed group.
+constexpr int kPackRows = 16;
+
+// Whether the CPU (the chosen SIMD target) has the packed kernels.
+bool PackedMatMulAvailable();
+
+// Whether w can be packed on this CPU: Q4_0, Q5_0, Q8_0, Q4_K, Q6_K, and BF16
+// where the CPU has AVX512_BF16 (columns a multiple of 32).
+bool PackedMatMulSupports(const WeightMatrix& w);
+
+// Bytes of the packed copy of w (rows padded up to a multiple of kPackRows).
+size_t PackedBytes(const WeightMatrix& w);
+
+// Packs row groups [g0, g1) of w into out (the whole packed buffer).
+void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out);
+
+// Activation blocks for a quantized weight type: values per f32 scale, and
+// values per stored integer sum (the offset and min terms need the sums).
+struct ActivationBlocks {
+  int scale_block;
+  int sum_block;
+};
+ActivationBlocks ActivationBlocksFor(DType type);
+
+namespace kernels {
+// y = W x through w.packed (non-null). Only call when PackedMatMulSupports(w).
+void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                         int64_t y_stride, ThreadPool& pool);
+// Whether this CPU has AVX512_BF16 (the packed BF16 kernel needs it).
+bool CpuHasBf16Dot();
+}  // namespace kernels
+
+}  // namespace gemma
