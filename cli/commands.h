@@ -20,6 +20,7 @@ struct ModelFlags {
   int context = 0;
   std::string kv_type = "bf16";
   int batch_size = 256;
+  bool exact = false;
   void Register(CLI::App& app, bool model_required = true);
   // Opens the model or prints the error and returns null.
   std::unique_ptr<Model> Open() const;

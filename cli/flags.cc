@@ -33,6 +33,9 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
   app.add_option("-b,--batch-size", batch_size, "prompt tokens per forward step")
       ->capture_default_str()
       ->check(CLI::Range(1, 8192));
+  app.add_flag("--exact", exact,
+               "f32 activations everywhere (default: 8-bit or bf16 activations with packed "
+               "weights where the CPU has AVX-512 VNNI, as llama.cpp)");
 }
 
 std::unique_ptr<Model> ModelFlags::Open() const {
@@ -42,6 +45,7 @@ std::unique_ptr<Model> ModelFlags::Open() const {
   options.tokenizer_path = tokenizer_path;
   options.kv_cache_type = kv_type;
   options.batch_size = batch_size;
+  options.exact = exact;
   const std::string path = model_path.empty() ? DefaultModelPath() : model_path;
   Result<std::unique_ptr<Model>> model = Model::Open(path, options);
   if (!model.ok()) {
