@@ -3,6 +3,7 @@
 // with its intrinsics: Highway 1.0 has no u8 x s8 or bf16 dot-product op.
 // Every other target reports the path unavailable; the float kernels run.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -440,8 +441,8 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
 }
 
 template <class K>
-void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                  int64_t y_stride, ThreadPool& pool) {
+void RunGroups(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+               int64_t y_stride, ThreadPool& pool) {
   const Activations a = K::Prepare(x, num_tokens, w.cols);
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const size_t bytes = PackedBytes(w) * static_cast<size_t>(num_tokens);
@@ -456,22 +457,66 @@ void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, flo
 
 bool PackedAvailableT() { return true; }
 
+// x minus what its 8-bit blocks represent (same arithmetic as
+// QuantizeActivations), for the second pass of a precise MatMul.
+void ActivationResidual(const float* x, int64_t cols, float* out) {
+  for (int64_t k0 = 0; k0 < cols; k0 += 32) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[k0 + i]));
+    const float scale = amax / 127.0f;
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      out[k0 + i] = x[k0 + i] - std::nearbyint(x[k0 + i] * inv) * scale;
+    }
+  }
+}
+
+template <class K>
+void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                  int64_t y_stride, ThreadPool& pool, bool precise) {
+  if (!precise || K::kValueBytes != 1) return RunGroups<K>(w, x, num_tokens, y, y_stride, pool);
+  // Each token runs as two: x, and its 8-bit rounding error quantized again
+  // (about 15 bits in all). Adjacent in one token tile, the pair shares every
+  // unpacked weight block, so the weights are read once.
+  constexpr int64_t kTokensPerPass = 8;
+  static thread_local hwy::AlignedFreeUniquePtr<float[]> xr_buf, yr_buf;
+  static thread_local size_t xr_cap = 0, yr_cap = 0;
+  const int64_t n = std::min(num_tokens, kTokensPerPass);
+  float* xr = Scratch(xr_buf, xr_cap, static_cast<size_t>(2 * n * w.cols));
+  float* yr = Scratch(yr_buf, yr_cap, static_cast<size_t>(2 * n * w.rows));
+  for (int64_t t0 = 0; t0 < num_tokens; t0 += kTokensPerPass) {
+    const int64_t count = std::min(kTokensPerPass, num_tokens - t0);
+    for (int64_t t = 0; t < count; ++t) {
+      const float* src = x + (t0 + t) * w.cols;
+      std::copy(src, src + w.cols, xr + 2 * t * w.cols);
+      ActivationResidual(src, w.cols, xr + (2 * t + 1) * w.cols);
+    }
+    RunGroups<K>(w, xr, 2 * count, yr, w.rows, pool);
+    for (int64_t t = 0; t < count; ++t) {
+      float* dst = y + (t0 + t) * y_stride;
+      const float* hi = yr + 2 * t * w.rows;
+      const float* lo = hi + w.rows;
+      for (int64_t r = 0; r < w.rows; ++r) dst[r] = hi[r] + lo[r];
+    }
+  }
+}
+
 void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                   int64_t y_stride, ThreadPool& pool) {
+                   int64_t y_stride, ThreadPool& pool, bool precise) {
   if (w.rows <= 0 || num_tokens <= 0) return;
   switch (w.type) {
     case DType::kQ4_0:
-      return MatMulPacked<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ5_0:
-      return MatMulPacked<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ8_0:
-      return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ4_K:
-      return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ6_K:
-      return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kBF16:
-      return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool);
+      return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool, precise);
     default:
       Fail("packed MatMul: no kernel for ", Name(w.type));
   }
@@ -483,7 +528,7 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
 
 bool PackedAvailableT() { return false; }
 
-void MatMulPackedT(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&) {
+void MatMulPackedT(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&, bool) {
   Fail("packed MatMul: this CPU has no AVX-512 VNNI");
 }
 
@@ -511,8 +556,8 @@ bool CpuHasBf16Dot() {
 }
 
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                         int64_t y_stride, ThreadPool& pool) {
-  HWY_DYNAMIC_DISPATCH(MatMulPackedT)(w, x, num_tokens, y, y_stride, pool);
+                         int64_t y_stride, ThreadPool& pool, bool precise) {
+  HWY_DYNAMIC_DISPATCH(MatMulPackedT)(w, x, num_tokens, y, y_stride, pool, precise);
 }
 }  // namespace kernels
 

@@ -64,6 +64,14 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   }
 }
 
+void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                int64_t y_stride, ThreadPool& pool) {
+  if (w.packed == nullptr) return MatMul(w, x, num_tokens, y, y_stride, pool);
+  CheckedFamily(w, "MatMul");
+  if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
+  kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool, /*precise=*/true);
+}
+
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
   switch (CheckedFamily(w, "DequantizeRow")) {
     case Family::kFloat:

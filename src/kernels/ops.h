@@ -40,6 +40,14 @@ bool MatMulSupports(DType type);
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
             ThreadPool& pool);
 
+// MatMul for the output head. On the packed int8 path each token also runs
+// its 8-bit rounding error through the kernel (activations good to ~15 bits),
+// in the same pass over the weights: the logits feed sampling directly, and
+// 8-bit head activations alone cost the Q4_K_M golden case a third of its
+// top-1 margin. Elsewhere the same as MatMul.
+void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                int64_t y_stride, ThreadPool& pool);
+
 // Writes row r of `w` widened to f32 (dequantized) into out[0 .. w.cols).
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);
 

@@ -44,8 +44,10 @@ ActivationBlocks ActivationBlocksFor(DType type);
 
 namespace kernels {
 // y = W x through w.packed (non-null). Only call when PackedMatMulSupports(w).
+// precise: the int8 kernels take a second pass over each token's rounding
+// error (see MatMulHead in ops.h).
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                         int64_t y_stride, ThreadPool& pool);
+                         int64_t y_stride, ThreadPool& pool, bool precise = false);
 // Whether this CPU has AVX512_BF16 (the packed BF16 kernel needs it).
 bool CpuHasBf16Dot();
 }  // namespace kernels

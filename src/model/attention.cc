@@ -19,7 +19,7 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
   const int q_width = heads * d;
   const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
   const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  const int queries_per_item = std::min(n, kQueryBlock) * group;
+  const int queries_per_item = std::max(2, std::min(n, kQueryBlock) * group);
 
   // Key positions query t sees: [FirstKey(t), start_pos + t].
   auto first_key = [&](int t) {
@@ -43,103 +43,137 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
                      partial_stride);
   }
 
-  pool.ParallelFor(static_cast<size_t>(items_without_split) * splits, 1,
-                   [&](size_t begin, size_t end, int thread) {
-    ThreadScratch& s = scratch_[thread];
-    s.keys.resize(static_cast<size_t>(kKeyTile) * d);
-    s.values.resize(static_cast<size_t>(kKeyTile) * d);
-    s.scores.resize(kKeyTile);
-    s.queries.resize(static_cast<size_t>(queries_per_item) * d);
-    s.acc.resize(static_cast<size_t>(queries_per_item) * d);
-    s.max.resize(queries_per_item);
-    s.sum.resize(queries_per_item);
-    for (size_t item = begin; item < end; ++item) {
-      const int split = static_cast<int>(item % splits);
-      const int base_item = static_cast<int>(item / splits);
-      const int kv_head = base_item % kv_heads;
-      const int block = base_item / kv_heads;
-      const int t0 = block * kQueryBlock;
-      const int t1 = std::min(n, t0 + kQueryBlock);
-      const int nq = (t1 - t0) * group;
+  pool.ParallelFor(
+      static_cast<size_t>(items_without_split) * splits, 1,
+      [&](size_t begin, size_t end, int thread) {
+        ThreadScratch& s = scratch_[thread];
+        s.keys.resize(static_cast<size_t>(kKeyTile) * d);
+        s.values.resize(static_cast<size_t>(kKeyTile) * d);
+        s.values_t.resize(static_cast<size_t>(kKeyTile) * d);
+        s.scores.resize(static_cast<size_t>(queries_per_item) * kKeyTile);
+        s.probs.resize(static_cast<size_t>(queries_per_item) * kKeyTile);
+        s.pv.resize(static_cast<size_t>(queries_per_item) * d);
+        s.queries.resize(static_cast<size_t>(queries_per_item) * d);
+        s.acc.resize(static_cast<size_t>(queries_per_item) * d);
+        s.max.resize(queries_per_item);
+        s.sum.resize(queries_per_item);
+        for (size_t item = begin; item < end; ++item) {
+          const int split = static_cast<int>(item % splits);
+          const int base_item = static_cast<int>(item / splits);
+          const int kv_head = base_item % kv_heads;
+          const int block = base_item / kv_heads;
+          const int t0 = block * kQueryBlock;
+          const int t1 = std::min(n, t0 + kQueryBlock);
+          const int nq = (t1 - t0) * group;
 
-      // Queries of this block and kv head, pre-scaled as the reference does
-      // (q * scaling before q . k).
-      for (int t = t0; t < t1; ++t) {
-        for (int g = 0; g < group; ++g) {
-          const float* src = q + static_cast<size_t>(t) * q_width + (kv_head * group + g) * d;
-          float* dst = &s.queries[static_cast<size_t>((t - t0) * group + g) * d];
-          for (int i = 0; i < d; ++i) dst[i] = src[i] * l.query_scale;
-        }
-      }
-      std::fill(s.acc.begin(), s.acc.begin() + static_cast<size_t>(nq) * d, 0.0f);
-      std::fill(s.max.begin(), s.max.begin() + nq, -INFINITY);
-      std::fill(s.sum.begin(), s.sum.begin() + nq, 0.0f);
+          // Queries of this block and kv head, pre-scaled as the reference does
+          // (q * scaling before q . k).
+          for (int t = t0; t < t1; ++t) {
+            for (int g = 0; g < group; ++g) {
+              const float* src = q + static_cast<size_t>(t) * q_width + (kv_head * group + g) * d;
+              float* dst = &s.queries[static_cast<size_t>((t - t0) * group + g) * d];
+              for (int i = 0; i < d; ++i) dst[i] = src[i] * l.query_scale;
+            }
+          }
+          std::fill(s.acc.begin(), s.acc.begin() + static_cast<size_t>(nq) * d, 0.0f);
+          std::fill(s.max.begin(), s.max.begin() + nq, -INFINITY);
+          std::fill(s.sum.begin(), s.sum.begin() + nq, 0.0f);
 
-      // This split's share of the keys any query of the block can see.
-      const int lo = first_key(t0);
-      const int hi = start_pos + t1;  // exclusive
-      const int tiles = (hi - lo + kKeyTile - 1) / kKeyTile;
-      const int tile_begin = static_cast<int>(static_cast<int64_t>(tiles) * split / splits);
-      const int tile_end = static_cast<int>(static_cast<int64_t>(tiles) * (split + 1) / splits);
-      for (int tile = tile_begin; tile < tile_end; ++tile) {
-        const int k0 = lo + tile * kKeyTile;
-        const int count = std::min(kKeyTile, hi - k0);
-        cache.LoadKeys(layer, kv_head, k0, count, s.keys.data());
-        cache.LoadValues(layer, kv_head, k0, count, s.values.data());
-        for (int t = t0; t < t1; ++t) {
-          // Visible keys j: first_key(t) <= j <= pos (causal + window).
-          const int j0 = std::max(k0, first_key(t));
-          const int j1 = std::min(k0 + count, start_pos + t + 1);
-          if (j0 >= j1) continue;
-          for (int g = 0; g < group; ++g) {
-            const int qi = (t - t0) * group + g;
-            const float* query = &s.queries[static_cast<size_t>(qi) * d];
-            float tile_max = -INFINITY;
-            for (int j = j0; j < j1; ++j) {
-              float score = Dot(query, &s.keys[static_cast<size_t>(j - k0) * d], d);
-              if (l.attn_logit_softcap > 0) {
-                score = l.attn_logit_softcap * std::tanh(score / l.attn_logit_softcap);
+          // This split's share of the keys any query of the block can see, in
+          // tiles aligned to absolute positions: a query meets the same tiles
+          // however the prompt was batched, so chunked and one-pass prefill do
+          // the same arithmetic.
+          const int lo = first_key(t0) / kKeyTile * kKeyTile;
+          const int hi = start_pos + t1;  // exclusive
+          const int tiles = (hi - lo + kKeyTile - 1) / kKeyTile;
+          const int tile_begin = static_cast<int>(static_cast<int64_t>(tiles) * split / splits);
+          const int tile_end = static_cast<int>(static_cast<int64_t>(tiles) * (split + 1) / splits);
+          for (int tile = tile_begin; tile < tile_end; ++tile) {
+            const int k0 = lo + tile * kKeyTile;
+            const int count = std::min(kKeyTile, hi - k0);
+            cache.LoadKeys(layer, kv_head, k0, count, s.keys.data());
+            cache.LoadValues(layer, kv_head, k0, count, s.values.data());
+            // Scores of every query of the block against the tile, as one small
+            // f32 GEMM (register-tiled: each key row is reused by 4 queries).
+            const WeightMatrix keys{DType::kF32, s.keys.data(), count, d,
+                                    static_cast<size_t>(d) * sizeof(float)};
+            // MatMul sums a lone token in another order than a batch: give it a
+            // second (copied) query so that every query takes the batched path.
+            const int gemm_rows = std::max(nq, 2);
+            if (nq == 1) std::memcpy(&s.queries[d], &s.queries[0], sizeof(float) * d);
+            MatMul(keys, s.queries.data(), gemm_rows, s.scores.data(), kKeyTile, inline_pool_);
+            bool any_visible = false;
+            for (int qi = 0; qi < nq; ++qi) {
+              const int t = t0 + qi / group;
+              // Visible keys j: first_key(t) <= j <= pos (causal + window).
+              const int j0 = std::max(k0, first_key(t));
+              const int j1 = std::min(k0 + count, start_pos + t + 1);
+              float* score = &s.scores[static_cast<size_t>(qi) * kKeyTile];
+              float* prob = &s.probs[static_cast<size_t>(qi) * kKeyTile];
+              std::fill(prob, prob + kKeyTile, 0.0f);
+              if (j0 >= j1) continue;
+              any_visible = true;
+              float tile_max = -INFINITY;
+              for (int j = j0; j < j1; ++j) {
+                float& x = score[j - k0];
+                if (l.attn_logit_softcap > 0)
+                  x = l.attn_logit_softcap * std::tanh(x / l.attn_logit_softcap);
+                tile_max = std::max(tile_max, x);
               }
-              s.scores[j - j0] = score;
-              tile_max = std::max(tile_max, score);
+              // Online softmax: rescale what was accumulated to the new maximum.
+              float* acc = &s.acc[static_cast<size_t>(qi) * d];
+              const float new_max = std::max(s.max[qi], tile_max);
+              const float rescale = std::exp(s.max[qi] - new_max);
+              if (rescale != 1.0f) {
+                for (int i = 0; i < d; ++i) acc[i] *= rescale;
+              }
+              float tile_sum = 0;
+              for (int j = j0; j < j1; ++j) {
+                prob[j - k0] = std::exp(score[j - k0] - new_max);
+                tile_sum += prob[j - k0];
+              }
+              s.sum[qi] = s.sum[qi] * rescale + tile_sum;
+              s.max[qi] = new_max;
             }
-            // Online softmax: rescale what was accumulated to the new maximum.
-            float* acc = &s.acc[static_cast<size_t>(qi) * d];
-            const float new_max = std::max(s.max[qi], tile_max);
-            const float rescale = std::exp(s.max[qi] - new_max);
-            if (rescale != 1.0f) {
-              for (int i = 0; i < d; ++i) acc[i] *= rescale;
+            if (!any_visible) continue;
+            // acc += P V, as a GEMM with V transposed (rows = the d outputs). A
+            // short tile is padded with zero values and probabilities to the full
+            // width, so the sum over keys groups them the same way in every tile.
+            for (int i = 0; i < d; ++i) {
+              float* row = &s.values_t[static_cast<size_t>(i) * kKeyTile];
+              for (int j = 0; j < count; ++j) row[j] = s.values[static_cast<size_t>(j) * d + i];
+              std::fill(row + count, row + kKeyTile, 0.0f);
             }
-            float tile_sum = 0;
-            for (int j = j0; j < j1; ++j) {
-              const float p = std::exp(s.scores[j - j0] - new_max);
-              tile_sum += p;
-              AddScaled(p, &s.values[static_cast<size_t>(j - k0) * d], acc, d);
+            const WeightMatrix values_t{DType::kF32, s.values_t.data(), d, kKeyTile,
+                                        static_cast<size_t>(kKeyTile) * sizeof(float)};
+            if (nq == 1) std::memcpy(&s.probs[kKeyTile], &s.probs[0], sizeof(float) * kKeyTile);
+            MatMul(values_t, s.probs.data(), gemm_rows, s.pv.data(), d, inline_pool_);
+            for (int qi = 0; qi < nq; ++qi) {
+              AddScaled(1.0f, &s.pv[static_cast<size_t>(qi) * d],
+                        &s.acc[static_cast<size_t>(qi) * d], d);
             }
-            s.sum[qi] = s.sum[qi] * rescale + tile_sum;
-            s.max[qi] = new_max;
+          }
+
+          for (int qi = 0; qi < nq; ++qi) {
+            const int t = t0 + qi / group;
+            const int h = kv_head * group + qi % group;
+            const float* acc = &s.acc[static_cast<size_t>(qi) * d];
+            if (splits == 1) {
+              float* dst = out + static_cast<size_t>(t) * q_width + h * d;
+              const float inv = 1.0f / s.sum[qi];
+              for (int i = 0; i < d; ++i) dst[i] = acc[i] * inv;
+            } else {
+              float* p =
+                  &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item +
+                              qi) *
+                             partial_stride];
+              p[0] = s.max[qi];
+              p[1] = s.sum[qi];
+              std::memcpy(p + 2, acc, sizeof(float) * d);
+            }
           }
         }
-      }
-
-      for (int qi = 0; qi < nq; ++qi) {
-        const int t = t0 + qi / group;
-        const int h = kv_head * group + qi % group;
-        const float* acc = &s.acc[static_cast<size_t>(qi) * d];
-        if (splits == 1) {
-          float* dst = out + static_cast<size_t>(t) * q_width + h * d;
-          const float inv = 1.0f / s.sum[qi];
-          for (int i = 0; i < d; ++i) dst[i] = acc[i] * inv;
-        } else {
-          float* p = &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item +
-                                 qi) * partial_stride];
-          p[0] = s.max[qi];
-          p[1] = s.sum[qi];
-          std::memcpy(p + 2, acc, sizeof(float) * d);
-        }
-      }
-    }
-  });
+      });
   if (splits == 1) return;
 
   // Merge the splits: each holds a softmax over its keys relative to its own
@@ -151,7 +185,8 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
     const int nq = (std::min(n, t0 + kQueryBlock) - t0) * group;
     for (int qi = 0; qi < nq; ++qi) {
       auto partial = [&](int split) {
-        return &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item + qi) *
+        return &partials_[((static_cast<size_t>(base_item) * splits + split) * queries_per_item +
+                           qi) *
                           partial_stride];
       };
       float max = -INFINITY;

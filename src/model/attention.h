@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "model/spec.h"
+#include "threading/thread_pool.h"
 
 namespace gemma {
 
 class KvCache;
-class ThreadPool;
 
 class TiledAttention {
  public:
@@ -25,10 +25,11 @@ class TiledAttention {
 
  private:
   struct ThreadScratch {
-    std::vector<float> keys, values, scores, queries, acc, max, sum;
+    std::vector<float> keys, values, values_t, scores, probs, pv, queries, acc, max, sum;
   };
   std::vector<ThreadScratch> scratch_;
   std::vector<float> partials_;  // split-key results awaiting the merge
+  ThreadPool inline_pool_{1};    // runs the per-tile GEMMs on the calling thread
 };
 
 }  // namespace gemma

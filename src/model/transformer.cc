@@ -110,7 +110,7 @@ void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, 
   // 4. Logits through the output head (the tied embedding), then the final soft-cap (Gemma 2).
   const int rows = n - first;
   const int64_t V = spec_.vocab_size;
-  MatMul(weights_.output_head, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
+  MatMulHead(weights_.output_head, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
 }
 

@@ -71,7 +71,16 @@ LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<
     c.max_abs = std::max(c.max_abs, row_abs);
     const double rel = row_abs / row_max;
     if (!(rel <= c.max_rel)) c.max_rel = rel;
-    if (std::max_element(a, a + vocab) - a == std::max_element(e, e + vocab) - e) ++agree;
+    const auto top = std::max_element(e, e + vocab) - e;
+    if (std::max_element(a, a + vocab) - a == top) {
+      ++agree;
+    } else {
+      double second = -INFINITY;
+      for (int i = 0; i < vocab; ++i) {
+        if (i != top) second = std::max(second, static_cast<double>(e[i]));
+      }
+      if (e[top] - second >= kDecisiveGap) ++c.decisive_flips;
+    }
     const std::vector<double> lp = LogSoftmax(e, vocab);
     const std::vector<double> lq = LogSoftmax(a, vocab);
     double kl = 0;
