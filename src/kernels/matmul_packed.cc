@@ -56,7 +56,7 @@ T* Scratch(hwy::AlignedFreeUniquePtr<T[]>& buf, size_t& capacity, size_t n) {
 // q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
 // of q per sum block. Same arithmetic as ref::QuantizeActivationsRef.
 Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols,
-                                ActivationBlocks blocks) {
+                                ActivationBlocks blocks, int32_t sum_multiplier) {
   static thread_local hwy::AlignedFreeUniquePtr<int8_t[]> q_buf;
   static thread_local hwy::AlignedFreeUniquePtr<float[]> d_buf;
   static thread_local hwy::AlignedFreeUniquePtr<int32_t[]> s_buf;
@@ -89,7 +89,7 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
         _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * v), _mm512_cvtsepi32_epi8(qi));
         acc = _mm512_add_epi32(acc, qi);
         if ((v + 1) % vecs_per_sum == 0) {
-          sb[v / vecs_per_sum] = _mm512_reduce_add_epi32(acc);
+          sb[v / vecs_per_sum] = sum_multiplier * _mm512_reduce_add_epi32(acc);
           acc = _mm512_setzero_si512();
         }
       }
@@ -136,19 +136,21 @@ HWY_INLINE __m512i WidenS8(const uint8_t* p) {
 // xq[t] points at the block's first quantized activation of token t; dx[t]
 // at its scale(s), sx[t] at its sum(s).
 // The activation preparation of the int8 kernels: scale per 32, sums per
-// kSumBlock values.
-template <int kSumBlock>
+// kSumBlock values, stored times kSumMultiplier (-offset for the kernels that
+// start each block's integer sum at -offset * sum(x), saving an operation per
+// token and block).
+template <int kSumBlock, int kSumMultiplier>
 struct Int8Activations {
   static constexpr int kValueBytes = 1;
   static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
-    return QuantizeActivations(x, num_tokens, cols, {32, kSumBlock});
+    return QuantizeActivations(x, num_tokens, cols, {32, kSumBlock}, kSumMultiplier);
   }
 };
 
-struct KernelQ4_0 : Int8Activations<32> {
+struct KernelQ4_0 : Int8Activations<32, -8> {
   static constexpr size_t kGroupBlockBytes = 288;
   static constexpr int kBlockElems = 32;
-  static constexpr int kTileTokens = 4;
+  static constexpr int kTileTokens = 8;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -161,23 +163,22 @@ struct KernelQ4_0 : Int8Activations<32> {
     }
     const __m512 dw = LoadHalves(p);
     for (int t = 0; t < NT; ++t) {
-      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      // Levels are stored 0..15 for q - 8: start from -8 * sum(x).
+      __m512i a = _mm512_set1_epi32(sx[t][0]);
       for (int s = 0; s < 4; ++s) {
         a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
-        b = _mm512_dpbusd_epi32(b, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+        a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
       }
-      // Levels are stored 0..15 for q - 8: subtract 8 * sum(x).
-      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(8 * sx[t][0]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
                                acc[t]);
     }
   }
 };
 
-struct KernelQ5_0 : Int8Activations<32> {
+struct KernelQ5_0 : Int8Activations<32, -16> {
   static constexpr size_t kGroupBlockBytes = 352;
   static constexpr int kBlockElems = 32;
-  static constexpr int kTileTokens = 4;
+  static constexpr int kTileTokens = 8;
   // As Q4_0 plus a fifth bit per value: bit j of the row's 32-bit qh word is
   // bit 4 of value j (j < 16: low nibbles, else high). vpshufbitqmb gathers,
   // for each byte of a step, its value's bit out of the lane's qh word.
@@ -206,42 +207,39 @@ struct KernelQ5_0 : Int8Activations<32> {
     }
     const __m512 dw = LoadHalves(p);
     for (int t = 0; t < NT; ++t) {
-      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      // Levels are stored 0..31 for q - 16: start from -16 * sum(x).
+      __m512i a = _mm512_set1_epi32(sx[t][0]);
       for (int s = 0; s < 4; ++s) {
         a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
-        b = _mm512_dpbusd_epi32(b, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+        a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
       }
-      // Levels are stored 0..31 for q - 16: subtract 16 * sum(x).
-      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(16 * sx[t][0]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
                                acc[t]);
     }
   }
 };
 
-struct KernelQ8_0 : Int8Activations<32> {
+struct KernelQ8_0 : Int8Activations<32, -128> {
   static constexpr size_t kGroupBlockBytes = 544;
   static constexpr int kBlockElems = 32;
-  static constexpr int kTileTokens = 4;
+  static constexpr int kTileTokens = 8;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
     const __m512 dw = LoadHalves(p);
     for (int t = 0; t < NT; ++t) {
-      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
-      for (int s = 0; s < 8; s += 2) {
+      // Levels are stored as q + 128: start from -128 * sum(x).
+      __m512i a = _mm512_set1_epi32(sx[t][0]);
+      for (int s = 0; s < 8; ++s) {
         a = _mm512_dpbusd_epi32(a, Load(p + 32 + 64 * s), Broadcast4(xq[t] + 4 * s));
-        b = _mm512_dpbusd_epi32(b, Load(p + 96 + 64 * s), Broadcast4(xq[t] + 4 * s + 4));
       }
-      // Levels are stored as q + 128: subtract 128 * sum(x).
-      a = _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(128 * sx[t][0]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
                                acc[t]);
     }
   }
 };
 
-struct KernelQ4_K : Int8Activations<16> {
+struct KernelQ4_K : Int8Activations<16, 1> {
   static constexpr size_t kGroupBlockBytes = 2368;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
@@ -287,7 +285,7 @@ struct KernelQ4_K : Int8Activations<16> {
   }
 };
 
-struct KernelQ6_K : Int8Activations<16> {
+struct KernelQ6_K : Int8Activations<16, -32> {
   static constexpr size_t kGroupBlockBytes = 3360;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
@@ -308,8 +306,9 @@ struct KernelQ6_K : Int8Activations<16> {
         __m512i dot[NT];             // the quarter's two sub-blocks, scaled, in int32
         for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
         for (int sh = 0; sh < 2; ++sh) {  // 16-value sub-block within the quarter
-          __m512i a[NT];
-          for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+          const int j = 8 * h + 2 * k + sh;  // sub-block index
+          __m512i a[NT];  // start from -32 * sum(x): levels are q + 32
+          for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][j]);
           for (int s = 4 * sh; s < 4 * sh + 4; ++s) {
             const __m512i l = Load(ql + 64 * (16 * h + 8 * (k & 1) + s));
             const __m512i hb = Load(qh + 64 * (8 * h + s));
@@ -335,12 +334,8 @@ struct KernelQ6_K : Int8Activations<16> {
               a[t] = _mm512_dpbusd_epi32(a[t], q, Broadcast4(xq[t] + 128 * h + 32 * k + 4 * s));
             }
           }
-          const int j = 8 * h + 2 * k + sh;  // sub-block index
           const __m512i sc = WidenS8(p + 32 + 16 * j);
-          for (int t = 0; t < NT; ++t) {
-            const __m512i centred = _mm512_sub_epi32(a[t], _mm512_set1_epi32(32 * sx[t][j]));
-            dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(centred, sc));
-          }
+          for (int t = 0; t < NT; ++t) dot[t] = _mm512_add_epi32(dot[t], _mm512_mullo_epi32(a[t], sc));
         }
         for (int t = 0; t < NT; ++t) {
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t]),

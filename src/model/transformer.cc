@@ -17,18 +17,36 @@ namespace {
 // Rotates the two halves of a head ("NeoX" pairing: i with i + d/2) by
 // position * inv_freq[i], as gemma_pytorch's apply_rotary_emb does with
 // complex numbers built from torch.chunk(x, 2).
-void ApplyRope(float* head, int head_dim, int position, const float* inv_freq) {
+// cos/sin of position * inv_freq[i] for i < half, shared by a token's heads.
+struct RopeAngles {
+  static constexpr int kMaxHalf = 512;  // head_dim up to 1024 (spec.cc bound)
+  float cos[kMaxHalf], sin[kMaxHalf];
+  RopeAngles(int half, int position, const float* inv_freq) {
+    for (int i = 0; i < half; ++i) {
+      // The angle is formed in f32 as the reference does (outer(t, freqs)).
+      const float angle = static_cast<float>(position) * inv_freq[i];
+      cos[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+};
+
+void ApplyRope(float* head, int head_dim, const RopeAngles& a) {
   const int half = head_dim / 2;
   for (int i = 0; i < half; ++i) {
-    // The angle is formed in f32 as the reference does (outer(t, freqs)).
-    const float angle = static_cast<float>(position) * inv_freq[i];
-    const float c = static_cast<float>(std::cos(static_cast<double>(angle)));
-    const float s = static_cast<float>(std::sin(static_cast<double>(angle)));
     const float re = head[i];
     const float im = head[i + half];
-    head[i] = re * c - im * s;
-    head[i + half] = re * s + im * c;
+    head[i] = re * a.cos[i] - im * a.sin[i];
+    head[i + half] = re * a.sin[i] + im * a.cos[i];
   }
+}
+
+// fn(t) for t < n, the tokens split across the pool (inline for one token).
+template <class Fn>
+void ForEachToken(ThreadPool& pool, int n, const Fn& fn) {
+  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
+    for (size_t t = begin; t < end; ++t) fn(static_cast<int>(t));
+  });
 }
 
 }  // namespace
@@ -125,40 +143,41 @@ void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, Thr
   const int kv_width = l.num_key_value_heads * d;
   const float eps = spec_.rms_norm_eps;
 
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
-  }
+  });
   MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
   MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
   MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
 
   // QK-norm (Gemma 3) then RoPE on every head; store K/V in the cache.
   const float* inv_freq = rope_inv_freq_[layer].data();
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(pool, n, [&](int t) {
     const int pos = start_pos + t;
+    const RopeAngles angles(d / 2, pos, inv_freq);
     float* q = &q_[static_cast<size_t>(t) * q_width];
     float* k = &k_[static_cast<size_t>(t) * kv_width];
     for (int h = 0; h < l.num_attention_heads; ++h) {
       if (l.qk_norm) RMSNorm(q + h * d, w.q_norm.data(), eps, d, q + h * d);
-      ApplyRope(q + h * d, d, pos, inv_freq);
+      ApplyRope(q + h * d, d, angles);
     }
     for (int h = 0; h < l.num_key_value_heads; ++h) {
       if (l.qk_norm) RMSNorm(k + h * d, w.k_norm.data(), eps, d, k + h * d);
-      ApplyRope(k + h * d, d, pos, inv_freq);
+      ApplyRope(k + h * d, d, angles);
     }
-    cache.Store(layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);
-  }
+    cache.Store(layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);  // distinct slots
+  });
 
   attention_.Run(l, layer, q_.data(), n, start_pos, cache, pool, attn_out_.data());
 
   MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     if (l.sandwich_norms) RMSNorm(out, w.post_attention_norm.data(), eps, H, out);
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
-  }
+  });
 }
 
 // h += [post_norm](down(gelu_tanh(gate(x)) * up(x))), x = pre_feedforward_norm(h).
@@ -168,20 +187,23 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
   const int H = spec_.hidden_size;
   const int F = l.intermediate_size;
   const float eps = spec_.rms_norm_eps;
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), eps, H, &normed_[offset]);
-  }
+  });
   MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
   MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
-  GeluTanhMul(gate_.data(), up_.data(), static_cast<int64_t>(n) * F);
+  ForEachToken(pool, n, [&](int t) {
+    const size_t offset = static_cast<size_t>(t) * F;
+    GeluTanhMul(&gate_[offset], &up_[offset], F);
+  });
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
-  for (int t = 0; t < n; ++t) {
+  ForEachToken(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     if (l.sandwich_norms) RMSNorm(out, w.post_feedforward_norm.data(), eps, H, out);
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
-  }
+  });
 }
 
 }  // namespace gemma
