@@ -1,6 +1,9 @@
 // MatMul micro-benchmarks per weight type at Gemma 2 2B shapes: decode
 // (one token: q/o projections 2304x2304, gate/up 9216x2304, down 2304x9216, the
-// tied output head 262144x2304) and prefill (2304x2304 with 64 tokens).
+// tied output head 262144x2304) and prefill (2304x2304 with 64 tokens), on
+// both paths: "float" (file layout, f32 activations, the best Highway target)
+// and "packed" (repacked weights, 8-bit/bf16 activations, AVX-512 VNNI; only
+// registered where the CPU has it).
 // Reports weight bytes streamed per second for decode (compare with
 // BM_StreamRead in the same binary) and GFLOP/s for prefill.
 //
@@ -17,7 +20,9 @@
 #include <vector>
 
 #include "base/half.h"
+#include "base/mapped_file.h"
 #include "kernels/ops.h"
+#include "kernels/packed_matmul.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -67,13 +72,26 @@ struct Matrix {
   DType type;
   int64_t rows = 0, cols = 0;
   std::unique_ptr<uint8_t[]> bytes;
+  HugeBuffer packed;
   WeightMatrix w;
 };
 
-const WeightMatrix& GetMatrix(DType type, int64_t rows, int64_t cols) {
+WeightMatrix GetMatrix(DType type, int64_t rows, int64_t cols, bool packed) {
   static Matrix m;
-  if (m.bytes && m.type == type && m.rows == rows && m.cols == cols) return m.w;
+  auto result = [&] {
+    WeightMatrix w = m.w;
+    if (packed) {
+      if (!m.packed) {
+        m.packed = AllocateHugeBuffer(PackedBytes(m.w));
+        PackGroups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
+      }
+      w.packed = m.packed.get();
+    }
+    return w;
+  };
+  if (m.bytes && m.type == type && m.rows == rows && m.cols == cols) return result();
   m.bytes.reset();  // free the previous one first: the head is up to 1.2 GB
+  m.packed.reset();
   m.type = type;
   m.rows = rows;
   m.cols = cols;
@@ -109,7 +127,7 @@ const WeightMatrix& GetMatrix(DType type, int64_t rows, int64_t cols) {
   m.w.rows = rows;
   m.w.cols = cols;
   m.w.row_bytes = row_bytes;
-  return m.w;
+  return result();
 }
 
 ThreadPool& Pool(int threads) {
@@ -119,8 +137,8 @@ ThreadPool& Pool(int threads) {
 }
 
 void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
-               int threads) {
-  const WeightMatrix& w = GetMatrix(type, rows, cols);
+               int threads, bool packed) {
+  const WeightMatrix w = GetMatrix(type, rows, cols, packed);
   std::vector<float> x(static_cast<size_t>(tokens * cols));
   Rng rng;
   for (float& v : x) v = rng.Uniform();
@@ -165,23 +183,33 @@ int RegisterAll() {
         continue;
       }
       for (int threads : {1, max_threads}) {
-        if (threads == 1 && max_threads == 1) continue;
-        // snprintf rather than a chain of string operator+, which trips a
-        // GCC 12 -Wrestrict false positive at -O3.
-        char name[128];
-        const std::string type_name(Name(type));
-        if (s.tokens > 1) {
-          std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lldx%lldtok/threads:%d",
-                        type_name.c_str(), s.kind, static_cast<long long>(s.rows),
-                        static_cast<long long>(s.cols), static_cast<long long>(s.tokens), threads);
-        } else {
-          std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lld/threads:%d", type_name.c_str(),
-                        s.kind, static_cast<long long>(s.rows), static_cast<long long>(s.cols),
-                        threads);
+        for (bool packed : {false, true}) {
+          if (threads == 1 && max_threads == 1) continue;
+          WeightMatrix probe;
+          probe.type = type;
+          probe.rows = s.rows;
+          probe.cols = s.cols;
+          if (packed && !(PackedMatMulAvailable() && PackedMatMulSupports(probe))) continue;
+          const char* path = packed ? "packed" : "float";
+          // snprintf rather than a chain of string operator+, which trips a
+          // GCC 12 -Wrestrict false positive at -O3.
+          char name[128];
+          const std::string type_name(Name(type));
+          if (s.tokens > 1) {
+            std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lldx%lldtok/%s/threads:%d",
+                          type_name.c_str(), s.kind, static_cast<long long>(s.rows),
+                          static_cast<long long>(s.cols), static_cast<long long>(s.tokens), path,
+                          threads);
+          } else {
+            std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lld/%s/threads:%d",
+                          type_name.c_str(), s.kind, static_cast<long long>(s.rows),
+                          static_cast<long long>(s.cols), path, threads);
+          }
+          benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads,
+                                       packed)
+              ->UseRealTime()
+              ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
         }
-        benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads)
-            ->UseRealTime()
-            ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
       }
     }
   }

@@ -22,10 +22,7 @@ inline std::string ToText(std::string_view s) { return std::string(s); }
 inline std::string ToText(const char* s) { return s; }
 inline std::string ToText(char c) { return std::string(1, c); }
 template <typename T>
-  requires std::is_arithmetic_v<T>
-std::string ToText(T value) {
-  return std::to_string(value);
-}
+requires std::is_arithmetic_v<T> std::string ToText(T value) { return std::to_string(value); }
 
 // Throws an Error whose message is the concatenation of the arguments:
 // Fail("file ", path, ": bad magic").

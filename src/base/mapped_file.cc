@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -46,6 +47,14 @@ std::string ReadFileToString(const std::string& path) {
   contents << in.rdbuf();
   if (in.bad()) Fail(path, ": read error");
   return contents.str();
+}
+
+HugeBuffer AllocateHugeBuffer(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t rounded = (std::max<size_t>(bytes, 1) + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // a hint; fine if refused
+  return HugeBuffer(static_cast<uint8_t*>(p));
 }
 
 void MappedFile::ReleasePages(const void* p, size_t n) const {

@@ -22,7 +22,7 @@ size_t GroupBlockBytes(DType type) {
     case DType::kQ4_K:
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ6_K:
-      return 32 + 256 + 2048 + 1024;  // d, 16x16 scales, 32 ql steps, 16 qh steps
+      return 32 + 256 + 4096;  // d, 16x16 scales, 64 steps of unpacked 6-bit levels
     case DType::kBF16:
       return 1024;  // 32 values: 16 steps of 16 rows x 2 values
     default:
@@ -83,11 +83,25 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       return;
     }
     case DType::kQ6_K: {
+      // Levels unpacked to bytes (0..63): 22% more bytes than the file's
+      // 4 + 2 bit planes, but unpacking those in the kernel made decode
+      // compute-bound at a third of the memory bandwidth.
       const auto* b = reinterpret_cast<const BlockQ6_K*>(block);
       std::memcpy(out + 2 * r, b->d.b, 2);
       for (int j = 0; j < 16; ++j) out[32 + j * 16 + r] = static_cast<uint8_t>(b->scales[j]);
-      for (int s = 0; s < 32; ++s) PutStep(out + 288, s, r, b->ql);
-      for (int s = 0; s < 16; ++s) PutStep(out + 288 + 2048, s, r, b->qh);
+      uint8_t levels[kQK_K];
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = b->ql + 64 * h;
+        const uint8_t* qh = b->qh + 32 * h;
+        uint8_t* lv = levels + 128 * h;
+        for (int l = 0; l < 32; ++l) {
+          lv[l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+          lv[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+          lv[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+          lv[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+        }
+      }
+      for (int s = 0; s < 64; ++s) PutStep(out + 288, s, r, levels);
       return;
     }
     case DType::kBF16:

@@ -49,10 +49,14 @@ bool UseMoreBits(int layer, int layers) {
 DType Fallback(DType type, int64_t cols) {
   if (cols % Info(type).block_elems == 0) return type;
   switch (type) {
-    case DType::kQ4_K: return DType::kQ5_0;
-    case DType::kQ5_K: return DType::kQ5_1;
-    case DType::kQ6_K: return DType::kQ8_0;
-    default: return DType::kF16;
+    case DType::kQ4_K:
+      return DType::kQ5_0;
+    case DType::kQ5_K:
+      return DType::kQ5_1;
+    case DType::kQ6_K:
+      return DType::kQ8_0;
+    default:
+      return DType::kF16;
   }
 }
 
@@ -106,19 +110,22 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
     if (l.attention == AttentionType::kSliding) {
       w.SetU32(a + "attention.sliding_window", l.sliding_window);
       local_theta = l.rope_theta;
-      if (first.attn_logit_softcap > 0) w.SetF32(a + "attn_logit_softcapping", first.attn_logit_softcap);
+      if (first.attn_logit_softcap > 0)
+        w.SetF32(a + "attn_logit_softcapping", first.attn_logit_softcap);
     } else {
       global_theta = l.rope_theta;
       factor = l.rope_linear_factor;
     }
   }
   w.SetF32(a + "rope.freq_base", global_theta);
-  if (spec.architecture == "gemma3" && local_theta > 0) w.SetF32(a + "rope.freq_base_swa", local_theta);
+  if (spec.architecture == "gemma3" && local_theta > 0)
+    w.SetF32(a + "rope.freq_base_swa", local_theta);
   if (factor != 1.0f) {
     w.SetString(a + "rope.scaling.type", "linear");
     w.SetF32(a + "rope.scaling.factor", factor);
   }
-  if (spec.final_logit_softcap > 0) w.SetF32(a + "final_logit_softcapping", spec.final_logit_softcap);
+  if (spec.final_logit_softcap > 0)
+    w.SetF32(a + "final_logit_softcapping", spec.final_logit_softcap);
 
   const Tokenizer tokenizer = LoadTokenizer(source, "");
   CheckTokenizerMatchesModel(tokenizer, spec, source.path);
@@ -160,7 +167,8 @@ void QuantizeModel(const std::string& input, const std::string& output, const st
     if (type == f.name) ft = &f;
   }
   if (ft == nullptr) {
-    Fail("unknown quantization type '", type, "' (choose q8_0, q4_0, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
+    Fail("unknown quantization type '", type,
+         "' (choose q8_0, q4_0, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
   }
   const ModelSource source = OpenModelSource(input);
   const ModelSpec spec = BuildModelSpec(source);

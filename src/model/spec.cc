@@ -128,7 +128,8 @@ int VocabFromEmbedding(const ModelSource& source, const std::string& name) {
   const TensorEntry* embedding = source.tensors.Find(name);
   if (embedding == nullptr) Fail(source.path, ": missing tensor '", name, "'");
   if (embedding->shape.size() != 2) {
-    Fail(source.path, ": tensor '", name, "' should be 2-D but has shape ", embedding->ShapeString());
+    Fail(source.path, ": tensor '", name, "' should be 2-D but has shape ",
+         embedding->ShapeString());
   }
   return static_cast<int>(embedding->shape[0]);
 }
@@ -136,7 +137,9 @@ int VocabFromEmbedding(const ModelSource& source, const std::string& name) {
 }  // namespace
 
 void ModelSpec::Validate(const std::string& origin) const {
-  auto bad = [&](const std::string& what) { Fail(origin, ": invalid model configuration: ", what); };
+  auto bad = [&](const std::string& what) {
+    Fail(origin, ": invalid model configuration: ", what);
+  };
   if (vocab_size <= 0) bad("vocab_size must be positive");
   if (hidden_size <= 0) bad("hidden_size must be positive");
   if (layers.empty()) bad("no layers");
@@ -145,11 +148,13 @@ void ModelSpec::Validate(const std::string& origin) const {
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     const std::string at = "layer " + std::to_string(i) + ": ";
-    if (l.num_attention_heads <= 0 || l.num_key_value_heads <= 0) bad(at + "head counts must be positive");
+    if (l.num_attention_heads <= 0 || l.num_key_value_heads <= 0)
+      bad(at + "head counts must be positive");
     if (l.num_attention_heads % l.num_key_value_heads != 0) {
       bad(at + "query heads must be a multiple of key/value heads");
     }
-    if (l.head_dim <= 0 || l.head_dim % 2 != 0 || l.head_dim > 1024) bad(at + "head_dim must be even");
+    if (l.head_dim <= 0 || l.head_dim % 2 != 0 || l.head_dim > 1024)
+      bad(at + "head_dim must be even");
     if (l.intermediate_size <= 0) bad(at + "intermediate_size must be positive");
     if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0)) bad(at + "invalid RoPE parameters");
     if (l.attention == AttentionType::kSliding && l.sliding_window <= 0) {
@@ -176,14 +181,17 @@ ModelSpec SpecFromGguf(const ModelSource& source) {
   h.heads = PositiveInt(f.GetInt(p + "attention.head_count"), origin, p + "attention.head_count");
   h.kv_heads = h.heads;
   if (const GgufValue* kv = f.Find(p + "attention.head_count_kv")) {
-    if (kv->type == GgufType::kArray) Fail(origin, ": per-layer head_count_kv is not supported yet");
+    if (kv->type == GgufType::kArray)
+      Fail(origin, ": per-layer head_count_kv is not supported yet");
     h.kv_heads = PositiveInt(kv->integer, origin, p + "attention.head_count_kv");
   }
   h.head_dim = h.hidden / h.heads;
   if (f.Find(p + "attention.key_length")) {
-    h.head_dim = PositiveInt(f.GetInt(p + "attention.key_length"), origin, p + "attention.key_length");
+    h.head_dim =
+        PositiveInt(f.GetInt(p + "attention.key_length"), origin, p + "attention.key_length");
   }
-  if (const GgufValue* ffn = f.Find(p + "feed_forward_length"); ffn && ffn->type == GgufType::kArray) {
+  if (const GgufValue* ffn = f.Find(p + "feed_forward_length");
+      ffn && ffn->type == GgufType::kArray) {
     Fail(origin, ": per-layer feed_forward_length is not supported yet");
   }
   h.ffn = PositiveInt(f.GetInt(p + "feed_forward_length"), origin, p + "feed_forward_length");
@@ -309,7 +317,8 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
     const int period = integer("sliding_window_pattern", 6);
     for (int i = 0; i < h.layers; ++i) h.sliding.push_back((i + 1) % period != 0);
   }
-  const std::string embed = source.tensors.Find("model.embed_tokens.weight") ? "model.embed_tokens.weight"
+  const std::string embed = source.tensors.Find("model.embed_tokens.weight")
+                                ? "model.embed_tokens.weight"
                             : source.tensors.Find("language_model.model.embed_tokens.weight")
                                 ? "language_model.model.embed_tokens.weight"
                                 : "model.language_model.embed_tokens.weight";

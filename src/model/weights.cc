@@ -290,7 +290,7 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
   for (WeightMatrix* m : matrices) {
     if (!PackedMatMulSupports(*m) || m->packed != nullptr) continue;
     const size_t bytes = PackedBytes(*m);
-    auto buffer = hwy::AllocateAligned<uint8_t>(bytes);
+    HugeBuffer buffer = AllocateHugeBuffer(bytes);
     if (!buffer) Fail("out of memory packing weights (", bytes, " bytes)");
     const int64_t groups = (m->rows + kPackRows - 1) / kPackRows;
     pool.ParallelFor(static_cast<size_t>(groups), 64, [&](size_t g0, size_t g1, int) {

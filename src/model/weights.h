@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "hwy/aligned_allocator.h"
+#include "base/mapped_file.h"
 #include "kernels/ops.h"
 #include "model/spec.h"
 
@@ -33,7 +33,7 @@ struct ModelWeights {
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
   // Repacked copies for the integer kernels (PackWeightsForKernels), owned here.
-  std::vector<hwy::AlignedFreeUniquePtr<uint8_t[]>> packed;
+  std::vector<HugeBuffer> packed;
 };
 
 enum class TensorRole {
