@@ -147,9 +147,10 @@ void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
   const int64_t blocks = w.cols / block_elems;
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* group = out + static_cast<size_t>(g * blocks) * gb;
-    // Rows past the end (the last group's padding) stay zero: scale 0.
-    std::memset(group, 0, static_cast<size_t>(blocks) * gb);
     const int rows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+    // Rows past the end (the last group's padding) are zero: scale 0. Full
+    // groups are written in full, so only a partial one needs clearing.
+    if (rows < kPackRows) std::memset(group, 0, static_cast<size_t>(blocks) * gb);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* row = w.Row(g * kPackRows + r);
       for (int64_t b = 0; b < blocks; ++b) {

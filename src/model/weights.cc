@@ -299,11 +299,10 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
     m->packed = buffer.get();
     weights.packed.push_back(std::move(buffer));
     total += bytes;
-    const bool is_embedding = m->data == weights.embedding.data;
-    if (!is_embedding) {
-      for (const auto& file : source.mappings) {
-        file->ReleasePages(m->data, m->row_bytes * static_cast<size_t>(m->rows));
-      }
+    // Also for a tied embedding: its row lookups fault the few pages they
+    // need back in from the page cache.
+    for (const auto& file : source.mappings) {
+      file->ReleasePages(m->data, m->row_bytes * static_cast<size_t>(m->rows));
     }
   }
   return total;

@@ -74,7 +74,7 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
 
-// Repacks every matrix the integer kernels support (kernels/packed_matmul.h)
+// Repacks every matrix the packed kernels support (kernels/packed_matmul.h)
 // and sets its `packed`; no-op where the CPU lacks them. The embedding keeps
 // its file layout for row lookups; a tied output head gets its own packed
 // copy. The packed-away file pages are handed back to the OS (they stay in
