@@ -109,6 +109,8 @@ class Session {
   // Draws the next token from logits() (penalties look at the context tokens).
   int32_t Sample(const SamplingParams& params);
   // Removes tokens after the first `n`, so that a shared prefix is reused.
+  // Where sliding-window layers have since overwritten keys the prefix needs
+  // (more than a batch of tokens ran past n), the prefix is prefilled again.
   void Truncate(int n);
   void Reset() { Truncate(0); }
 

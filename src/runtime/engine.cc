@@ -49,8 +49,7 @@ ModelInfo Describe(const Model::Impl& m) {
   info.kv_cache_bytes = KvCache::BytesNeeded(s, m.context, m.batch_size, m.kv_type);
   info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
-  const std::vector<std::string>* order =
-      m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
+  const std::vector<std::string>* order = m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
   auto add = [&](const TensorEntry& t) {
     info.tensors.push_back({t.name, std::string(Name(t.type)), t.shape, t.size_bytes});
   };
@@ -107,7 +106,8 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
 const ModelInfo& Model::info() const { return impl_->info; }
 const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 
-std::vector<int32_t> Model::Tokenize(std::string_view text, bool add_bos, bool parse_special) const {
+std::vector<int32_t> Model::Tokenize(std::string_view text, bool add_bos,
+                                     bool parse_special) const {
   std::vector<int32_t> ids;
   if (add_bos) ids.push_back(impl_->spec.bos_id);
   const std::vector<int32_t> body = impl_->tokenizer->Encode(text, parse_special);
@@ -182,8 +182,20 @@ int32_t Session::Sample(const SamplingParams& params) {
 
 void Session::Truncate(int n) {
   n = std::clamp(n, 0, static_cast<int>(impl_->tokens.size()));
-  impl_->tokens.resize(n);
-  impl_->cache.set_size(n);
+  if (impl_->cache.CanTruncateTo(n)) {
+    impl_->tokens.resize(n);
+    impl_->cache.set_size(n);
+    return;
+  }
+  // A sliding layer's ring has moved past keys that position n needs: build
+  // the prefix again rather than attend to overwritten slots.
+  std::vector<int32_t> keep(impl_->tokens.begin(), impl_->tokens.begin() + n);
+  impl_->tokens.clear();
+  impl_->cache.Clear();
+  if (!keep.empty() && !Append(keep).ok()) {
+    impl_->tokens.clear();  // cannot happen for tokens that ran before; stay consistent
+    impl_->cache.Clear();
+  }
 }
 
 const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }

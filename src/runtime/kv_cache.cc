@@ -61,6 +61,7 @@ KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType
     store.head_dim = l.head_dim;
     store.head_bytes = BytesFor(type, l.head_dim);
     store.capacity = LayerCapacity(l, context_length, max_chunk);
+    store.window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
     const size_t bytes = static_cast<size_t>(store.capacity) * store.kv_heads * store.head_bytes;
     store.keys.resize(bytes);
     store.values.resize(bytes);
@@ -68,7 +69,18 @@ KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType
   }
 }
 
+bool KvCache::CanTruncateTo(int n) const {
+  for (const LayerStore& l : layers_) {
+    // Oldest position the ring still holds, against the oldest one that
+    // position n will look at.
+    const int oldest_held = written_end_ - l.capacity;
+    if (oldest_held > std::max(0, n - l.window)) return false;
+  }
+  return true;
+}
+
 void KvCache::Store(int layer, int pos, const float* key, const float* value) {
+  written_end_ = std::max(written_end_, pos + 1);
   LayerStore& l = layers_[layer];
   const size_t row_bytes = l.kv_heads * l.head_bytes;
   uint8_t* k = l.keys.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
@@ -94,7 +106,8 @@ void KvCache::Load(const std::vector<uint8_t>& store, const LayerStore& l, int k
     const int run = std::min(count - done, l.capacity - slot);
     rows.data = store.data() + static_cast<size_t>(slot) * row_bytes + kv_head * l.head_bytes;
     rows.rows = run;
-    for (int r = 0; r < run; ++r) DequantizeRow(rows, r, out + static_cast<size_t>(done + r) * l.head_dim);
+    for (int r = 0; r < run; ++r)
+      DequantizeRow(rows, r, out + static_cast<size_t>(done + r) * l.head_dim);
     done += run;
   }
 }

@@ -30,8 +30,18 @@ class KvCache {
   DType type() const { return type_; }
   // Tokens currently held (the next position to write).
   int size() const { return size_; }
-  void set_size(int size) { size_ = size; }
-  void Clear() { size_ = 0; }
+  // Positions [0, size) count as held; raising it also marks them written
+  // (a restored session writes its rows directly).
+  void set_size(int size) {
+    size_ = size;
+    written_end_ = std::max(written_end_, size);
+  }
+  void Clear() { size_ = written_end_ = 0; }
+  // Whether every layer still holds what positions >= n will attend to, so
+  // that the cache can be cut back to n. False once a sliding layer's ring
+  // has overwritten keys inside the window before n (positions written past
+  // n wrap around onto them).
+  bool CanTruncateTo(int n) const;
 
   // Stores rows of kv_heads * head_dim floats for absolute position `pos`.
   void Store(int layer, int pos, const float* key, const float* value);
@@ -63,10 +73,11 @@ class KvCache {
 
  private:
   struct LayerStore {
-    int capacity = 0;        // slots; position p lives in slot p % capacity
+    int capacity = 0;  // slots; position p lives in slot p % capacity
+    int window = 0;    // sliding window (0: global layer)
     int kv_heads = 0;
     int head_dim = 0;
-    size_t head_bytes = 0;   // one head's row in `type_`
+    size_t head_bytes = 0;  // one head's row in `type_`
     std::vector<uint8_t> keys, values;
   };
   uint8_t* SlotRow(std::vector<uint8_t>& store, int layer, int pos) {
@@ -78,6 +89,7 @@ class KvCache {
   int context_length_;
   DType type_;
   int size_ = 0;
+  int written_end_ = 0;  // one past the highest position ever stored since Clear
   std::vector<LayerStore> layers_;
 };
 

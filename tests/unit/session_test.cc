@@ -35,6 +35,30 @@ std::vector<int32_t> Prompt(const std::string& c) {
   return testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
 }
 
+// Cutting a session back after its sliding layers' rings wrapped past the cut
+// (window 16 + batch 4 - 1 slots, 30 tokens run beyond it) must not attend to
+// overwritten keys: the continuation equals a fresh session's.
+TEST(Session, TruncateAfterRingWrapMatchesFreshSession) {
+  auto model = Open(kGemma3, 256, "f32", 4);
+  ASSERT_TRUE(model);
+  const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+  const int cut = 20;
+  const std::span<const int32_t> head(ids.data(), cut), rest(ids.data() + cut, 30);
+  const std::span<const int32_t> other(ids.data() + 1, 5);  // a different continuation
+  Session wrapped(*model);
+  ASSERT_TRUE(wrapped.Append(head).ok());
+  ASSERT_TRUE(wrapped.Append(rest).ok());
+  wrapped.Truncate(cut);
+  EXPECT_EQ(wrapped.position(), cut);
+  std::vector<float> got, want;
+  ASSERT_TRUE(wrapped.Append(other, &got).ok());
+  Session fresh(*model);
+  ASSERT_TRUE(fresh.Append(head).ok());
+  ASSERT_TRUE(fresh.Append(other, &want).ok());
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4f) << i;
+}
+
 // Saving after part of a prompt and continuing from the loaded file gives the
 // logits of an uninterrupted session, for each KV type, and with a batch size
 // small enough that the sliding layers' rings have wrapped.
