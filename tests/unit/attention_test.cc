@@ -1,13 +1,14 @@
 // Tiled attention and the ring-buffer KV cache against a direct two-pass
 // computation: window edges, ring wrap-around, GQA grouping, soft-cap, the
 // split-key decode path, and every KV element type.
+#include "model/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
 #include "base/error.h"
-#include "model/attention.h"
 #include "runtime/kv_cache.h"
 #include "threading/thread_pool.h"
 
@@ -50,7 +51,8 @@ std::vector<float> Reference(const LayerSpec& l, const std::vector<float>& q, in
           dot += static_cast<double>(q[(t * heads + h) * d + i]) * l.query_scale *
                  keys[(static_cast<size_t>(j) * kv + g) * d + i];
         }
-        if (l.attn_logit_softcap > 0) dot = l.attn_logit_softcap * std::tanh(dot / l.attn_logit_softcap);
+        if (l.attn_logit_softcap > 0)
+          dot = l.attn_logit_softcap * std::tanh(dot / l.attn_logit_softcap);
         s.push_back(dot);
       }
       const double max = *std::max_element(s.begin(), s.end());
@@ -58,7 +60,8 @@ std::vector<float> Reference(const LayerSpec& l, const std::vector<float>& q, in
       for (double& v : s) sum += (v = std::exp(v - max));
       for (int i = 0; i < d; ++i) {
         double acc = 0;
-        for (int j = first; j <= pos; ++j) acc += s[j - first] / sum * values[(static_cast<size_t>(j) * kv + g) * d + i];
+        for (int j = first; j <= pos; ++j)
+          acc += s[j - first] / sum * values[(static_cast<size_t>(j) * kv + g) * d + i];
         out[(static_cast<size_t>(t) * heads + h) * d + i] = static_cast<float>(acc);
       }
     }
@@ -72,18 +75,19 @@ struct Case {
   int threads;
   float softcap;
   DType kv_type;
+  int head_dim = 32;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
   *os << "window " << c.window << " chunk " << c.chunk << " threads " << c.threads << " softcap "
-      << c.softcap << " kv " << Name(c.kv_type);
+      << c.softcap << " kv " << Name(c.kv_type) << " head_dim " << c.head_dim;
 }
 
 class AttentionTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(AttentionTest, MatchesDirectComputation) {
   const Case c = GetParam();
-  const ModelSpec spec = OneLayer(c.window, c.softcap);
+  const ModelSpec spec = OneLayer(c.window, c.softcap, 4, 2, c.head_dim);
   const LayerSpec& l = spec.layers[0];
   const int total = 150;  // far beyond the window: the ring wraps many times
   const int kv_width = l.num_key_value_heads * l.head_dim;
@@ -107,10 +111,15 @@ TEST_P(AttentionTest, MatchesDirectComputation) {
     const int n = std::min(c.chunk, total - start);
     for (int t = 0; t < n; ++t) {
       const int pos = start + t;
-      cache.Store(0, pos, &keys[static_cast<size_t>(pos) * kv_width], &values[static_cast<size_t>(pos) * kv_width]);
+      cache.Store(0, pos, &keys[static_cast<size_t>(pos) * kv_width],
+                  &values[static_cast<size_t>(pos) * kv_width]);
       for (int g = 0; g < l.num_key_value_heads; ++g) {
-        cache.LoadKeys(0, g, pos, 1, &stored_keys[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
-        cache.LoadValues(0, g, pos, 1, &stored_values[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
+        cache.LoadKeys(
+            0, g, pos, 1,
+            &stored_keys[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
+        cache.LoadValues(
+            0, g, pos, 1,
+            &stored_values[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
       }
     }
     std::vector<float> out(static_cast<size_t>(n) * q_width);
@@ -118,7 +127,8 @@ TEST_P(AttentionTest, MatchesDirectComputation) {
                                queries.begin() + static_cast<size_t>(start + n) * q_width);
     attention.Run(l, 0, q.data(), n, start, cache, pool, out.data());
     const std::vector<float> expected = Reference(l, q, n, start, stored_keys, stored_values);
-    for (size_t i = 0; i < out.size(); ++i) worst = std::max(worst, std::fabs(double(out[i]) - expected[i]));
+    for (size_t i = 0; i < out.size(); ++i)
+      worst = std::max(worst, std::fabs(double(out[i]) - expected[i]));
   }
   // Outputs are convex combinations of N(0,1) values (|v| < ~5); f32 online
   // softmax over <= 150 keys stays within a few hundred ulps of 1.
@@ -136,12 +146,17 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 3, 1, 0, DType::kF32},      // window 1: only itself
                       Case{16, 5, 2, 5.0f, DType::kF32},  // Gemma 2 soft-cap
                       Case{16, 5, 2, 0, DType::kBF16}, Case{16, 5, 2, 0, DType::kF16},
-                      Case{16, 5, 2, 0, DType::kQ8_0}, Case{16, 5, 2, 0, DType::kQ4_0}),
+                      Case{16, 5, 2, 0, DType::kQ8_0}, Case{16, 5, 2, 0, DType::kQ4_0},
+                      // Gemma head sizes: 128 (Gemma 1/2 7B-9B), 256 (Gemma 2 2B, Gemma 3),
+                      // 512 (Gemma 4's global layers), decode and prefill.
+                      Case{16, 5, 2, 0, DType::kF32, 128}, Case{0, 1, 2, 0, DType::kF32, 256},
+                      Case{16, 9, 1, 0, DType::kBF16, 256}, Case{0, 1, 2, 0, DType::kF32, 512},
+                      Case{16, 7, 2, 0, DType::kF32, 512}),
     [](const ::testing::TestParamInfo<Case>& info) {
       const Case& c = info.param;
       return "w" + std::to_string(c.window) + "_chunk" + std::to_string(c.chunk) + "_t" +
              std::to_string(c.threads) + (c.softcap > 0 ? "_softcap_" : "_") +
-             std::string(Name(c.kv_type));
+             std::string(Name(c.kv_type)) + "_d" + std::to_string(c.head_dim);
     });
 
 // Each KV type keeps values within its rounding error.
@@ -152,8 +167,10 @@ TEST(KvCache, ElementTypesRoundTrip) {
   std::vector<float> row(64), back(64);
   for (float& v : row) v = normal(rng);
   // Relative to the row's max |x|: bf16 2^-9, f16 2^-11, q8_0 1/254, q4_0 1/14 (half a step).
-  const std::pair<DType, double> bounds[] = {{DType::kF32, 0},       {DType::kBF16, 1.0 / 256},
-                                             {DType::kF16, 1.0 / 1024}, {DType::kQ8_0, 1.0 / 200},
+  const std::pair<DType, double> bounds[] = {{DType::kF32, 0},
+                                             {DType::kBF16, 1.0 / 256},
+                                             {DType::kF16, 1.0 / 1024},
+                                             {DType::kQ8_0, 1.0 / 200},
                                              {DType::kQ4_0, 1.0 / 7}};
   double max_abs = 0;
   for (float v : row) max_abs = std::max(max_abs, double(std::fabs(v)));
