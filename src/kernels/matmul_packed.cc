@@ -147,6 +147,25 @@ struct Int8Activations {
   }
 };
 
+// The shared end of the Q4_0 and Q5_0 kernels: lo[s] / hi[s] hold the 16
+// rows' unsigned levels of values 4s.. and 16 + 4s.. of a 32-value block (dw
+// its scales). Each token's integer sum starts at -offset * sum(x) (the
+// activation sums are stored premultiplied), then one FMA applies dw * dx.
+template <int NT>
+HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw,
+                                const int8_t* const* xq, const float* const* dx,
+                                const int32_t* const* sx, __m512* acc) {
+  for (int t = 0; t < NT; ++t) {
+    __m512i a = _mm512_set1_epi32(sx[t][0]);
+    for (int s = 0; s < 4; ++s) {
+      a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
+      a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+    }
+    acc[t] =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])), acc[t]);
+  }
+}
+
 struct KernelQ4_0 : Int8Activations<32, -8> {
   static constexpr size_t kGroupBlockBytes = 288;
   static constexpr int kBlockElems = 32;
@@ -161,17 +180,7 @@ struct KernelQ4_0 : Int8Activations<32, -8> {
       lo[s] = _mm512_and_si512(l, m4);
       hi[s] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
     }
-    const __m512 dw = LoadHalves(p);
-    for (int t = 0; t < NT; ++t) {
-      // Levels are stored 0..15 for q - 8: start from -8 * sum(x).
-      __m512i a = _mm512_set1_epi32(sx[t][0]);
-      for (int s = 0; s < 4; ++s) {
-        a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
-        a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
-      }
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
-                               acc[t]);
-    }
+    NibbleBlockDots<NT>(lo, hi, LoadHalves(p), xq, dx, sx, acc);  // levels are q + 8
   }
 };
 
@@ -205,17 +214,7 @@ struct KernelQ5_0 : Int8Activations<32, -16> {
       const __m512i h = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
       hi[s] = _mm512_mask_add_epi8(h, k_hi, h, bit4);
     }
-    const __m512 dw = LoadHalves(p);
-    for (int t = 0; t < NT; ++t) {
-      // Levels are stored 0..31 for q - 16: start from -16 * sum(x).
-      __m512i a = _mm512_set1_epi32(sx[t][0]);
-      for (int s = 0; s < 4; ++s) {
-        a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
-        a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
-      }
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
-                               acc[t]);
-    }
+    NibbleBlockDots<NT>(lo, hi, LoadHalves(p), xq, dx, sx, acc);  // levels are q + 16
   }
 };
 

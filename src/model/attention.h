@@ -15,8 +15,9 @@ class KvCache;
 
 class TiledAttention {
  public:
-  static constexpr int kKeyTile = 64;    // keys widened to f32 at once
-  static constexpr int kQueryBlock = 8;  // tokens sharing each K/V tile
+  static constexpr int kKeyTile = 64;  // keys widened to f32 at once
+  // Tokens sharing each K/V tile: 16 beat 8 by 11% and 32 by 5% on an 8K prompt.
+  static constexpr int kQueryBlock = 16;
 
   // q: [n, n_h * d] after QK-norm and RoPE (not yet scaled). out: [n, n_h * d].
   // Token t sits at position start_pos + t; its keys must already be in the cache.

@@ -129,24 +129,32 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
   EXPECT_LE(decode.max_rel, max_rel);
 }
 
-// With the integer kernels off, a quantized file is computed exactly (f32
-// activations on its dequantized weights): it must then match the file's own
-// dequantized reference to the f32_compute tolerance, a far sharper check of
-// every weight decoder than the KL bars above.
+// The prompt logits of a variant's file (f32 KV cache, 2 threads), with f32
+// activations everywhere (exact) or the default kernels.
+std::vector<float> VariantPromptLogits(const Variant& v, const nlohmann::json& json, bool exact) {
+  ModelOptions options;
+  options.threads = 2;
+  options.kv_cache_type = "f32";
+  options.exact = exact;
+  auto model = Model::Open(v.path(), options);
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  if (!model.ok()) return {};
+  Session session(**model);
+  std::vector<float> logits;
+  EXPECT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  return logits;
+}
+
+// With --exact, a quantized file is computed exactly (f32 activations on its
+// dequantized weights): it must then match the file's own dequantized
+// reference to the f32_compute tolerance, a far sharper check of every weight
+// decoder than the KL bars above.
 class ExactQuantizedTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(ExactQuantizedTest, MatchesDequantizedReference) {
   const Variant& v = GetParam();
   const nlohmann::json json = LoadCaseJson(v.case_name);
-  ModelOptions options;
-  options.threads = 2;
-  options.kv_cache_type = "f32";
-  options.exact = true;
-  auto model = Model::Open(v.path(), options);
-  ASSERT_TRUE(model.ok()) << model.status().message();
-  Session session(**model);
-  std::vector<float> logits;
-  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const std::vector<float> logits = VariantPromptLogits(v, json, /*exact=*/true);
   const std::string dir = GoldenDir(v.case_name) + "/logits/";
   const LogitComparison c =
       CompareLogits(logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"),
@@ -168,14 +176,7 @@ class FastBf16Test : public ::testing::TestWithParam<Variant> {};
 TEST_P(FastBf16Test, StaysCloseToReference) {
   const Variant& v = GetParam();
   const nlohmann::json json = LoadCaseJson(v.case_name);
-  ModelOptions options;
-  options.threads = 2;
-  options.kv_cache_type = "f32";
-  auto model = Model::Open(v.path(), options);
-  ASSERT_TRUE(model.ok()) << model.status().message();
-  Session session(**model);
-  std::vector<float> logits;
-  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const std::vector<float> logits = VariantPromptLogits(v, json, /*exact=*/false);
   const LogitComparison c = CompareLogits(
       logits, LoadF32(GoldenDir(v.case_name) + "/logits/expected_prompt_logits.f32.bin"),
       json["config_summary"]["vocab_size"].get<int>());
