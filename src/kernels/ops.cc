@@ -47,11 +47,17 @@ Family CheckedFamily(const WeightMatrix& w, const char* op) {
 
 bool MatMulSupports(DType type) { return FamilyOf(type) != Family::kNone; }
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
-            ThreadPool& pool) {
+namespace {
+
+// MatMul and MatMulHead: one validation, then the packed kernels (precise_head:
+// the second pass over the activations' rounding error) or the type's family.
+void RunMatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+               int64_t y_stride, ThreadPool& pool, bool precise_head) {
   const Family f = CheckedFamily(w, "MatMul");
   if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
-  if (w.packed != nullptr) return kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool);
+  if (w.packed != nullptr) {
+    return kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool, precise_head);
+  }
   switch (f) {
     case Family::kFloat:
       return kernels::MatMulFloat(w, x, num_tokens, y, y_stride, pool);
@@ -64,12 +70,16 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   }
 }
 
+}  // namespace
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
+            ThreadPool& pool) {
+  RunMatMul(w, x, num_tokens, y, y_stride, pool, /*precise_head=*/false);
+}
+
 void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                 int64_t y_stride, ThreadPool& pool) {
-  if (w.packed == nullptr) return MatMul(w, x, num_tokens, y, y_stride, pool);
-  CheckedFamily(w, "MatMul");
-  if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
-  kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool, /*precise=*/true);
+  RunMatMul(w, x, num_tokens, y, y_stride, pool, /*precise_head=*/true);
 }
 
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {

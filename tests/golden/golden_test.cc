@@ -129,20 +129,28 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
   EXPECT_LE(decode.max_rel, max_rel);
 }
 
-// The prompt logits of a variant's file (f32 KV cache, 2 threads), with f32
-// activations everywhere (exact) or the default kernels.
-std::vector<float> VariantPromptLogits(const Variant& v, const nlohmann::json& json, bool exact) {
+// The prompt logits of a model file on 2 threads: the given KV type and
+// batch size, with f32 activations everywhere (exact) or the default kernels.
+std::vector<float> PromptLogits(const std::string& path, const std::vector<int32_t>& prompt,
+                                const char* kv_type, int batch_size, bool exact) {
   ModelOptions options;
   options.threads = 2;
-  options.kv_cache_type = "f32";
+  options.kv_cache_type = kv_type;
+  options.batch_size = batch_size;
   options.exact = exact;
-  auto model = Model::Open(v.path(), options);
+  auto model = Model::Open(path, options);
   EXPECT_TRUE(model.ok()) << model.status().message();
   if (!model.ok()) return {};
   Session session(**model);
   std::vector<float> logits;
-  EXPECT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  EXPECT_TRUE(session.Append(prompt, &logits).ok());
   return logits;
+}
+
+// A variant's prompt logits with the f32 KV cache the golden tolerances assume.
+std::vector<float> VariantPromptLogits(const Variant& v, const nlohmann::json& json, bool exact) {
+  return PromptLogits(v.path(), json["prompt"]["ids"].get<std::vector<int32_t>>(), "f32", 256,
+                      exact);
 }
 
 // With --exact, a quantized file is computed exactly (f32 activations on its
@@ -251,22 +259,6 @@ INSTANTIATE_TEST_SUITE_P(Cases, ChunkedPrefillTest, ::testing::ValuesIn(ChunkedV
 namespace gemma {
 namespace {
 
-std::vector<float> PromptLogits(const std::string& path, const std::vector<int32_t>& prompt,
-                                const char* kv_type, int batch_size) {
-  ModelOptions options;
-  options.threads = 2;
-  options.kv_cache_type = kv_type;
-  options.batch_size = batch_size;
-  options.exact = true;  // these measure the cache alone, against f32 references
-  auto model = Model::Open(path, options);
-  EXPECT_TRUE(model.ok()) << model.status().message();
-  if (!model.ok()) return {};
-  Session session(**model);
-  std::vector<float> logits;
-  EXPECT_TRUE(session.Append(prompt, &logits).ok());
-  return logits;
-}
-
 class LongPromptTest : public ::testing::TestWithParam<std::string> {};
 
 // Batches of 5 tokens: the sliding layers' rings (window + 4 slots) wrap many
@@ -276,7 +268,8 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
   const nlohmann::json json = LoadCaseJson(c);
   const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
   const int vocab = json["config_summary"]["vocab_size"].get<int>();
-  const std::vector<float> logits = PromptLogits(GoldenDir(c) + "/hf", prompt, "f32", 5);
+  const std::vector<float> logits =
+      PromptLogits(GoldenDir(c) + "/hf", prompt, "f32", 5, /*exact=*/true);
   const LogitComparison cmp = CompareLogits(
       logits, LoadF32(GoldenDir(c) + "/logits/expected_prompt_logits.f32.bin"), vocab);
   std::printf("GOLDEN %-14s batch=5 ring          max_abs %.3e max_rel %.3e top1 %.3f\n", c.c_str(),
@@ -307,8 +300,10 @@ TEST_P(KvTypeTest, StaysCloseToF32Cache) {
   const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
   const int vocab = json["config_summary"]["vocab_size"].get<int>();
   const std::string path = GoldenDir(k.case_name) + "/gguf/" + k.case_name + ".bf16.gguf";
-  const std::vector<float> base = PromptLogits(path, prompt, "f32", 256);
-  const std::vector<float> ours = PromptLogits(path, prompt, k.kv_type.c_str(), 256);
+  // Exact activations: these measure the cache alone, against f32 references.
+  const std::vector<float> base = PromptLogits(path, prompt, "f32", 256, /*exact=*/true);
+  const std::vector<float> ours =
+      PromptLogits(path, prompt, k.kv_type.c_str(), 256, /*exact=*/true);
   const LogitComparison cmp = CompareLogits(ours, base, vocab);
   std::printf("KVTYPE %-14s %-5s vs f32 cache: max_rel %.3e top1 %.3f kl %.3e\n",
               k.case_name.c_str(), k.kv_type.c_str(), cmp.max_rel, cmp.top1, cmp.kl_mean);
