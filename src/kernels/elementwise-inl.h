@@ -1,5 +1,5 @@
 // Per-target bodies of the vector ops of kernels/ops.h other than MatMul:
-// RMSNorm, GeluTanhMul, SoftCap, Softmax, Dot, AddScaled. Element counts need
+// RMSNorm, GeluTanhMul, SoftCap, Softmax, Dot, AddScaled, ExpShifted. Element counts need
 // not be multiples of the lane count: the last partial vector goes through a
 // small zero-padded stack buffer, so transcendental ops use the same vector
 // code (and rounding) for every element.
@@ -138,6 +138,18 @@ void AddScaledT(float a, const float* x, float* out, int64_t n) {
     StorePiece(d, hn::MulAdd(va, LoadPiece(d, x + i, count), LoadPiece(d, out + i, count)), out + i,
                count);
   });
+}
+
+float ExpShiftedT(const float* x, float shift, float* out, int64_t n) {
+  const EF d;
+  const auto vshift = hn::Set(d, shift);
+  auto vsum = hn::Zero(d);
+  ForEachPiece(d, n, [&](int64_t i, int64_t count) HWY_ATTR {
+    const auto e = hn::Exp(d, hn::Sub(LoadPiece(d, x + i, count), vshift));
+    vsum = hn::Add(vsum, hn::IfThenElseZero(hn::FirstN(d, static_cast<size_t>(count)), e));
+    StorePiece(d, e, out + i, count);
+  });
+  return hn::GetLane(hn::SumOfLanes(d, vsum));
 }
 
 }  // namespace HWY_NAMESPACE

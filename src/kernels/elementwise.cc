@@ -19,6 +19,7 @@ HWY_EXPORT(SoftCapT);
 HWY_EXPORT(SoftmaxT);
 HWY_EXPORT(DotF32T);
 HWY_EXPORT(AddScaledT);
+HWY_EXPORT(ExpShiftedT);
 
 void RMSNorm(const float* x, const float* gain, float eps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(RMSNormT)(x, gain, eps, n, out);
@@ -38,6 +39,10 @@ float Dot(const float* a, const float* b, int64_t n) {
 
 void AddScaled(float a, const float* x, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AddScaledT)(a, x, out, n);
+}
+
+float ExpShifted(const float* x, float shift, float* out, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(ExpShiftedT)(x, shift, out, n);
 }
 
 }  // namespace gemma

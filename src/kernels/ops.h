@@ -69,4 +69,20 @@ float Dot(const float* a, const float* b, int64_t n);
 // out[i] += a * x[i].
 void AddScaled(float a, const float* x, float* out, int64_t n);
 
+// out[i] = exp(x[i] - shift) for i < n; returns the sum of out. out may alias x.
+float ExpShifted(const float* x, float shift, float* out, int64_t n);
+
+// The products of one attention tile (kernels/attention_tile.cc), reading the
+// cache's K/V rows where they lie: row j of the tile starts at rows[j] and
+// holds d elements of `type`, which must be one AttentionReadsDirectly takes.
+// Each result is summed in one fixed order whatever nq is, so a query's
+// attention does not depend on how the prompt was batched.
+bool AttentionReadsDirectly(DType type);  // f32, bf16, f16
+// scores[q * score_stride + j] = queries[q, :] . key_j   (q < nq, j < count)
+void AttentionScores(const float* queries, int nq, int d, const void* const* key_rows, DType type,
+                     int count, float* scores, int score_stride);
+// pv[q, i] = sum over j < count, in order, of probs[q * prob_stride + j] * value_j[i]
+void AttentionValues(const float* probs, int prob_stride, int nq, const void* const* value_rows,
+                     DType type, int count, int d, float* pv);
+
 }  // namespace gemma

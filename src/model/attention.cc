@@ -19,7 +19,7 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
   const int q_width = heads * d;
   const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
   const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  const int queries_per_item = std::max(2, std::min(n, kQueryBlock) * group);
+  const int queries_per_item = std::min(n, kQueryBlock) * group;
 
   // Key positions query t sees: [FirstKey(t), start_pos + t].
   auto first_key = [&](int t) {
@@ -49,7 +49,6 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
         ThreadScratch& s = scratch_[thread];
         s.keys.resize(static_cast<size_t>(kKeyTile) * d);
         s.values.resize(static_cast<size_t>(kKeyTile) * d);
-        s.values_t.resize(static_cast<size_t>(kKeyTile) * d);
         s.scores.resize(static_cast<size_t>(queries_per_item) * kKeyTile);
         s.probs.resize(static_cast<size_t>(queries_per_item) * kKeyTile);
         s.pv.resize(static_cast<size_t>(queries_per_item) * d);
@@ -57,6 +56,8 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
         s.acc.resize(static_cast<size_t>(queries_per_item) * d);
         s.max.resize(queries_per_item);
         s.sum.resize(queries_per_item);
+        const void* key_rows[kKeyTile];
+        const void* value_rows[kKeyTile];
         for (size_t item = begin; item < end; ++item) {
           const int split = static_cast<int>(item % splits);
           const int base_item = static_cast<int>(item / splits);
@@ -91,17 +92,21 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
           for (int tile = tile_begin; tile < tile_end; ++tile) {
             const int k0 = lo + tile * kKeyTile;
             const int count = std::min(kKeyTile, hi - k0);
-            cache.LoadKeys(layer, kv_head, k0, count, s.keys.data());
-            cache.LoadValues(layer, kv_head, k0, count, s.values.data());
-            // Scores of every query of the block against the tile, as one small
-            // f32 GEMM (register-tiled: each key row is reused by 4 queries).
-            const WeightMatrix keys{DType::kF32, s.keys.data(), count, d,
-                                    static_cast<size_t>(d) * sizeof(float)};
-            // MatMul sums a lone token in another order than a batch: give it a
-            // second (copied) query so that every query takes the batched path.
-            const int gemm_rows = std::max(nq, 2);
-            if (nq == 1) std::memcpy(&s.queries[d], &s.queries[0], sizeof(float) * d);
-            MatMul(keys, s.queries.data(), gemm_rows, s.scores.data(), kKeyTile, inline_pool_);
+            cache.KeyRows(layer, kv_head, k0, count, key_rows);
+            cache.ValueRows(layer, kv_head, k0, count, value_rows);
+            DType row_type = cache.type();
+            if (!AttentionReadsDirectly(row_type)) {
+              // Block-quantized cache: widen the tile to f32 first.
+              cache.LoadKeys(layer, kv_head, k0, count, s.keys.data());
+              cache.LoadValues(layer, kv_head, k0, count, s.values.data());
+              for (int j = 0; j < count; ++j) {
+                key_rows[j] = &s.keys[static_cast<size_t>(j) * d];
+                value_rows[j] = &s.values[static_cast<size_t>(j) * d];
+              }
+              row_type = DType::kF32;
+            }
+            AttentionScores(s.queries.data(), nq, d, key_rows, row_type, count, s.scores.data(),
+                            kKeyTile);
             bool any_visible = false;
             for (int qi = 0; qi < nq; ++qi) {
               const int t = t0 + qi / group;
@@ -113,13 +118,9 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
               std::fill(prob, prob + kKeyTile, 0.0f);
               if (j0 >= j1) continue;
               any_visible = true;
-              float tile_max = -INFINITY;
-              for (int j = j0; j < j1; ++j) {
-                float& x = score[j - k0];
-                if (l.attn_logit_softcap > 0)
-                  x = l.attn_logit_softcap * std::tanh(x / l.attn_logit_softcap);
-                tile_max = std::max(tile_max, x);
-              }
+              float* visible = score + (j0 - k0);
+              if (l.attn_logit_softcap > 0) SoftCap(l.attn_logit_softcap, visible, j1 - j0);
+              const float tile_max = *std::max_element(visible, visible + (j1 - j0));
               // Online softmax: rescale what was accumulated to the new maximum.
               float* acc = &s.acc[static_cast<size_t>(qi) * d];
               const float new_max = std::max(s.max[qi], tile_max);
@@ -127,27 +128,16 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
               if (rescale != 1.0f) {
                 for (int i = 0; i < d; ++i) acc[i] *= rescale;
               }
-              float tile_sum = 0;
-              for (int j = j0; j < j1; ++j) {
-                prob[j - k0] = std::exp(score[j - k0] - new_max);
-                tile_sum += prob[j - k0];
-              }
+              const float tile_sum = ExpShifted(visible, new_max, prob + (j0 - k0), j1 - j0);
               s.sum[qi] = s.sum[qi] * rescale + tile_sum;
               s.max[qi] = new_max;
             }
             if (!any_visible) continue;
-            // acc += P V, as a GEMM with V transposed (rows = the d outputs). A
-            // short tile is padded with zero values and probabilities to the full
-            // width, so the sum over keys groups them the same way in every tile.
-            for (int i = 0; i < d; ++i) {
-              float* row = &s.values_t[static_cast<size_t>(i) * kKeyTile];
-              for (int j = 0; j < count; ++j) row[j] = s.values[static_cast<size_t>(j) * d + i];
-              std::fill(row + count, row + kKeyTile, 0.0f);
-            }
-            const WeightMatrix values_t{DType::kF32, s.values_t.data(), d, kKeyTile,
-                                        static_cast<size_t>(kKeyTile) * sizeof(float)};
-            if (nq == 1) std::memcpy(&s.probs[kKeyTile], &s.probs[0], sizeof(float) * kKeyTile);
-            MatMul(values_t, s.probs.data(), gemm_rows, s.pv.data(), d, inline_pool_);
+            // acc += P V. Probabilities are zero outside each query's visible
+            // keys, and adding zero terms changes no sum, so a tile cut short
+            // (the newest keys) sums like a full one.
+            AttentionValues(s.probs.data(), kKeyTile, nq, value_rows, row_type, count, d,
+                            s.pv.data());
             for (int qi = 0; qi < nq; ++qi) {
               AddScaled(1.0f, &s.pv[static_cast<size_t>(qi) * d],
                         &s.acc[static_cast<size_t>(qi) * d], d);

@@ -15,7 +15,7 @@ class KvCache;
 
 class TiledAttention {
  public:
-  static constexpr int kKeyTile = 64;  // keys widened to f32 at once
+  static constexpr int kKeyTile = 64;  // keys per online-softmax step
   // Tokens sharing each K/V tile: 16 beat 8 by 11% and 32 by 5% on an 8K prompt.
   static constexpr int kQueryBlock = 16;
 
@@ -26,11 +26,10 @@ class TiledAttention {
 
  private:
   struct ThreadScratch {
-    std::vector<float> keys, values, values_t, scores, probs, pv, queries, acc, max, sum;
+    std::vector<float> keys, values, scores, probs, pv, queries, acc, max, sum;
   };
   std::vector<ThreadScratch> scratch_;
   std::vector<float> partials_;  // split-key results awaiting the merge
-  ThreadPool inline_pool_{1};    // runs the per-tile GEMMs on the calling thread
 };
 
 }  // namespace gemma

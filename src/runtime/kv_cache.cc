@@ -120,6 +120,23 @@ void KvCache::LoadValues(int layer, int kv_head, int begin, int count, float* ou
   Load(layers_[layer].values, layers_[layer], kv_head, begin, count, out);
 }
 
+void KvCache::Rows(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
+                   int count, const void** out) const {
+  const size_t row_bytes = l.kv_heads * l.head_bytes;
+  const uint8_t* head = store.data() + kv_head * l.head_bytes;
+  for (int r = 0; r < count; ++r) {
+    out[r] = head + static_cast<size_t>((begin + r) % l.capacity) * row_bytes;
+  }
+}
+
+void KvCache::KeyRows(int layer, int kv_head, int begin, int count, const void** out) const {
+  Rows(layers_[layer].keys, layers_[layer], kv_head, begin, count, out);
+}
+
+void KvCache::ValueRows(int layer, int kv_head, int begin, int count, const void** out) const {
+  Rows(layers_[layer].values, layers_[layer], kv_head, begin, count, out);
+}
+
 size_t KvCache::BytesUsed() const {
   size_t bytes = 0;
   for (const LayerStore& l : layers_) bytes += l.keys.size() + l.values.size();

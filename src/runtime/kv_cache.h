@@ -50,6 +50,11 @@ class KvCache {
   // a sliding layer's ring).
   void LoadKeys(int layer, int kv_head, int begin, int count, float* out) const;
   void LoadValues(int layer, int kv_head, int begin, int count, float* out) const;
+  // Where the rows of `count` consecutive positions from `begin` of one kv
+  // head lie (head_dim elements of type() each), for kernels that read the
+  // cache in place. Same holding rule as LoadKeys.
+  void KeyRows(int layer, int kv_head, int begin, int count, const void** out) const;
+  void ValueRows(int layer, int kv_head, int begin, int count, const void** out) const;
 
   // Bytes a cache of these dimensions takes, without allocating it. Throws
   // gemma::Error if `type` cannot store the model's heads.
@@ -85,6 +90,8 @@ class KvCache {
   }
   void Load(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
             int count, float* out) const;
+  void Rows(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
+            int count, const void** out) const;
 
   int context_length_;
   DType type_;

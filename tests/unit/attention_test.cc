@@ -181,7 +181,9 @@ TEST(KvCache, ElementTypesRoundTrip) {
     double worst = 0;
     for (int i = 0; i < 64; ++i) worst = std::max(worst, std::fabs(double(back[i]) - row[i]));
     EXPECT_LE(worst, bound * max_abs) << Name(type);
-    if (type != DType::kF32) EXPECT_GT(worst, 0.0) << Name(type) << " should round";
+    if (type != DType::kF32) {
+      EXPECT_GT(worst, 0.0) << Name(type) << " should round";
+    }
   }
 }
 

@@ -131,6 +131,28 @@ TEST_P(ElementwiseTest, SoftCap) {
   }
 }
 
+TEST_P(ElementwiseTest, ExpShifted) {
+  std::mt19937 rng(7);
+  for (int64_t n : kLengths) {
+    const std::vector<float> x = Random(n, 5.0f, rng);
+    float max = -INFINITY;
+    for (float v : x) max = std::max(max, v);
+    std::vector<float> out(static_cast<size_t>(n), -1.0f);
+    const float sum = ExpShifted(x.data(), max, out.data(), n);
+    double want_sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = std::exp(static_cast<double>(x[i]) - max);
+      want_sum += want;
+      // x - max rounds by eps/2 |x - max| (absolute, so relative after exp);
+      // Exp itself is good to 1 ulp.
+      ASSERT_NEAR(out[i], want, kEps * want * (0.5 * std::fabs(x[i] - max) + 2) + 1e-30)
+          << n << " " << i;
+    }
+    // Each term as above, then (n + 8) eps for the lane sums and reduction.
+    EXPECT_NEAR(sum, want_sum, kEps * want_sum * (0.5 * 40 + n + 10)) << n;
+  }
+}
+
 TEST_P(ElementwiseTest, Softmax) {
   std::mt19937 rng(6);
   for (int64_t n : kLengths) {

@@ -1,0 +1,86 @@
+// Tiled attention at Gemma 3 1B's global-layer shape (4 query heads sharing
+// one kv head of 256 dims) over a bf16 KV cache: decode of one token at a
+// given depth, and a 16-token prefill block at that depth. Counter
+// "kv_bytes_per_second" is the K/V bytes one call must read over its time,
+// to put next to bandwidth_bench's streaming rate.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "model/attention.h"
+#include "runtime/kv_cache.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+ModelSpec GlobalLayer(int context) {
+  ModelSpec spec;
+  spec.vocab_size = 16;
+  spec.hidden_size = 1152;
+  spec.context_length = context;
+  LayerSpec l;
+  l.attention = AttentionType::kGlobal;
+  l.num_attention_heads = 4;
+  l.num_key_value_heads = 1;
+  l.head_dim = 256;
+  l.intermediate_size = 64;
+  l.query_scale = 0.0625f;
+  spec.layers.push_back(l);
+  return spec;
+}
+
+// One filled cache per (depth, type), shared by the benchmarks.
+const KvCache& FilledCache(int depth, DType type) {
+  static std::vector<std::unique_ptr<KvCache>> caches;
+  for (const auto& c : caches) {
+    if (c->size() == depth && c->type() == type) return *c;
+  }
+  const ModelSpec spec = GlobalLayer(depth);
+  auto cache = std::make_unique<KvCache>(spec, depth, 256, type);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> k(256), v(256);
+  for (int pos = 0; pos < depth; ++pos) {
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    cache->Store(0, pos, k.data(), v.data());
+  }
+  cache->set_size(depth);
+  caches.push_back(std::move(cache));
+  return *caches.back();
+}
+
+void Run(benchmark::State& state, int queries) {
+  const int depth = static_cast<int>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const KvCache& cache = FilledCache(depth, DType::kBF16);
+  const LayerSpec l = GlobalLayer(depth).layers[0];
+  std::vector<float> q(static_cast<size_t>(queries) * 4 * 256, 0.5f);
+  std::vector<float> out(q.size());
+  ThreadPool pool(threads);
+  TiledAttention attention;
+  for (auto _ : state) {
+    attention.Run(l, 0, q.data(), queries, depth - queries, cache, pool, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double kv_bytes = 2.0 * depth * 256 * 2;
+  state.counters["kv_bytes_per_second"] =
+      benchmark::Counter(kv_bytes * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void BM_AttentionDecode(benchmark::State& state) { Run(state, 1); }
+void BM_AttentionPrefillBlock(benchmark::State& state) { Run(state, 16); }
+
+BENCHMARK(BM_AttentionDecode)
+    ->ArgsProduct({{4096, 32768}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionPrefillBlock)
+    ->ArgsProduct({{4096}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace gemma
