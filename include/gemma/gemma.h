@@ -36,14 +36,16 @@ struct ModelOptions {
   // false (default): on CPUs with AVX-512 VNNI, repack Q4_0/Q5_0/Q8_0/Q4_K/
   // Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
   // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
-  // as llama.cpp does. true keeps f32 activations everywhere: slower, but
+  // as llama.cpp does; with AVX512_BF16 and a bf16 KV cache, attention
+  // multiplies bf16 queries and probabilities with the cached rows the same
+  // way. true keeps f32 activations everywhere: slower, but
   // exact f32 arithmetic on the file's weights (what the golden tests need).
   bool exact = false;
 };
 
 struct TensorSummary {
   std::string name;
-  std::string type;   // ggml type name, e.g. "q4_0", "bf16"
+  std::string type;            // ggml type name, e.g. "q4_0", "bf16"
   std::vector<int64_t> shape;  // outermost first: {rows, cols}
   size_t bytes = 0;
 };
@@ -54,9 +56,9 @@ struct ModelInfo {
   std::string architecture;  // "gemma", "gemma2", "gemma3"
   int vocab_size = 0, hidden_size = 0, num_layers = 0;
   int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
-  int context_length = 0;        // the model's limit
-  int active_context = 0;        // what this instance allocated
-  int sliding_window = 0;        // 0: none
+  int context_length = 0;          // the model's limit
+  int active_context = 0;          // what this instance allocated
+  int sliding_window = 0;          // 0: none
   std::vector<int> global_layers;  // the rest are sliding-window layers
   float query_scale = 0, attn_logit_softcap = 0, final_logit_softcap = 0;
   float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;

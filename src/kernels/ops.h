@@ -85,4 +85,15 @@ void AttentionScores(const float* queries, int nq, int d, const void* const* key
 void AttentionValues(const float* probs, int prob_stride, int nq, const void* const* value_rows,
                      DType type, int count, int d, float* pv);
 
+// The same two products for bf16 rows with AVX512_BF16 dot products
+// (kernels/attention_bf16.cc): queries and probabilities are rounded to bf16,
+// products summed in f32. Half the multiply instructions; used outside
+// --exact. Each returns false, doing nothing, where the CPU lacks AVX512_BF16
+// or d is not a multiple of 32; the f32 kernels are then the ones to call.
+bool AttentionBf16DotAvailable();
+bool AttentionScoresBf16(const float* queries, int nq, int d, const void* const* key_rows,
+                         int count, float* scores, int score_stride);
+bool AttentionValuesBf16(const float* probs, int prob_stride, int nq, const void* const* value_rows,
+                         int count, int d, float* pv);
+
 }  // namespace gemma

@@ -20,6 +20,7 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
   const int window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
   const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
   const int queries_per_item = std::min(n, kQueryBlock) * group;
+  const bool bf16_dot = bf16_dot_ && cache.type() == DType::kBF16;
 
   // Key positions query t sees: [FirstKey(t), start_pos + t].
   auto first_key = [&](int t) {
@@ -105,8 +106,11 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
               }
               row_type = DType::kF32;
             }
-            AttentionScores(s.queries.data(), nq, d, key_rows, row_type, count, s.scores.data(),
-                            kKeyTile);
+            if (!(bf16_dot && AttentionScoresBf16(s.queries.data(), nq, d, key_rows, count,
+                                                  s.scores.data(), kKeyTile))) {
+              AttentionScores(s.queries.data(), nq, d, key_rows, row_type, count, s.scores.data(),
+                              kKeyTile);
+            }
             bool any_visible = false;
             for (int qi = 0; qi < nq; ++qi) {
               const int t = t0 + qi / group;
@@ -136,8 +140,11 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
             // acc += P V. Probabilities are zero outside each query's visible
             // keys, and adding zero terms changes no sum, so a tile cut short
             // (the newest keys) sums like a full one.
-            AttentionValues(s.probs.data(), kKeyTile, nq, value_rows, row_type, count, d,
-                            s.pv.data());
+            if (!(bf16_dot && AttentionValuesBf16(s.probs.data(), kKeyTile, nq, value_rows, count,
+                                                  d, s.pv.data()))) {
+              AttentionValues(s.probs.data(), kKeyTile, nq, value_rows, row_type, count, d,
+                              s.pv.data());
+            }
             for (int qi = 0; qi < nq; ++qi) {
               AddScaled(1.0f, &s.pv[static_cast<size_t>(qi) * d],
                         &s.acc[static_cast<size_t>(qi) * d], d);

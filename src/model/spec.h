@@ -38,8 +38,8 @@ struct ModelSpec {
   int hidden_size = 0;
   int context_length = 0;  // max_position_embeddings
   float rms_norm_eps = 1e-6f;
-  float embedding_scale = 1.0f;       // sqrt(hidden_size), in f32
-  float final_logit_softcap = 0.0f;   // 0: none
+  float embedding_scale = 1.0f;      // sqrt(hidden_size), in f32
+  float final_logit_softcap = 0.0f;  // 0: none
   std::vector<LayerSpec> layers;
   // Special ids the prompt format needs (-1 when the vocabulary lacks them).
   int32_t bos_id = 2;

@@ -51,8 +51,9 @@ void ForEachToken(ThreadPool& pool, int n, const Fn& fn) {
 
 }  // namespace
 
-Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk)
-    : spec_(spec), max_chunk_(max_chunk), weights_(weights) {
+Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk,
+                         bool exact)
+    : spec_(spec), max_chunk_(max_chunk), weights_(weights), attention_(/*bf16_dot=*/!exact) {
   const size_t n = max_chunk;
   const size_t H = spec.hidden_size;
   size_t q_width = 0, kv_width = 0, F = 0;

@@ -19,7 +19,9 @@ class Transformer {
  public:
   // max_chunk: the most tokens one internal step processes; longer inputs are
   // split into chunks of this size (the KV cache must be made for it).
-  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk);
+  // exact: f32 arithmetic in attention too (see TiledAttention).
+  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk,
+              bool exact = false);
 
   // Runs `tokens` at positions cache.size() .. cache.size() + n - 1, appending
   // their keys/values to `cache`. Writes logits for every token ([n, vocab])
@@ -47,12 +49,12 @@ class Transformer {
   std::vector<float>* trace_ = nullptr;
 
   // Scratch for one chunk, allocated once (row-major [token, width]).
-  std::vector<float> x_;        // residual stream [n, H]
-  std::vector<float> normed_;   // [n, H]
-  std::vector<float> q_, k_, v_;  // [n, n_h*d_h], [n, n_kv*d_h] x2
-  std::vector<float> attn_out_;   // [n, n_h*d_h]
-  std::vector<float> proj_;       // [n, H]
-  std::vector<float> gate_, up_;  // [n, F]
+  std::vector<float> x_;                           // residual stream [n, H]
+  std::vector<float> normed_;                      // [n, H]
+  std::vector<float> q_, k_, v_;                   // [n, n_h*d_h], [n, n_kv*d_h] x2
+  std::vector<float> attn_out_;                    // [n, n_h*d_h]
+  std::vector<float> proj_;                        // [n, H]
+  std::vector<float> gate_, up_;                   // [n, F]
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   TiledAttention attention_;
 };

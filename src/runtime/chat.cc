@@ -20,7 +20,8 @@ std::string Trim(std::string_view s) {
 // Looked up by piece rather than parsed from text, because some converted
 // files (the golden tiny models among them) store <start_of_turn> as a normal
 // piece, which text parsing would not match.
-std::vector<int32_t> WithMarkers(const Model& model, std::initializer_list<std::string_view> parts) {
+std::vector<int32_t> WithMarkers(const Model& model,
+                                 std::initializer_list<std::string_view> parts) {
   std::vector<int32_t> ids;
   for (std::string_view part : parts) {
     const int32_t id = part.front() == '<' ? model.tokenizer().PieceToId(part) : -1;
@@ -97,13 +98,16 @@ Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions
 
   // Room for the new turn and (most of) its answer.
   const size_t capacity = static_cast<size_t>(session_.capacity());
-  const size_t reserve = turn.size() + 1 +
-                         std::min<size_t>(static_cast<size_t>(std::max(options.max_tokens, 0)), capacity / 2);
-  if (session_.position() + ids.size() + std::min<size_t>(options.max_tokens, capacity / 2) > capacity) {
+  const size_t reserve =
+      turn.size() + 1 +
+      std::min<size_t>(static_cast<size_t>(std::max(options.max_tokens, 0)), capacity / 2);
+  if (session_.position() + ids.size() + std::min<size_t>(options.max_tokens, capacity / 2) >
+      capacity) {
     if (!options.drop_oldest_turns || history_.empty()) {
-      return Status::Error("context full: the conversation has " + std::to_string(session_.position()) +
-                           " tokens and the new turn needs " + std::to_string(reserve) +
-                           " more, beyond the context length " + std::to_string(capacity) +
+      return Status::Error("context full: the conversation has " +
+                           std::to_string(session_.position()) + " tokens and the new turn needs " +
+                           std::to_string(reserve) + " more, beyond the context length " +
+                           std::to_string(capacity) +
                            " (start over, raise --ctx, or allow dropping the oldest turns)");
     }
     size_t drop = 1;

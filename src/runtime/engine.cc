@@ -92,6 +92,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
                             ? options.threads
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     m->pool = std::make_unique<ThreadPool>(threads);
+    m->exact = options.exact;
     if (!options.exact) PackWeightsForKernels(m->source, m->weights, *m->pool);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);

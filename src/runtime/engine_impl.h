@@ -27,6 +27,7 @@ struct Model::Impl {
   int context = 0;
   int batch_size = 256;
   DType kv_type = DType::kBF16;
+  bool exact = false;  // ModelOptions::exact
   // Identifies the weights (shapes, types and sampled bytes of every tensor),
   // so a saved session is only loaded into the model that made it.
   uint64_t fingerprint = 0;
@@ -38,7 +39,7 @@ struct Session::Impl {
   explicit Impl(Model::Impl& m)
       : model(m),
         cache(m.spec, m.context, m.batch_size, m.kv_type),
-        transformer(m.spec, m.weights, m.batch_size),
+        transformer(m.spec, m.weights, m.batch_size, m.exact),
         logits(m.spec.vocab_size) {}
   Model::Impl& model;
   KvCache cache;

@@ -62,10 +62,17 @@ KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType
     store.head_bytes = BytesFor(type, l.head_dim);
     store.capacity = LayerCapacity(l, context_length, max_chunk);
     store.window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
-    const size_t bytes = static_cast<size_t>(store.capacity) * store.kv_heads * store.head_bytes;
-    store.keys.resize(bytes);
-    store.values.resize(bytes);
-    layers_.push_back(std::move(store));
+    store.bytes = static_cast<size_t>(store.capacity) * store.kv_heads * store.head_bytes;
+    layers_.push_back(store);
+  }
+  const size_t total = BytesUsed();
+  arena_ = AllocateHugeBuffer(total);
+  if (arena_ == nullptr) Fail("out of memory for a KV cache of ", total, " bytes");
+  uint8_t* next = arena_.get();
+  for (LayerStore& l : layers_) {
+    l.keys = next;
+    l.values = next + l.bytes;
+    next += 2 * l.bytes;
   }
 }
 
@@ -83,16 +90,16 @@ void KvCache::Store(int layer, int pos, const float* key, const float* value) {
   written_end_ = std::max(written_end_, pos + 1);
   LayerStore& l = layers_[layer];
   const size_t row_bytes = l.kv_heads * l.head_bytes;
-  uint8_t* k = l.keys.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
-  uint8_t* v = l.values.data() + static_cast<size_t>(pos % l.capacity) * row_bytes;
+  uint8_t* k = l.keys + static_cast<size_t>(pos % l.capacity) * row_bytes;
+  uint8_t* v = l.values + static_cast<size_t>(pos % l.capacity) * row_bytes;
   for (int h = 0; h < l.kv_heads; ++h) {
     QuantizeRowRef(type_, key + h * l.head_dim, k + h * l.head_bytes, l.head_dim);
     QuantizeRowRef(type_, value + h * l.head_dim, v + h * l.head_bytes, l.head_dim);
   }
 }
 
-void KvCache::Load(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
-                   int count, float* out) const {
+void KvCache::Load(const uint8_t* store, const LayerStore& l, int kv_head, int begin, int count,
+                   float* out) const {
   // One kv head across positions is a strided matrix: its "rows" are the
   // slots, row_bytes apart. Contiguous runs of slots are widened at once.
   const size_t row_bytes = l.kv_heads * l.head_bytes;
@@ -104,7 +111,7 @@ void KvCache::Load(const std::vector<uint8_t>& store, const LayerStore& l, int k
   while (done < count) {
     const int slot = (begin + done) % l.capacity;
     const int run = std::min(count - done, l.capacity - slot);
-    rows.data = store.data() + static_cast<size_t>(slot) * row_bytes + kv_head * l.head_bytes;
+    rows.data = store + static_cast<size_t>(slot) * row_bytes + kv_head * l.head_bytes;
     rows.rows = run;
     for (int r = 0; r < run; ++r)
       DequantizeRow(rows, r, out + static_cast<size_t>(done + r) * l.head_dim);
@@ -120,10 +127,10 @@ void KvCache::LoadValues(int layer, int kv_head, int begin, int count, float* ou
   Load(layers_[layer].values, layers_[layer], kv_head, begin, count, out);
 }
 
-void KvCache::Rows(const std::vector<uint8_t>& store, const LayerStore& l, int kv_head, int begin,
-                   int count, const void** out) const {
+void KvCache::Rows(const uint8_t* store, const LayerStore& l, int kv_head, int begin, int count,
+                   const void** out) const {
   const size_t row_bytes = l.kv_heads * l.head_bytes;
-  const uint8_t* head = store.data() + kv_head * l.head_bytes;
+  const uint8_t* head = store + kv_head * l.head_bytes;
   for (int r = 0; r < count; ++r) {
     out[r] = head + static_cast<size_t>((begin + r) % l.capacity) * row_bytes;
   }
@@ -139,7 +146,7 @@ void KvCache::ValueRows(int layer, int kv_head, int begin, int count, const void
 
 size_t KvCache::BytesUsed() const {
   size_t bytes = 0;
-  for (const LayerStore& l : layers_) bytes += l.keys.size() + l.values.size();
+  for (const LayerStore& l : layers_) bytes += 2 * l.bytes;
   return bytes;
 }
 

@@ -94,9 +94,10 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   Header h{};
   in.read(reinterpret_cast<char*>(&h), sizeof(h));
   if (!in || std::memcmp(h.magic, kMagic, 8) != 0) return error("not a gemma session file");
-  if (h.version != kVersion) return error("unsupported session file version " + std::to_string(h.version));
-  if (h.fingerprint != s.model.fingerprint || h.layers != static_cast<uint32_t>(s.cache.num_layers()) ||
-      h.vocab != s.logits.size()) {
+  if (h.version != kVersion)
+    return error("unsupported session file version " + std::to_string(h.version));
+  if (h.fingerprint != s.model.fingerprint ||
+      h.layers != static_cast<uint32_t>(s.cache.num_layers()) || h.vocab != s.logits.size()) {
     return error("the session was saved with a different model");
   }
   if (h.kv_type != static_cast<uint32_t>(s.cache.type())) {
@@ -106,7 +107,8 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   }
   if (h.tokens > static_cast<uint32_t>(s.cache.context_length())) {
     return error("the session holds " + std::to_string(h.tokens) +
-                 " tokens, more than the context length " + std::to_string(s.cache.context_length()));
+                 " tokens, more than the context length " +
+                 std::to_string(s.cache.context_length()));
   }
   if (h.metadata_bytes > (1u << 24)) return error("corrupt session file");
   std::string meta(h.metadata_bytes, '\0');

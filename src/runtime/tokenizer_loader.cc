@@ -18,7 +18,8 @@ Tokenizer FromGguf(const GgufFile& f) {
     Fail(origin, ": tokenizer.ggml.tokens should be an array of strings");
   }
   if (const auto model = f.GetString("tokenizer.ggml.model"); model && *model != "llama") {
-    Fail(origin, ": tokenizer model '", *model, "' is not supported (expected 'llama', SentencePiece BPE)");
+    Fail(origin, ": tokenizer model '", *model,
+         "' is not supported (expected 'llama', SentencePiece BPE)");
   }
   VocabData vocab;
   vocab.pieces = tokens->strings;
@@ -44,7 +45,8 @@ Tokenizer FromGguf(const GgufFile& f) {
   }
   auto id = [&](const char* key, int32_t fallback) {
     const int64_t v = f.GetInt(key).value_or(fallback);
-    if (v < 0 || v >= static_cast<int64_t>(n)) Fail(origin, ": ", key, " = ", v, " is out of range");
+    if (v < 0 || v >= static_cast<int64_t>(n))
+      Fail(origin, ": ", key, " = ", v, " is out of range");
     return static_cast<int32_t>(v);
   };
   vocab.bos_id = id("tokenizer.ggml.bos_token_id", 2);
@@ -81,7 +83,8 @@ Tokenizer LoadTokenizerFile(const std::string& path) {
 Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path) {
   if (!override_path.empty()) return LoadTokenizerFile(override_path);
   if (source.format == ModelFormat::kGguf) return FromGguf(*source.gguf);
-  if (!source.tokenizer_json_path.empty()) return Tokenizer::FromTokenizerJson(source.tokenizer_json_path);
+  if (!source.tokenizer_json_path.empty())
+    return Tokenizer::FromTokenizerJson(source.tokenizer_json_path);
   if (!source.tokenizer_model_path.empty()) {
     return Tokenizer::FromSentencePieceModel(source.tokenizer_model_path);
   }
@@ -97,8 +100,9 @@ void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spe
   // 262,144) or has a different size altogether.
   constexpr int kSlack = 128;
   if (std::abs(tokenizer.vocab_size() - spec.vocab_size) > kSlack) {
-    Fail(origin, ": the tokenizer has ", tokenizer.vocab_size(), " tokens but the model's embedding ",
-         spec.vocab_size, " rows: tokenizer and model do not match");
+    Fail(origin, ": the tokenizer has ", tokenizer.vocab_size(),
+         " tokens but the model's embedding ", spec.vocab_size,
+         " rows: tokenizer and model do not match");
   }
 }
 

@@ -218,6 +218,57 @@ TEST_P(ChunkedPrefillTest, EqualsOnePass) {
   EXPECT_EQ(c.top1, 1.0);
 }
 
+// What a user runs by default: packed weights, a bf16 cache, and (with
+// AVX512_BF16) bf16-dot attention. The prompt's logits must not depend on how
+// it is batched, to the bit, whether 256, 5 or 1 token(s) go per step (1 is
+// the decode path): the attention kernels sum in one order however many
+// queries share a tile.
+class DefaultPathTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(DefaultPathTest, LogitsDoNotDependOnBatchSize) {
+  const Variant& v = GetParam();
+  const nlohmann::json json = LoadCaseJson(v.case_name);
+  const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  const std::vector<float> whole = PromptLogits(v.path(), prompt, "bf16", 256, /*exact=*/false);
+  for (int batch : {5, 1}) {
+    const std::vector<float> pieces = PromptLogits(v.path(), prompt, "bf16", batch, false);
+    const LogitComparison c = CompareLogits(pieces, whole, vocab);
+    EXPECT_EQ(c.max_abs, 0.0) << "batch " << batch;
+  }
+}
+
+// The default configuration meets the same bars as the f32 cache the
+// golden tolerances assume (GoldenTest, FastBf16Test): the bf16 cache and
+// bf16-dot attention add no loss that matters. Quantized files against their
+// dequantized reference with case.json's bars, bf16 files against the f32
+// reference with FastBf16Test's.
+TEST_P(DefaultPathTest, Bf16CacheMeetsTheCaseBars) {
+  const Variant& v = GetParam();
+  const nlohmann::json json = LoadCaseJson(v.case_name);
+  const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  const std::vector<float> logits = PromptLogits(v.path(), prompt, "bf16", 256, false);
+  const std::string dir = GoldenDir(v.case_name) + "/logits/";
+  if (v.quantized()) {
+    const nlohmann::json& t = json["suggested_tolerances"][v.file]["vs_dequant_reference"];
+    const LogitComparison c = CompareLogits(
+        logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"), vocab);
+    std::printf("DEFAULT %-14s %-7s bf16 cache vs dequant ref: top1 %.3f kl %.3e\n",
+                v.case_name.c_str(), v.file.c_str(), c.top1, c.kl_mean);
+    EXPECT_LE(c.kl_mean, t["kl_mean_max"].get<double>());
+    EXPECT_GE(c.top1, t["top1_agreement_min"].get<double>() - 2.0 / 54);
+    EXPECT_EQ(c.decisive_flips, 0);
+  } else {
+    const LogitComparison c =
+        CompareLogits(logits, LoadF32(dir + "expected_prompt_logits.f32.bin"), vocab);
+    std::printf("DEFAULT %-14s %-7s bf16 cache vs f32 ref: top1 %.3f kl %.3e\n",
+                v.case_name.c_str(), v.file.c_str(), c.top1, c.kl_mean);
+    EXPECT_LE(c.kl_mean, 2e-3);
+    EXPECT_GE(c.top1, 0.94);
+  }
+}
+
 std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
   return info.param.case_name + "_" + info.param.file;
 }
@@ -251,6 +302,16 @@ std::vector<Variant> ChunkedVariants() {
   return variants;
 }
 INSTANTIATE_TEST_SUITE_P(Cases, ChunkedPrefillTest, ::testing::ValuesIn(ChunkedVariants()),
+                         VariantName);
+
+std::vector<Variant> DefaultPathVariants() {
+  std::vector<Variant> variants;
+  for (const Variant& v : AllVariants()) {
+    if (v.file == "bf16" || v.file == "q4_0") variants.push_back(v);
+  }
+  return variants;
+}
+INSTANTIATE_TEST_SUITE_P(Cases, DefaultPathTest, ::testing::ValuesIn(DefaultPathVariants()),
                          VariantName);
 
 }  // namespace

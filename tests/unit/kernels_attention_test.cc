@@ -158,6 +158,93 @@ TEST_P(AttentionTileTest, ValuesMatchReferenceAndDoNotDependOnBatch) {
   }
 }
 
+// Rounds to bf16 (nearest even) and back: what the bf16-dot kernels multiply.
+std::vector<float> RoundedToBf16(const float* x, size_t n) {
+  std::vector<uint16_t> bf(n);
+  std::vector<float> out(n);
+  QuantizeRowRef(DType::kBF16, x, bf.data(), static_cast<int64_t>(n));
+  DequantizeRowRef(DType::kBF16, bf.data(), out.data(), static_cast<int64_t>(n));
+  return out;
+}
+
+// The AVX512_BF16 kernels: the same sums with queries and probabilities
+// rounded to bf16. Run only where the CPU has the instructions.
+TEST(AttentionTileBf16, MatchesReferenceOnRoundedInputsAndDoesNotDependOnBatch) {
+  if (!AttentionBf16DotAvailable()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (int d : {32, 256}) {
+    for (int count : {1, 17, kTile - 1, kTile}) {
+      const Rows keys = MakeRows(DType::kBF16, count, d, 1.0f, rng);
+      const Rows values = MakeRows(DType::kBF16, count + 5, d, 1.0f, rng);
+      const int nq = 13;  // 4 + 4 + 4 + 1
+      const std::vector<float> q = Random(static_cast<size_t>(nq) * d, 0.5f, rng);
+      const std::vector<float> q_bf16 = RoundedToBf16(q.data(), q.size());
+      std::vector<float> probs(static_cast<size_t>(nq) * kTile, 0.0f);
+      for (int qi = 0; qi < nq; ++qi) {
+        for (int j = qi % 3; j < count; ++j)
+          probs[static_cast<size_t>(qi) * kTile + j] = uniform(rng);
+      }
+      const std::vector<float> p_bf16 = RoundedToBf16(probs.data(), probs.size());
+
+      std::vector<float> scores(static_cast<size_t>(nq) * kTile, NAN);
+      ASSERT_TRUE(
+          AttentionScoresBf16(q.data(), nq, d, keys.pointers.data(), count, scores.data(), kTile));
+      std::vector<float> pv(static_cast<size_t>(nq) * d, NAN);
+      ASSERT_TRUE(AttentionValuesBf16(probs.data(), kTile, nq, values.pointers.data(), count, d,
+                                      pv.data()));
+      for (int qi = 0; qi < nq; ++qi) {
+        for (int j = 0; j < count; ++j) {
+          double want = 0, abs_sum = 0;
+          for (int i = 0; i < d; ++i) {
+            const double p = double(q_bf16[static_cast<size_t>(qi) * d + i]) *
+                             keys.wide[static_cast<size_t>(j) * d + i];
+            want += p;
+            abs_sum += std::fabs(p);
+          }
+          // Products of two bf16 are exact in f32; then d / 16 + 4 rounded adds.
+          ASSERT_NEAR(scores[static_cast<size_t>(qi) * kTile + j], want, (d + 8) * kEps * abs_sum)
+              << "d " << d << " q " << qi << " key " << j;
+        }
+        for (int i = 0; i < d; ++i) {
+          double want = 0, abs_sum = 0;
+          for (int j = 0; j < count; ++j) {
+            const double p = double(p_bf16[static_cast<size_t>(qi) * kTile + j]) *
+                             values.wide[static_cast<size_t>(j) * d + i];
+            want += p;
+            abs_sum += std::fabs(p);
+          }
+          ASSERT_NEAR(pv[static_cast<size_t>(qi) * d + i], want, (count + 1) * kEps * abs_sum)
+              << "d " << d << " q " << qi << " dim " << i;
+        }
+        // Alone, the same bits.
+        std::vector<float> alone_scores(kTile, NAN), alone_pv(static_cast<size_t>(d), NAN);
+        ASSERT_TRUE(AttentionScoresBf16(&q[static_cast<size_t>(qi) * d], 1, d, keys.pointers.data(),
+                                        count, alone_scores.data(), kTile));
+        ASSERT_TRUE(AttentionValuesBf16(&probs[static_cast<size_t>(qi) * kTile], kTile, 1,
+                                        values.pointers.data(), count, d, alone_pv.data()));
+        ASSERT_TRUE(SameBits(alone_scores.data(), &scores[static_cast<size_t>(qi) * kTile], count));
+        ASSERT_TRUE(SameBits(alone_pv.data(), &pv[static_cast<size_t>(qi) * d], d));
+      }
+      // Zero-probability keys appended (an odd count gains its real partner).
+      const int longer_count = std::min(count + 5, kTile);
+      if (longer_count == count) continue;
+      std::vector<float> longer(pv.size(), NAN);
+      ASSERT_TRUE(AttentionValuesBf16(probs.data(), kTile, nq, values.pointers.data(), longer_count,
+                                      d, longer.data()));
+      ASSERT_TRUE(SameBits(longer.data(), pv.data(), pv.size())) << "d " << d << " count " << count;
+    }
+  }
+}
+
+TEST(AttentionTileBf16, DeclinesHeadSizesItCannotTake) {
+  const float q[40] = {};
+  const void* rows[1] = {q};
+  float out[40];
+  EXPECT_FALSE(AttentionScoresBf16(q, 1, 40, rows, 1, out, 40));
+  EXPECT_FALSE(AttentionValuesBf16(q, 40, 1, rows, 1, 40, out));
+}
+
 TEST(AttentionTile, BlockTypesMustBeWidenedFirst) {
   EXPECT_TRUE(AttentionReadsDirectly(DType::kBF16));
   EXPECT_FALSE(AttentionReadsDirectly(DType::kQ8_0));
