@@ -238,25 +238,36 @@ struct KernelQ8_0 : Int8Activations<32, -128> {
   }
 };
 
-struct KernelQ4_K : Int8Activations<16, 1> {
-  static constexpr size_t kGroupBlockBytes = 2368;
+// Q4_K and Q5_K: w = d * sc_j * q - dmin * m_j per 32-value sub-block j;
+// levels 0..15, or 0..31 with Q5_K's fifth bits (two masks per step).
+// x has a scale per 32 values too, so each sub-block ends in f32.
+template <bool kFifthBit>
+struct KernelK4 : Int8Activations<16, 1> {
+  static constexpr size_t kGroupBlockBytes = kFifthBit ? 2880 : 2368;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
-  // w = d * sc_j * q - dmin * m_j per 32-value sub-block j; levels 0..15.
-  // x has a scale per 32 values too, so each sub-block ends in f32.
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const uint8_t* qs = p + 320;
+    const uint8_t* qs = p + (kFifthBit ? 832 : 320);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
     const __m512 d = LoadHalves(p), dmin = LoadHalves(p + 32);
     for (int c = 0; c < 4; ++c) {
       __m512i a[NT], b[NT];
       for (int t = 0; t < NT; ++t) a[t] = b[t] = _mm512_setzero_si512();
       for (int s = 0; s < 8; ++s) {
         const __m512i l = Load(qs + 64 * (8 * c + s));
-        const __m512i lo = _mm512_and_si512(l, m4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+        __m512i lo = _mm512_and_si512(l, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+        if constexpr (kFifthBit) {
+          const uint8_t* masks = p + 320 + 16 * (8 * c + s);
+          uint64_t k_lo, k_hi;
+          std::memcpy(&k_lo, masks, 8);
+          std::memcpy(&k_hi, masks + 8, 8);
+          lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(k_lo), lo, bit4);
+          hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(k_hi), hi, bit4);
+        }
         for (int t = 0; t < NT; ++t) {
           a[t] = _mm512_dpbusd_epi32(a[t], lo, Broadcast4(xq[t] + 64 * c + 4 * s));
           b[t] = _mm512_dpbusd_epi32(b[t], hi, Broadcast4(xq[t] + 64 * c + 32 + 4 * s));
@@ -283,6 +294,8 @@ struct KernelQ4_K : Int8Activations<16, 1> {
     }
   }
 };
+using KernelQ4_K = KernelK4<false>;
+using KernelQ5_K = KernelK4<true>;
 
 struct KernelQ6_K : Int8Activations<16, -32> {
   static constexpr size_t kGroupBlockBytes = 4384;
@@ -486,6 +499,8 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
       return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ4_K:
       return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool, precise);
+    case DType::kQ5_K:
+      return MatMulPacked<KernelQ5_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ6_K:
       return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kBF16:

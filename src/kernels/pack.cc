@@ -1,4 +1,4 @@
-// Repacking of Q4_0, Q5_0, Q8_0, Q4_K, Q6_K and BF16 rows into the 16-row
+// Repacking of Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
 // groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
 #include <algorithm>
 #include <cstring>
@@ -21,6 +21,8 @@ size_t GroupBlockBytes(DType type) {
       return 32 + 512;  // 16 f16 scales, 8 steps
     case DType::kQ4_K:
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
+    case DType::kQ5_K:
+      return 64 + 256 + 512 + 2048;  // as Q4_K, plus two fifth-bit masks per step
     case DType::kQ6_K:
       return 32 + 256 + 4096;  // d, 16x16 scales, 64 steps of unpacked 6-bit levels
     case DType::kBF16:
@@ -38,14 +40,16 @@ inline void PutStep(uint8_t* area, int s, int r, const uint8_t* src) {
   std::memcpy(area + static_cast<size_t>(s) * 64 + static_cast<size_t>(r) * 4, src + 4 * s, 4);
 }
 
-// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block.
-void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+// d, dmin and the unpacked 6-bit scales and mins of a Q4_K/Q5_K block.
+template <class Block>
+void PackScalesK4(const Block* b, int r, uint8_t* out) {
+  std::memcpy(out + 2 * r, b->d.b, 2);
+  std::memcpy(out + 32 + 2 * r, b->dmin.b, 2);
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    UnpackScaleMinK4(b->scales, j, &sc, &m);
+    out[64 + j * 16 + r] = static_cast<uint8_t>(sc);
+    out[192 + j * 16 + r] = static_cast<uint8_t>(m);
   }
 }
 
@@ -75,11 +79,29 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
     }
     case DType::kQ4_K: {
       const auto* b = reinterpret_cast<const BlockQ4_K*>(block);
-      std::memcpy(out + 2 * r, b->d.b, 2);
-      std::memcpy(out + 32 + 2 * r, b->dmin.b, 2);
-      for (int j = 0; j < 8; ++j)
-        ScaleMinK4(j, b->scales, out + 64 + j * 16 + r, out + 192 + j * 16 + r);
+      PackScalesK4(b, r, out);
       for (int s = 0; s < 32; ++s) PutStep(out + 320, s, r, b->qs);
+      return;
+    }
+    case DType::kQ5_K: {
+      // Step s = 8c + s' covers values 64c + 4s' + i (low nibbles, sub-block
+      // 2c) and 64c + 32 + 4s' + i (high, 2c + 1), i < 4, of each row. Their
+      // fifth bits go to two 64-bit masks per step, bit 4r + i: the kernel
+      // adds 16 to the bytes they select. Row r owns a nibble of each mask.
+      const auto* b = reinterpret_cast<const BlockQ5_K*>(block);
+      PackScalesK4(b, r, out);
+      for (int s = 0; s < 32; ++s) {
+        const int c = s / 8, l0 = 4 * (s % 8);
+        uint8_t* masks = out + 320 + 16 * s;
+        for (int half = 0; half < 2; ++half) {
+          uint8_t nibble = 0;
+          for (int i = 0; i < 4; ++i) nibble |= ((b->qh[l0 + i] >> (2 * c + half)) & 1) << i;
+          uint8_t& byte = masks[8 * half + r / 2];
+          const int shift = 4 * (r % 2);
+          byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (nibble << shift));
+        }
+        PutStep(out + 832, s, r, b->qs);
+      }
       return;
     }
     case DType::kQ6_K: {
@@ -126,6 +148,7 @@ ActivationBlocks ActivationBlocksFor(DType type) {
     case DType::kQ8_0:
       return {kQK, kQK};
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K:
       return {kQK, 16};
     default:

@@ -56,7 +56,7 @@ class PackedMatMulTest : public ::testing::TestWithParam<DType> {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
                          ::testing::Values(DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K,
-                                           DType::kQ6_K, DType::kBF16),
+                                           DType::kQ5_K, DType::kQ6_K, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(Name(info.param));
                          });
@@ -147,8 +147,9 @@ TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   EXPECT_EQ(PackedMatMulSupports(w), kernels::CpuHasBf16Dot());
   w.cols = 100;  // not whole 32-value blocks
   EXPECT_FALSE(PackedMatMulSupports(w));
-  w.type = DType::kQ5_K;
+  w.type = DType::kQ3_K;
   w.cols = 256;
+  EXPECT_FALSE(PackedMatMulSupports(w));
   std::vector<uint8_t> out(4096);
   EXPECT_ANY_THROW(PackGroups(w, 0, 1, out.data()));
 }

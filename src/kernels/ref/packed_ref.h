@@ -48,18 +48,6 @@ inline QuantizedActivationsRef QuantizeActivationsRef(const float* x, int64_t to
   return a;
 }
 
-// The signed integer level of value i of a block, and the block's scale
-// structure, for the four packed types.
-inline void Q4KScaleMin(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // y[t, r] for the integer path, from w.data (original layout), and per output
 // the sum of the per-block terms' magnitudes (bounds the kernels' f32 rounding).
 struct PackedRefResult {
@@ -133,23 +121,31 @@ inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, in
           }
           add(dw * xd[b] * dot);
         }
-      } else if (w.type == DType::kQ4_K) {
+      } else if (w.type == DType::kQ4_K || w.type == DType::kQ5_K) {
+        const bool q5 = w.type == DType::kQ5_K;
         for (int64_t b = 0; b < cols / kQK_K; ++b) {
-          const auto* blk = reinterpret_cast<const BlockQ4_K*>(row) + b;
+          // The two blocks share d, dmin, scales and the nibble layout; Q5_K
+          // adds bit j of qh[i] as bit 4 of value i of sub-block j.
+          const auto* k4 = reinterpret_cast<const BlockQ4_K*>(row) + b;
+          const auto* k5 = reinterpret_cast<const BlockQ5_K*>(row) + b;
+          const Half16 d = q5 ? k5->d : k4->d, dmin = q5 ? k5->dmin : k4->dmin;
+          const uint8_t* scales = q5 ? k5->scales : k4->scales;
+          const uint8_t* qs = q5 ? k5->qs : k4->qs;
           const int8_t* xb = xq + b * kQK_K;
           for (int j = 0; j < 8; ++j) {
             int sc, m;
-            Q4KScaleMin(j, blk->scales, &sc, &m);
+            UnpackScaleMinK4(scales, j, &sc, &m);
             int32_t dot = 0, xs = 0;
             for (int i = 0; i < 32; ++i) {
-              const uint8_t byte = blk->qs[32 * (j / 2) + i];
-              const int level = (j % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+              const uint8_t byte = qs[32 * (j / 2) + i];
+              int level = (j % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+              if (q5) level |= ((k5->qh[i] >> j) & 1) << 4;
               dot += level * xb[32 * j + i];
               xs += xb[32 * j + i];
             }
             const double dx = xd[b * 8 + j];
-            add(dx * static_cast<double>(blk->d.Get()) * sc * dot);
-            add(-dx * static_cast<double>(blk->dmin.Get()) * m * xs);
+            add(dx * static_cast<double>(d.Get()) * sc * dot);
+            add(-dx * static_cast<double>(dmin.Get()) * m * xs);
           }
         }
       } else if (w.type == DType::kQ6_K) {
