@@ -1,5 +1,6 @@
 #include "model/quantize.h"
 
+#include <cctype>
 #include <cstring>
 #include <optional>
 
@@ -162,9 +163,12 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
 
 void QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
                    int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+  // Either case, as llama-quantize takes "Q4_K_M" and "q4_k_m".
+  std::string lower = type;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const FileType* ft = nullptr;
   for (const FileType& f : kFileTypes) {
-    if (type == f.name) ft = &f;
+    if (lower == f.name) ft = &f;
   }
   if (ft == nullptr) {
     Fail("unknown quantization type '", type,

@@ -103,6 +103,46 @@ TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
   fs::remove(out);
 }
 
+// Q5_K_M (named in upper case, as llama-quantize users type it) runs on the
+// packed Q5_K kernel by default: it must be at least as close to the f32
+// reference as the Q4_K_M bar, and the packed path close to --exact on it.
+TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
+  const std::string out = Temp("h256_q5_k_m");
+  QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "Q5_K_M", 2, nullptr);
+  const nlohmann::json c = testing::LoadCaseJson("gemma3_h256");
+  const std::vector<int32_t> prompt = c["prompt"]["ids"].get<std::vector<int32_t>>();
+  std::vector<float> logits[2];
+  for (bool exact : {false, true}) {
+    ModelOptions options;
+    options.exact = exact;
+    auto model = Model::Open(out, options);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    int q5k = 0;
+    for (const TensorSummary& t : (*model)->info().tensors) q5k += t.type == "q5_K";
+    EXPECT_GT(q5k, 0);
+    Session s(**model);
+    ASSERT_TRUE(s.Append(prompt, &logits[exact]).ok());
+  }
+  const std::vector<float> ref =
+      testing::LoadF32(testing::GoldenDir("gemma3_h256") + "/logits/expected_prompt_logits.f32.bin");
+  const testing::LogitComparison packed = testing::CompareLogits(logits[0], ref, 512);
+  const testing::LogitComparison exact = testing::CompareLogits(logits[1], ref, 512);
+  std::printf("QUANTIZE q5_k_m vs f32 ref: packed kl %.3e top1 %.3f, exact kl %.3e top1 %.3f\n",
+              packed.kl_mean, packed.top1, exact.kl_mean, exact.top1);
+  const double bar =
+      c["suggested_tolerances"]["q4_k_m"]["vs_f32_reference"]["kl_mean_max"].get<double>();
+  EXPECT_LE(packed.kl_mean, bar);
+  EXPECT_LE(exact.kl_mean, bar);
+  // --exact is the file's exact arithmetic (its dequantized reference): the
+  // packed path must stay within the bar the golden cases set for that.
+  const testing::LogitComparison vs_exact = testing::CompareLogits(logits[0], logits[1], 512);
+  std::printf("QUANTIZE q5_k_m packed vs exact: kl %.3e top1 %.3f\n", vs_exact.kl_mean,
+              vs_exact.top1);
+  EXPECT_LE(vs_exact.kl_mean,
+            c["suggested_tolerances"]["q4_k_m"]["vs_dequant_reference"]["kl_mean_max"].get<double>());
+  fs::remove(out);
+}
+
 TEST(Quantize, RejectsUnknownType) {
   EXPECT_THROW(QuantizeModel(Gguf("gemma1_mqa", "f32"), Temp("x"), "q3_xyz", 1, nullptr), Error);
 }
