@@ -1,5 +1,7 @@
 // gemma quantize IN OUT TYPE: a GGUF (any type) or a Hugging Face folder to a
 // GGUF file of TYPE, with llama.cpp's per-tensor mixes.
+#include "model/quantize.h"
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -7,7 +9,6 @@
 
 #include "base/error.h"
 #include "commands.h"
-#include "model/quantize.h"
 
 namespace gemma::cli {
 
@@ -17,21 +18,28 @@ Command RegisterQuantize(CLI::App& app) {
     int threads = 0;
   };
   auto flags = std::make_shared<Flags>();
-  app.add_option("input", flags->input, "a .gguf file or a Hugging Face checkpoint folder")->required();
+  app.add_option("input", flags->input, "a .gguf file or a Hugging Face checkpoint folder")
+      ->required();
   app.add_option("output", flags->output, "the .gguf file to write")->required();
-  app.add_option("type", flags->type, "q8_0, q4_0, q4_k_m, q5_k_m, q6_k, bf16, f16 or f32")->required();
+  app.add_option(
+         "type", flags->type,
+         "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k, bf16, f16 or f32 (either case)")
+      ->required();
   app.add_option("-t,--threads", flags->threads, "threads (default: one per core)");
   return [flags]() {
     const int threads =
         flags->threads > 0 ? flags->threads : static_cast<int>(std::thread::hardware_concurrency());
     const auto start = std::chrono::steady_clock::now();
     try {
-      QuantizeModel(flags->input, flags->output, flags->type, threads, [](const QuantizeProgress& p) {
-        std::fprintf(stderr, "\r[%3zu/%3zu] %-48s", p.tensors_done, p.tensors_total, p.tensor.c_str());
-        if (p.tensors_done == p.tensors_total) {
-          std::fprintf(stderr, "\n%.1f MiB -> %.1f MiB\n", p.bytes_in / 1048576.0, p.bytes_out / 1048576.0);
-        }
-      });
+      QuantizeModel(flags->input, flags->output, flags->type, threads,
+                    [](const QuantizeProgress& p) {
+                      std::fprintf(stderr, "\r[%3zu/%3zu] %-48s", p.tensors_done, p.tensors_total,
+                                   p.tensor.c_str());
+                      if (p.tensors_done == p.tensors_total) {
+                        std::fprintf(stderr, "\n%.1f MiB -> %.1f MiB\n", p.bytes_in / 1048576.0,
+                                     p.bytes_out / 1048576.0);
+                      }
+                    });
     } catch (const Error& e) {
       std::cerr << "\nerror: " << e.what() << "\n";
       return 1;

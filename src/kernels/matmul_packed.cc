@@ -147,50 +147,64 @@ struct Int8Activations {
   }
 };
 
-// The shared end of the Q4_0 and Q5_0 kernels: lo[s] / hi[s] hold the 16
-// rows' unsigned levels of values 4s.. and 16 + 4s.. of a 32-value block (dw
-// its scales). Each token's integer sum starts at -offset * sum(x) (the
-// activation sums are stored premultiplied), then one FMA applies dw * dx.
-template <int NT>
-HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw,
+// The shared end of the Q4_0/Q4_1/Q5_0/Q5_1 kernels: lo[s] / hi[s] hold the
+// 16 rows' unsigned levels of values 4s.. and 16 + 4s.. of a 32-value block
+// (dw its scales). Without kMin (Q4_0, Q5_0: w = d * (level - offset)) each
+// token's integer sum starts at -offset * sum(x), the activation sums being
+// stored premultiplied, and one FMA applies dw * dx. With kMin (Q4_1, Q5_1:
+// w = d * level + m) it starts at 0 and a second FMA adds m * dx * sum(x).
+template <int NT, bool kMin>
+HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw, __m512 mw,
                                 const int8_t* const* xq, const float* const* dx,
                                 const int32_t* const* sx, __m512* acc) {
   for (int t = 0; t < NT; ++t) {
-    __m512i a = _mm512_set1_epi32(sx[t][0]);
+    __m512i a = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(sx[t][0]);
     for (int s = 0; s < 4; ++s) {
       a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
       a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
     }
     acc[t] =
         _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])), acc[t]);
+    if constexpr (kMin) {
+      acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dx[t][0] * static_cast<float>(sx[t][0])), acc[t]);
+    }
   }
 }
 
-struct KernelQ4_0 : Int8Activations<32, -8> {
-  static constexpr size_t kGroupBlockBytes = 288;
+// Q4_0 (levels are q + 8) and Q4_1 (levels q, and the 16 rows' f16 mins
+// after the scales).
+template <bool kMin>
+struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8> {
+  static constexpr size_t kGroupBlockBytes = kMin ? 320 : 288;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const uint8_t* steps = p + (kMin ? 64 : 32);
     __m512i lo[4], hi[4];
     for (int s = 0; s < 4; ++s) {
-      const __m512i l = Load(p + 32 + 64 * s);
+      const __m512i l = Load(steps + 64 * s);
       lo[s] = _mm512_and_si512(l, m4);
       hi[s] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
     }
-    NibbleBlockDots<NT>(lo, hi, LoadHalves(p), xq, dx, sx, acc);  // levels are q + 8
+    const __m512 mw = kMin ? LoadHalves(p + 32) : _mm512_setzero_ps();
+    NibbleBlockDots<NT, kMin>(lo, hi, LoadHalves(p), mw, xq, dx, sx, acc);
   }
 };
+using KernelQ4_0 = KernelQ4<false>;
+using KernelQ4_1 = KernelQ4<true>;
 
-struct KernelQ5_0 : Int8Activations<32, -16> {
-  static constexpr size_t kGroupBlockBytes = 352;
+// Q5_0 (levels q + 16) and Q5_1 (levels q, plus mins): as Q4 plus a fifth
+// bit per value: bit j of the row's 32-bit qh word is bit 4 of value j
+// (j < 16: low nibbles, else high). vpshufbitqmb gathers, for each byte of a
+// step, its value's bit out of the lane's qh word.
+template <bool kMin>
+struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16> {
+  static constexpr size_t kGroupBlockBytes = kMin ? 384 : 352;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
-  // As Q4_0 plus a fifth bit per value: bit j of the row's 32-bit qh word is
-  // bit 4 of value j (j < 16: low nibbles, else high). vpshufbitqmb gathers,
-  // for each byte of a step, its value's bit out of the lane's qh word.
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -202,10 +216,11 @@ struct KernelQ5_0 : Int8Activations<32, -16> {
         _mm512_set_epi8(35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3,
                         2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33,
                         32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0, 35, 34, 33, 32, 3, 2, 1, 0);
-    const __m512i qh = Load(p + 32);
+    const uint8_t* qh_words = p + (kMin ? 64 : 32);
+    const __m512i qh = Load(qh_words);
     __m512i lo[4], hi[4];
     for (int s = 0; s < 4; ++s) {
-      const __m512i l = Load(p + 96 + 64 * s);
+      const __m512i l = Load(qh_words + 64 + 64 * s);
       const __m512i idx = _mm512_add_epi8(base, _mm512_set1_epi8(static_cast<char>(4 * s)));
       const __mmask64 k_lo = _mm512_bitshuffle_epi64_mask(qh, idx);
       const __mmask64 k_hi =
@@ -214,9 +229,12 @@ struct KernelQ5_0 : Int8Activations<32, -16> {
       const __m512i h = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
       hi[s] = _mm512_mask_add_epi8(h, k_hi, h, bit4);
     }
-    NibbleBlockDots<NT>(lo, hi, LoadHalves(p), xq, dx, sx, acc);  // levels are q + 16
+    const __m512 mw = kMin ? LoadHalves(p + 32) : _mm512_setzero_ps();
+    NibbleBlockDots<NT, kMin>(lo, hi, LoadHalves(p), mw, xq, dx, sx, acc);
   }
 };
+using KernelQ5_0 = KernelQ5<false>;
+using KernelQ5_1 = KernelQ5<true>;
 
 struct KernelQ8_0 : Int8Activations<32, -128> {
   static constexpr size_t kGroupBlockBytes = 544;
@@ -493,8 +511,12 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
   switch (w.type) {
     case DType::kQ4_0:
       return MatMulPacked<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool, precise);
+    case DType::kQ4_1:
+      return MatMulPacked<KernelQ4_1>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ5_0:
       return MatMulPacked<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool, precise);
+    case DType::kQ5_1:
+      return MatMulPacked<KernelQ5_1>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ8_0:
       return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ4_K:

@@ -1,4 +1,4 @@
-// Repacking of Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
+// Repacking of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
 // groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
 #include <algorithm>
 #include <cstring>
@@ -15,8 +15,12 @@ size_t GroupBlockBytes(DType type) {
   switch (type) {
     case DType::kQ4_0:
       return 32 + 256;  // 16 f16 scales, 4 steps of 16 rows x 4 bytes
+    case DType::kQ4_1:
+      return 32 + 32 + 256;  // 16 f16 scales, 16 f16 mins, 4 steps
     case DType::kQ5_0:
       return 32 + 64 + 256;  // 16 f16 scales, 16 fifth-bit words, 4 steps
+    case DType::kQ5_1:
+      return 32 + 32 + 64 + 256;  // scales, mins, fifth-bit words, 4 steps
     case DType::kQ8_0:
       return 32 + 512;  // 16 f16 scales, 8 steps
     case DType::kQ4_K:
@@ -61,11 +65,26 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       for (int s = 0; s < 4; ++s) PutStep(out + 32, s, r, b->qs);
       return;
     }
+    case DType::kQ4_1: {
+      const auto* b = reinterpret_cast<const BlockQ4_1*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      std::memcpy(out + 32 + 2 * r, b->m.b, 2);
+      for (int s = 0; s < 4; ++s) PutStep(out + 64, s, r, b->qs);
+      return;
+    }
     case DType::kQ5_0: {
       const auto* b = reinterpret_cast<const BlockQ5_0*>(block);
       std::memcpy(out + 2 * r, b->d.b, 2);
       std::memcpy(out + 32 + 4 * r, b->qh, 4);
       for (int s = 0; s < 4; ++s) PutStep(out + 96, s, r, b->qs);
+      return;
+    }
+    case DType::kQ5_1: {
+      const auto* b = reinterpret_cast<const BlockQ5_1*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      std::memcpy(out + 32 + 2 * r, b->m.b, 2);
+      std::memcpy(out + 64 + 4 * r, b->qh, 4);
+      for (int s = 0; s < 4; ++s) PutStep(out + 128, s, r, b->qs);
       return;
     }
     case DType::kQ8_0: {
@@ -144,7 +163,9 @@ bool PackedMatMulSupports(const WeightMatrix& w) {
 ActivationBlocks ActivationBlocksFor(DType type) {
   switch (type) {
     case DType::kQ4_0:
+    case DType::kQ4_1:
     case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ8_0:
       return {kQK, kQK};
     case DType::kQ4_K:

@@ -34,6 +34,9 @@ constexpr FileType kFileTypes[] = {
     {"bf16", DType::kBF16, 32, std::nullopt},
     {"q8_0", DType::kQ8_0, 7, std::nullopt},
     {"q4_0", DType::kQ4_0, 2, DType::kQ6_K},
+    {"q4_1", DType::kQ4_1, 3, DType::kQ6_K},
+    {"q5_0", DType::kQ5_0, 8, DType::kQ6_K},
+    {"q5_1", DType::kQ5_1, 9, DType::kQ6_K},
     {"q4_k_m", DType::kQ4_K, 15, DType::kQ6_K, true},
     {"q5_k_m", DType::kQ5_K, 17, DType::kQ6_K, true},
     {"q6_k", DType::kQ6_K, 18, DType::kQ6_K},
@@ -172,7 +175,7 @@ void QuantizeModel(const std::string& input, const std::string& output, const st
   }
   if (ft == nullptr) {
     Fail("unknown quantization type '", type,
-         "' (choose q8_0, q4_0, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
+         "' (choose q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
   }
   const ModelSource source = OpenModelSource(input);
   const ModelSpec spec = BuildModelSpec(source);

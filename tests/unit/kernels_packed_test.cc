@@ -55,8 +55,9 @@ class PackedMatMulTest : public ::testing::TestWithParam<DType> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
-                         ::testing::Values(DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K,
-                                           DType::kQ5_K, DType::kQ6_K, DType::kBF16),
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                           DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                           DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(Name(info.param));
                          });
@@ -141,7 +142,7 @@ TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   w.cols = 256;
   w.type = DType::kQ4_0;
   EXPECT_TRUE(PackedMatMulSupports(w));
-  w.type = DType::kQ4_1;
+  w.type = DType::kQ2_K;
   EXPECT_FALSE(PackedMatMulSupports(w));
   w.type = DType::kBF16;
   EXPECT_EQ(PackedMatMulSupports(w), kernels::CpuHasBf16Dot());

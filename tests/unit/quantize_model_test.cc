@@ -7,8 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "gemma/gemma.h"
 #include "base/error.h"
+#include "gemma/gemma.h"
 #include "io/gguf.h"
 #include "model/quantize.h"
 #include "testing/golden_case.h"
@@ -27,7 +27,8 @@ std::string Temp(const std::string& name) {
 }
 
 // Compares every tensor of two GGUF files; returns the number whose bytes differ.
-int CompareTensors(const std::string& ours_path, const std::string& theirs_path, bool require_same_bytes) {
+int CompareTensors(const std::string& ours_path, const std::string& theirs_path,
+                   bool require_same_bytes) {
   GgufFile ours(ours_path), theirs(theirs_path);
   EXPECT_EQ(ours.tensors().size(), theirs.tensors().size());
   int differing = 0;
@@ -60,7 +61,8 @@ TEST(Quantize, HfCheckpointToF32MatchesConverter) {
     ASSERT_TRUE(a.ok()) << a.status().message();
     ASSERT_TRUE(b.ok());
     Session sa(**a), sb(**b);
-    const std::vector<int32_t> ids = testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> ids =
+        testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
     ASSERT_TRUE(sa.Append(ids).ok());
     ASSERT_TRUE(sb.Append(ids).ok());
     EXPECT_TRUE(std::equal(sa.logits().begin(), sa.logits().end(), sb.logits().begin()));
@@ -77,7 +79,8 @@ TEST(Quantize, LegacyTypesMatchLlamaQuantize) {
     for (const char* type : {"q8_0", "q4_0"}) {
       const std::string out = Temp(std::string(c) + "_" + type);
       QuantizeModel(Gguf(c, "f32"), out, type, 2, nullptr);
-      EXPECT_EQ(CompareTensors(out, Gguf(c, type), /*require_same_bytes=*/true), 0) << c << " " << type;
+      EXPECT_EQ(CompareTensors(out, Gguf(c, type), /*require_same_bytes=*/true), 0)
+          << c << " " << type;
       fs::remove(out);
     }
   }
@@ -89,7 +92,8 @@ TEST(Quantize, LegacyTypesMatchLlamaQuantize) {
 TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
   const std::string out = Temp("h256_q4_k_m");
   QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "q4_k_m", 2, nullptr);
-  const int differing = CompareTensors(out, Gguf("gemma3_h256", "q4_k_m"), /*require_same_bytes=*/false);
+  const int differing =
+      CompareTensors(out, Gguf("gemma3_h256", "q4_k_m"), /*require_same_bytes=*/false);
   std::printf("QUANTIZE q4_k_m: %d of 80 tensors differ in bytes from llama-quantize\n", differing);
   auto model = Model::Open(out);
   ASSERT_TRUE(model.ok()) << model.status().message();
@@ -97,9 +101,13 @@ TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
   Session s(**model);
   std::vector<float> logits;
   ASSERT_TRUE(s.Append(c["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
-  const testing::LogitComparison cmp = testing::CompareLogits(
-      logits, testing::LoadF32(testing::GoldenDir("gemma3_h256") + "/logits/expected_prompt_logits.f32.bin"), 512);
-  EXPECT_LE(cmp.kl_mean, c["suggested_tolerances"]["q4_k_m"]["vs_f32_reference"]["kl_mean_max"].get<double>());
+  const testing::LogitComparison cmp =
+      testing::CompareLogits(logits,
+                             testing::LoadF32(testing::GoldenDir("gemma3_h256") +
+                                              "/logits/expected_prompt_logits.f32.bin"),
+                             512);
+  EXPECT_LE(cmp.kl_mean,
+            c["suggested_tolerances"]["q4_k_m"]["vs_f32_reference"]["kl_mean_max"].get<double>());
   fs::remove(out);
 }
 
@@ -123,8 +131,8 @@ TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
     Session s(**model);
     ASSERT_TRUE(s.Append(prompt, &logits[exact]).ok());
   }
-  const std::vector<float> ref =
-      testing::LoadF32(testing::GoldenDir("gemma3_h256") + "/logits/expected_prompt_logits.f32.bin");
+  const std::vector<float> ref = testing::LoadF32(testing::GoldenDir("gemma3_h256") +
+                                                  "/logits/expected_prompt_logits.f32.bin");
   const testing::LogitComparison packed = testing::CompareLogits(logits[0], ref, 512);
   const testing::LogitComparison exact = testing::CompareLogits(logits[1], ref, 512);
   std::printf("QUANTIZE q5_k_m vs f32 ref: packed kl %.3e top1 %.3f, exact kl %.3e top1 %.3f\n",
@@ -138,9 +146,40 @@ TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
   const testing::LogitComparison vs_exact = testing::CompareLogits(logits[0], logits[1], 512);
   std::printf("QUANTIZE q5_k_m packed vs exact: kl %.3e top1 %.3f\n", vs_exact.kl_mean,
               vs_exact.top1);
-  EXPECT_LE(vs_exact.kl_mean,
-            c["suggested_tolerances"]["q4_k_m"]["vs_dequant_reference"]["kl_mean_max"].get<double>());
+  EXPECT_LE(
+      vs_exact.kl_mean,
+      c["suggested_tolerances"]["q4_k_m"]["vs_dequant_reference"]["kl_mean_max"].get<double>());
   fs::remove(out);
+}
+
+// The other legacy types on the packed path: against the f32 reference
+// within the Q4_0 bar (they are as precise or more), and close to --exact.
+TEST(Quantize, LegacyMinTypesRunWithinTheQ4_0Bar) {
+  const nlohmann::json c = testing::LoadCaseJson("gemma3_h256");
+  const std::vector<int32_t> prompt = c["prompt"]["ids"].get<std::vector<int32_t>>();
+  const std::vector<float> ref = testing::LoadF32(testing::GoldenDir("gemma3_h256") +
+                                                  "/logits/expected_prompt_logits.f32.bin");
+  const nlohmann::json& bars = c["suggested_tolerances"]["q4_0"];
+  for (const char* type : {"q4_1", "q5_0", "q5_1"}) {
+    const std::string out = Temp(std::string("h256_") + type);
+    QuantizeModel(Gguf("gemma3_h256", "bf16"), out, type, 2, nullptr);
+    std::vector<float> logits[2];
+    for (bool exact : {false, true}) {
+      ModelOptions options;
+      options.exact = exact;
+      auto model = Model::Open(out, options);
+      ASSERT_TRUE(model.ok()) << model.status().message();
+      Session s(**model);
+      ASSERT_TRUE(s.Append(prompt, &logits[exact]).ok());
+    }
+    const testing::LogitComparison packed = testing::CompareLogits(logits[0], ref, 512);
+    const testing::LogitComparison vs_exact = testing::CompareLogits(logits[0], logits[1], 512);
+    std::printf("QUANTIZE %s: packed vs f32 ref kl %.3e top1 %.3f; packed vs exact kl %.3e\n", type,
+                packed.kl_mean, packed.top1, vs_exact.kl_mean);
+    EXPECT_LE(packed.kl_mean, bars["vs_f32_reference"]["kl_mean_max"].get<double>()) << type;
+    EXPECT_LE(vs_exact.kl_mean, bars["vs_dequant_reference"]["kl_mean_max"].get<double>()) << type;
+    fs::remove(out);
+  }
 }
 
 TEST(Quantize, RejectsUnknownType) {

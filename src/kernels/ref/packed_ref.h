@@ -92,7 +92,29 @@ inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, in
         total += term;
         abs_total += std::fabs(term);
       };
-      if (w.type == DType::kQ4_0 || w.type == DType::kQ5_0 || w.type == DType::kQ8_0) {
+      if (w.type == DType::kQ4_1 || w.type == DType::kQ5_1) {
+        // w = d * level + m: the min meets the sum of the block's activations.
+        for (int64_t b = 0; b < cols / kQK; ++b) {
+          const bool q5 = w.type == DType::kQ5_1;
+          const auto* b4 = reinterpret_cast<const BlockQ4_1*>(row) + b;
+          const auto* b5 = reinterpret_cast<const BlockQ5_1*>(row) + b;
+          const double dw = q5 ? b5->d.Get() : b4->d.Get();
+          const double mw = q5 ? b5->m.Get() : b4->m.Get();
+          const uint8_t* qs = q5 ? b5->qs : b4->qs;
+          const uint32_t qh = q5 ? static_cast<uint32_t>(b5->qh[0]) | (b5->qh[1] << 8) |
+                                       (b5->qh[2] << 16) | (static_cast<uint32_t>(b5->qh[3]) << 24)
+                                 : 0;
+          int32_t dot = 0, xs = 0;
+          for (int i = 0; i < 16; ++i) {
+            const int lo = (qs[i] & 0xF) | (((qh >> i) & 1) << 4);
+            const int hi = (qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4);
+            dot += lo * xq[b * kQK + i] + hi * xq[b * kQK + 16 + i];
+            xs += xq[b * kQK + i] + xq[b * kQK + 16 + i];
+          }
+          add(dw * xd[b] * dot);
+          add(mw * xd[b] * xs);
+        }
+      } else if (w.type == DType::kQ4_0 || w.type == DType::kQ5_0 || w.type == DType::kQ8_0) {
         for (int64_t b = 0; b < cols / kQK; ++b) {
           int32_t dot = 0;
           double dw;
