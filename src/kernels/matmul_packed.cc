@@ -257,7 +257,7 @@ struct KernelQ8_0 : Int8Activations<32, -128> {
 };
 
 // Q4_K and Q5_K: w = d * sc_j * q - dmin * m_j per 32-value sub-block j;
-// levels 0..15, or 0..31 with Q5_K's fifth bits (two masks per step).
+// levels 0..15, or 0..31 with Q5_K's fifth bits (a vector per 4 steps).
 // x has a scale per 32 values too, so each sub-block ends in f32.
 template <bool kFifthBit>
 struct KernelK4 : Int8Activations<16, 1> {
@@ -274,22 +274,34 @@ struct KernelK4 : Int8Activations<16, 1> {
     for (int c = 0; c < 4; ++c) {
       __m512i a[NT], b[NT];
       for (int t = 0; t < NT; ++t) a[t] = b[t] = _mm512_setzero_si512();
-      for (int s = 0; s < 8; ++s) {
+      // One step: 16 rows x 4 values of the low nibbles (sub-block 2c) and
+      // of the high ones (2c + 1). Q5_K's fifth bits of 4 steps share a
+      // vector: bit 2k (low) and 2k + 1 (high) of each byte for step k; a
+      // 16-bit shift brings the step's bit to bit 4 of the same byte.
+      const auto step = [&]<int k>(int s, __m512i fifth) HWY_ATTR {
         const __m512i l = Load(qs + 64 * (8 * c + s));
         __m512i lo = _mm512_and_si512(l, m4);
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
         if constexpr (kFifthBit) {
-          const uint8_t* masks = p + 320 + 16 * (8 * c + s);
-          uint64_t k_lo, k_hi;
-          std::memcpy(&k_lo, masks, 8);
-          std::memcpy(&k_hi, masks + 8, 8);
-          lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(k_lo), lo, bit4);
-          hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(k_hi), hi, bit4);
+          const __m512i lo5 =
+              k <= 2 ? _mm512_slli_epi16(fifth, 4 - 2 * k) : _mm512_srli_epi16(fifth, 2 * k - 4);
+          const __m512i hi5 =
+              k <= 1 ? _mm512_slli_epi16(fifth, 3 - 2 * k) : _mm512_srli_epi16(fifth, 2 * k - 3);
+          lo = _mm512_or_si512(lo, _mm512_and_si512(lo5, bit4));
+          hi = _mm512_or_si512(hi, _mm512_and_si512(hi5, bit4));
         }
         for (int t = 0; t < NT; ++t) {
           a[t] = _mm512_dpbusd_epi32(a[t], lo, Broadcast4(xq[t] + 64 * c + 4 * s));
           b[t] = _mm512_dpbusd_epi32(b[t], hi, Broadcast4(xq[t] + 64 * c + 32 + 4 * s));
         }
+      };
+      for (int s0 = 0; s0 < 8; s0 += 4) {
+        const __m512i fifth =
+            kFifthBit ? Load(p + 320 + 64 * ((8 * c + s0) / 4)) : _mm512_setzero_si512();
+        step.template operator()<0>(s0, fifth);
+        step.template operator()<1>(s0 + 1, fifth);
+        step.template operator()<2>(s0 + 2, fifth);
+        step.template operator()<3>(s0 + 3, fifth);
       }
       const int j = 2 * c;  // sub-blocks j (low nibbles) and j + 1 (high)
       const __m512 sc_lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(WidenU8(p + 64 + 16 * j)));

@@ -26,7 +26,7 @@ size_t GroupBlockBytes(DType type) {
     case DType::kQ4_K:
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ5_K:
-      return 64 + 256 + 512 + 2048;  // as Q4_K, plus two fifth-bit masks per step
+      return 64 + 256 + 512 + 2048;  // as Q4_K, plus a fifth-bit vector per 4 steps
     case DType::kQ6_K:
       return 32 + 256 + 4096;  // d, 16x16 scales, 64 steps of unpacked 6-bit levels
     case DType::kBF16:
@@ -105,22 +105,23 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
     case DType::kQ5_K: {
       // Step s = 8c + s' covers values 64c + 4s' + i (low nibbles, sub-block
       // 2c) and 64c + 32 + 4s' + i (high, 2c + 1), i < 4, of each row. Their
-      // fifth bits go to two 64-bit masks per step, bit 4r + i: the kernel
-      // adds 16 to the bytes they select. Row r owns a nibble of each mask.
+      // fifth bits go to byte 4r + i of the 64-byte vector of steps
+      // 4g .. 4g + 3 (g = s / 4): bit 2k for the low value of step 4g + k,
+      // bit 2k + 1 for the high one. Row r owns its 4 bytes of each vector.
       const auto* b = reinterpret_cast<const BlockQ5_K*>(block);
       PackScalesK4(b, r, out);
-      for (int s = 0; s < 32; ++s) {
-        const int c = s / 8, l0 = 4 * (s % 8);
-        uint8_t* masks = out + 320 + 16 * s;
-        for (int half = 0; half < 2; ++half) {
-          uint8_t nibble = 0;
-          for (int i = 0; i < 4; ++i) nibble |= ((b->qh[l0 + i] >> (2 * c + half)) & 1) << i;
-          uint8_t& byte = masks[8 * half + r / 2];
-          const int shift = 4 * (r % 2);
-          byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (nibble << shift));
+      for (int g = 0; g < 8; ++g) {
+        for (int i = 0; i < 4; ++i) {
+          uint8_t bits = 0;
+          for (int k = 0; k < 4; ++k) {
+            const int s = 4 * g + k, c = s / 8, l = 4 * (s % 8) + i;
+            bits |= static_cast<uint8_t>(((b->qh[l] >> (2 * c)) & 1) << (2 * k));
+            bits |= static_cast<uint8_t>(((b->qh[l] >> (2 * c + 1)) & 1) << (2 * k + 1));
+          }
+          out[320 + 64 * g + 4 * r + i] = bits;
         }
-        PutStep(out + 832, s, r, b->qs);
       }
+      for (int s = 0; s < 32; ++s) PutStep(out + 832, s, r, b->qs);
       return;
     }
     case DType::kQ6_K: {
