@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "kernels/scratch.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_bf16.cc"
@@ -32,18 +33,6 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX3_DL
 #pragma GCC push_options
 #pragma GCC target("avx512bf16")
-
-// Grow-only per-thread buffer.
-template <class T>
-T* Buffer(size_t n) {
-  static thread_local hwy::AlignedFreeUniquePtr<T[]> buf;
-  static thread_local size_t capacity = 0;
-  if (capacity < n) {
-    buf = hwy::AllocateAligned<T>(n);
-    capacity = n;
-  }
-  return buf.get();
-}
 
 // n (a multiple of 32) floats to bf16, round to nearest even.
 void ToBf16(const float* x, size_t n, __m512bh* out) {
@@ -98,7 +87,7 @@ bool ScoresBf16T(const float* queries, int nq, int d, const void* const* key_row
                  float* scores, int score_stride) {
   if (d % 32 != 0) return false;
   const int blocks = d / 32;
-  __m512bh* q = Buffer<__m512bh>(static_cast<size_t>(nq) * blocks);
+  __m512bh* q = ThreadScratch<struct QueriesBf16, __m512bh>(static_cast<size_t>(nq) * blocks);
   ToBf16(queries, static_cast<size_t>(nq) * d, q);
   int i = 0;
   for (; i + 4 <= nq; i += 4) {
@@ -179,7 +168,8 @@ bool ValuesBf16T(const float* probs, int prob_stride, int nq, const void* const*
   // Probabilities to bf16 pairs (p_j, p_j+1), one u32 each; an odd count
   // gets a zero partner.
   const int pair_stride = (count + 1) / 2;
-  uint32_t* pairs = Buffer<uint32_t>(static_cast<size_t>(nq) * pair_stride);
+  uint32_t* pairs =
+      ThreadScratch<struct ProbabilityPairs, uint32_t>(static_cast<size_t>(nq) * pair_stride);
   for (int g = 0; g < nq; ++g) {
     const float* p = probs + static_cast<size_t>(g) * prob_stride;
     for (int k = 0; k < pair_stride; ++k) {

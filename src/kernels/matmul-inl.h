@@ -22,6 +22,7 @@
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/ops.h"
+#include "kernels/scratch.h"
 #include "threading/thread_pool.h"
 
 #if defined(GEMMA_KERNELS_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -240,16 +241,9 @@ HWY_INLINE void TileRowsOverTokens(DF df, const float* wbuf, size_t w_stride, co
   }
 }
 
-// Per-thread scratch for dequantized weight tiles; grows, never shrinks.
-inline float* TileScratch(size_t floats) {
-  static thread_local hwy::AlignedFreeUniquePtr<float[]> buf;
-  static thread_local size_t capacity = 0;
-  if (capacity < floats) {
-    buf = hwy::AllocateAligned<float>(floats);
-    capacity = floats;
-  }
-  return buf.get();
-}
+// Per-thread scratch for dequantized weight tiles.
+struct WeightTileScratch;
+inline float* TileScratch(size_t floats) { return ThreadScratch<WeightTileScratch, float>(floats); }
 
 template <class Dec>
 void MatMulTiledRows(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "kernels/packed_matmul.h"
+#include "kernels/scratch.h"
 #include "threading/thread_pool.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -43,30 +44,16 @@ struct Activations {
   int64_t value_bytes;
 };
 
-// Grow-only per-thread buffers for the quantized activations.
-template <class T>
-T* Scratch(hwy::AlignedFreeUniquePtr<T[]>& buf, size_t& capacity, size_t n) {
-  if (capacity < n) {
-    buf = hwy::AllocateAligned<T>(n);
-    capacity = n;
-  }
-  return buf.get();
-}
-
 // q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
 // of q per sum block. Same arithmetic as ref::QuantizeActivationsRef.
 Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols,
                                 ActivationBlocks blocks, int32_t sum_multiplier) {
-  static thread_local hwy::AlignedFreeUniquePtr<int8_t[]> q_buf;
-  static thread_local hwy::AlignedFreeUniquePtr<float[]> d_buf;
-  static thread_local hwy::AlignedFreeUniquePtr<int32_t[]> s_buf;
-  static thread_local size_t q_cap = 0, d_cap = 0, s_cap = 0;
   const int64_t per_scale = cols / blocks.scale_block;
   const int64_t per_sum = cols / blocks.sum_block;
   const size_t n = static_cast<size_t>(num_tokens);
-  int8_t* q = Scratch(q_buf, q_cap, n * static_cast<size_t>(cols));
-  float* d = Scratch(d_buf, d_cap, n * static_cast<size_t>(per_scale));
-  int32_t* sum = Scratch(s_buf, s_cap, n * static_cast<size_t>(per_sum));
+  int8_t* q = ThreadScratch<struct ActivationLevels, int8_t>(n * static_cast<size_t>(cols));
+  float* d = ThreadScratch<struct ActivationScales, float>(n * static_cast<size_t>(per_scale));
+  int32_t* sum = ThreadScratch<struct ActivationSums, int32_t>(n * static_cast<size_t>(per_sum));
   const int vecs_per_scale = blocks.scale_block / 16;
   const int vecs_per_sum = blocks.sum_block / 16;
   for (size_t t = 0; t < n; ++t) {
@@ -100,10 +87,8 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
 
 // x rounded to bf16 (nearest even), for the BF16 kernel.
 Activations ConvertActivationsBf16(const float* x, int64_t num_tokens, int64_t cols) {
-  static thread_local hwy::AlignedFreeUniquePtr<int8_t[]> buf;
-  static thread_local size_t cap = 0;
   const size_t n = static_cast<size_t>(num_tokens * cols);
-  int8_t* out = Scratch(buf, cap, 2 * n);
+  int8_t* out = ThreadScratch<struct ActivationsBf16, int8_t>(2 * n);
   for (size_t i = 0; i < n; i += 32) {  // cols is a multiple of 32
     const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
     _mm512_storeu_si512(out + 2 * i, reinterpret_cast<const __m512i&>(v));
@@ -495,11 +480,9 @@ void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, flo
   // (about 15 bits in all). Adjacent in one token tile, the pair shares every
   // unpacked weight block, so the weights are read once.
   constexpr int64_t kTokensPerPass = 8;
-  static thread_local hwy::AlignedFreeUniquePtr<float[]> xr_buf, yr_buf;
-  static thread_local size_t xr_cap = 0, yr_cap = 0;
   const int64_t n = std::min(num_tokens, kTokensPerPass);
-  float* xr = Scratch(xr_buf, xr_cap, static_cast<size_t>(2 * n * w.cols));
-  float* yr = Scratch(yr_buf, yr_cap, static_cast<size_t>(2 * n * w.rows));
+  float* xr = ThreadScratch<struct PreciseInputs, float>(static_cast<size_t>(2 * n * w.cols));
+  float* yr = ThreadScratch<struct PreciseOutputs, float>(static_cast<size_t>(2 * n * w.rows));
   for (int64_t t0 = 0; t0 < num_tokens; t0 += kTokensPerPass) {
     const int64_t count = std::min(kTokensPerPass, num_tokens - t0);
     for (int64_t t = 0; t < count; ++t) {

@@ -51,6 +51,28 @@ int CompareTensors(const std::string& ours_path, const std::string& theirs_path,
 
 // The converter's f32 GGUF and ours from the same HF checkpoint hold the same
 // tensors, bit for bit (norms included: 1 + w computed in f32).
+// The prompt logits of a file on the default (packed) path and with --exact,
+// and the file's tensor types.
+struct BothPaths {
+  std::vector<float> packed, exact;
+  std::vector<TensorSummary> tensors;
+};
+
+BothPaths RunBothPaths(const std::string& path, const std::vector<int32_t>& prompt) {
+  BothPaths out;
+  for (bool exact : {false, true}) {
+    ModelOptions options;
+    options.exact = exact;
+    auto model = Model::Open(path, options);
+    EXPECT_TRUE(model.ok()) << model.status().message();
+    if (!model.ok()) return out;
+    out.tensors = (*model)->info().tensors;
+    Session s(**model);
+    EXPECT_TRUE(s.Append(prompt, exact ? &out.exact : &out.packed).ok());
+  }
+  return out;
+}
+
 TEST(Quantize, HfCheckpointToF32MatchesConverter) {
   for (const char* c : {"gemma1_mqa", "gemma3_qknorm"}) {
     const std::string out = Temp(std::string("hf_to_f32_") + c);
@@ -119,22 +141,14 @@ TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
   QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "Q5_K_M", 2, nullptr);
   const nlohmann::json c = testing::LoadCaseJson("gemma3_h256");
   const std::vector<int32_t> prompt = c["prompt"]["ids"].get<std::vector<int32_t>>();
-  std::vector<float> logits[2];
-  for (bool exact : {false, true}) {
-    ModelOptions options;
-    options.exact = exact;
-    auto model = Model::Open(out, options);
-    ASSERT_TRUE(model.ok()) << model.status().message();
-    int q5k = 0;
-    for (const TensorSummary& t : (*model)->info().tensors) q5k += t.type == "q5_K";
-    EXPECT_GT(q5k, 0);
-    Session s(**model);
-    ASSERT_TRUE(s.Append(prompt, &logits[exact]).ok());
-  }
+  const BothPaths logits = RunBothPaths(out, prompt);
+  int q5k = 0;
+  for (const TensorSummary& t : logits.tensors) q5k += t.type == "q5_K";
+  EXPECT_GT(q5k, 0);
   const std::vector<float> ref = testing::LoadF32(testing::GoldenDir("gemma3_h256") +
                                                   "/logits/expected_prompt_logits.f32.bin");
-  const testing::LogitComparison packed = testing::CompareLogits(logits[0], ref, 512);
-  const testing::LogitComparison exact = testing::CompareLogits(logits[1], ref, 512);
+  const testing::LogitComparison packed = testing::CompareLogits(logits.packed, ref, 512);
+  const testing::LogitComparison exact = testing::CompareLogits(logits.exact, ref, 512);
   std::printf("QUANTIZE q5_k_m vs f32 ref: packed kl %.3e top1 %.3f, exact kl %.3e top1 %.3f\n",
               packed.kl_mean, packed.top1, exact.kl_mean, exact.top1);
   const double bar =
@@ -143,7 +157,8 @@ TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
   EXPECT_LE(exact.kl_mean, bar);
   // --exact is the file's exact arithmetic (its dequantized reference): the
   // packed path must stay within the bar the golden cases set for that.
-  const testing::LogitComparison vs_exact = testing::CompareLogits(logits[0], logits[1], 512);
+  const testing::LogitComparison vs_exact =
+      testing::CompareLogits(logits.packed, logits.exact, 512);
   std::printf("QUANTIZE q5_k_m packed vs exact: kl %.3e top1 %.3f\n", vs_exact.kl_mean,
               vs_exact.top1);
   EXPECT_LE(
@@ -163,17 +178,10 @@ TEST(Quantize, LegacyMinTypesRunWithinTheQ4_0Bar) {
   for (const char* type : {"q4_1", "q5_0", "q5_1"}) {
     const std::string out = Temp(std::string("h256_") + type);
     QuantizeModel(Gguf("gemma3_h256", "bf16"), out, type, 2, nullptr);
-    std::vector<float> logits[2];
-    for (bool exact : {false, true}) {
-      ModelOptions options;
-      options.exact = exact;
-      auto model = Model::Open(out, options);
-      ASSERT_TRUE(model.ok()) << model.status().message();
-      Session s(**model);
-      ASSERT_TRUE(s.Append(prompt, &logits[exact]).ok());
-    }
-    const testing::LogitComparison packed = testing::CompareLogits(logits[0], ref, 512);
-    const testing::LogitComparison vs_exact = testing::CompareLogits(logits[0], logits[1], 512);
+    const BothPaths logits = RunBothPaths(out, prompt);
+    const testing::LogitComparison packed = testing::CompareLogits(logits.packed, ref, 512);
+    const testing::LogitComparison vs_exact =
+        testing::CompareLogits(logits.packed, logits.exact, 512);
     std::printf("QUANTIZE %s: packed vs f32 ref kl %.3e top1 %.3f; packed vs exact kl %.3e\n", type,
                 packed.kl_mean, packed.top1, vs_exact.kl_mean);
     EXPECT_LE(packed.kl_mean, bars["vs_f32_reference"]["kl_mean_max"].get<double>()) << type;
