@@ -165,19 +165,25 @@ HWY_INLINE void ValuesG(const uint32_t* pairs, int pair_stride, const void* cons
 bool ValuesBf16T(const float* probs, int prob_stride, int nq, const void* const* value_rows,
                  int count, int d, float* pv) {
   if (d % 32 != 0) return false;
-  // Probabilities to bf16 pairs (p_j, p_j+1), one u32 each; an odd count
-  // gets a zero partner.
-  const int pair_stride = (count + 1) / 2;
+  // Probabilities to bf16, 32 at a time: adjacent bf16 (p_j, p_j+1) are one
+  // u32 pair. Keys past `count` load as zero, so an odd count gets a zero
+  // partner.
+  const int vectors = (count + 31) / 32;
+  const int pair_stride = 16 * vectors;
   uint32_t* pairs =
       ThreadScratch<struct ProbabilityPairs, uint32_t>(static_cast<size_t>(nq) * pair_stride);
   for (int g = 0; g < nq; ++g) {
     const float* p = probs + static_cast<size_t>(g) * prob_stride;
-    for (int k = 0; k < pair_stride; ++k) {
-      const float second = 2 * k + 1 < count ? p[2 * k + 1] : 0.0f;
-      const __m128bh two = _mm_cvtneps_pbh(_mm_setr_ps(p[2 * k], second, 0.0f, 0.0f));
-      uint32_t packed;
-      std::memcpy(&packed, &two, sizeof(packed));
-      pairs[static_cast<size_t>(g) * pair_stride + k] = packed;
+    for (int v = 0; v < vectors; ++v) {
+      const int k0 = 32 * v, left = count - k0;
+      const auto first = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+      const auto second = static_cast<__mmask16>(left >= 32   ? 0xFFFF
+                                                 : left <= 16 ? 0
+                                                              : (1u << (left - 16)) - 1);
+      const __m512bh bf = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(second, p + k0 + 16),
+                                              _mm512_maskz_loadu_ps(first, p + k0));
+      _mm512_storeu_si512(pairs + static_cast<size_t>(g) * pair_stride + 16 * v,
+                          reinterpret_cast<const __m512i&>(bf));
     }
   }
   int i = 0;

@@ -47,7 +47,7 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q, int n, i
   pool.ParallelFor(
       static_cast<size_t>(items_without_split) * splits, 1,
       [&](size_t begin, size_t end, int thread) {
-        ThreadScratch& s = scratch_[thread];
+        TileBuffers& s = scratch_[thread];
         s.keys.resize(static_cast<size_t>(kKeyTile) * d);
         s.values.resize(static_cast<size_t>(kKeyTile) * d);
         s.scores.resize(static_cast<size_t>(queries_per_item) * kKeyTile);

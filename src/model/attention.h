@@ -29,10 +29,10 @@ class TiledAttention {
            const KvCache& cache, ThreadPool& pool, float* out);
 
  private:
-  struct ThreadScratch {
+  struct TileBuffers {
     std::vector<float> keys, values, scores, probs, pv, queries, acc, max, sum;
   };
-  std::vector<ThreadScratch> scratch_;
+  std::vector<TileBuffers> scratch_;
   std::vector<float> partials_;  // split-key results awaiting the merge
   bool bf16_dot_;
 };
