@@ -167,11 +167,10 @@ int RegisterAll() {
   const DType types[] = {DType::kF32,  DType::kBF16, DType::kF16,  DType::kQ8_0, DType::kQ4_0,
                          DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
                          DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-  const Shape shapes[] = {{"decode", 2304, 2304, 1},
-                          {"decode", 9216, 2304, 1},
-                          {"decode", 2304, 9216, 1},
-                          {"decode", 262144, 2304, 1},
-                          {"prefill", 2304, 2304, 64}};
+  const Shape shapes[] = {{"decode", 2304, 2304, 1},   {"decode", 9216, 2304, 1},
+                          {"decode", 2304, 9216, 1},   {"decode", 262144, 2304, 1},
+                          {"prefill", 2304, 2304, 64}, {"prefill", 9216, 2304, 64},
+                          {"prefill", 2304, 9216, 64}};
   const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (const Shape& s : shapes) {
     for (DType type : types) {

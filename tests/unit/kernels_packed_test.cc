@@ -62,6 +62,31 @@ INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
                            return std::string(Name(info.param));
                          });
 
+// y (tokens rows of y_stride, padding holding `sentinel`) against the scalar
+// reference on the original blocks.
+void ExpectMatchesReference(const WeightMatrix& w, const std::vector<float>& x, int64_t tokens,
+                            const std::vector<float>& y, int64_t y_stride, float sentinel) {
+  const ref::PackedRefResult want = ref::MatMulPackedRef(w, x.data(), tokens);
+  const int64_t rows = w.rows, cols = w.cols;
+  int bad = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = static_cast<size_t>(t * rows + r);
+      // Integer sums are exact; the f32 work is one scale product and
+      // one FMA per block (two for Q4_K) and the running sum.
+      const double tol = 4.0 * FLT_EPSILON * static_cast<double>(cols / 16 + 8) * want.abs_terms[i];
+      const double got = y[static_cast<size_t>(t * y_stride + r)];
+      if (!(std::fabs(got - want.y[i]) <= tol) && bad++ < 5) {
+        ADD_FAILURE() << "row " << r << " token " << t << ": " << got << " vs " << want.y[i];
+      }
+    }
+    for (int64_t r = rows; r < y_stride; ++r) {
+      ASSERT_EQ(y[static_cast<size_t>(t * y_stride + r)], sentinel) << "padding written";
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
 TEST_P(PackedMatMulTest, MatchesReference) {
   const DType type = GetParam();
   std::mt19937 rng(static_cast<unsigned>(type) * 31u + 7u);
@@ -83,30 +108,41 @@ TEST_P(PackedMatMulTest, MatchesReference) {
         std::vector<float> y1(static_cast<size_t>(tokens * y_stride), kSentinel), y3 = y1;
         MatMul(m.w, x.data(), tokens, y1.data(), y_stride, one);
         MatMul(m.w, x.data(), tokens, y3.data(), y_stride, three);
-        const ref::PackedRefResult want = ref::MatMulPackedRef(m.w, x.data(), tokens);
         SCOPED_TRACE(testing::Message()
                      << Name(type) << " rows " << rows << " cols " << cols << " tokens " << tokens);
-        int bad = 0;
-        for (int64_t t = 0; t < tokens; ++t) {
-          for (int64_t r = 0; r < rows; ++r) {
-            const size_t i = static_cast<size_t>(t * rows + r);
-            // Integer sums are exact; the f32 work is one scale product and
-            // one FMA per block (two for Q4_K) and the running sum.
-            const double tol =
-                4.0 * FLT_EPSILON * static_cast<double>(cols / 16 + 8) * want.abs_terms[i];
-            const double got = y1[static_cast<size_t>(t * y_stride + r)];
-            if (!(std::fabs(got - want.y[i]) <= tol) && bad++ < 5) {
-              ADD_FAILURE() << "row " << r << " token " << t << ": " << got << " vs " << want.y[i];
-            }
-          }
-          for (int64_t r = rows; r < y_stride; ++r) {
-            ASSERT_EQ(y1[static_cast<size_t>(t * y_stride + r)], kSentinel) << "padding written";
-          }
-        }
-        EXPECT_EQ(bad, 0);
+        ExpectMatchesReference(m.w, x, tokens, y1, y_stride, kSentinel);
         EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(float)), 0);
       }
     }
+  }
+}
+
+// Rows wider than the k-chunk (10240 columns: 92 KB per group of Q4_0, the
+// lightest type) run in pieces with partial sums parked in y. The pieces must
+// add up in the same order as one pass: every token of a batch gives the
+// bits it gives alone (decode runs unchunked).
+TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
+  const DType type = GetParam();
+  if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
+  std::mt19937 rng(static_cast<unsigned>(type) * 17u + 3u);
+  ThreadPool two(2);
+  const int64_t rows = 20, cols = 10240, tokens = 17;
+  const PackedMatrix m = RandomPacked(type, rows, cols, rng);
+  ASSERT_TRUE(PackedMatMulSupports(m.w));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(tokens * cols));
+  for (float& v : x) v = normal(rng);
+  const int64_t y_stride = rows + 3;
+  const float kSentinel = 777.0f;
+  std::vector<float> batch(static_cast<size_t>(tokens * y_stride), kSentinel);
+  MatMul(m.w, x.data(), tokens, batch.data(), y_stride, two);
+  ExpectMatchesReference(m.w, x, tokens, batch, y_stride, kSentinel);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::vector<float> alone(static_cast<size_t>(rows));
+    MatMul(m.w, x.data() + t * cols, 1, alone.data(), rows, two);
+    EXPECT_EQ(std::memcmp(alone.data(), batch.data() + t * y_stride, alone.size() * sizeof(float)),
+              0)
+        << "token " << t;
   }
 }
 
