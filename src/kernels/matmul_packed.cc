@@ -28,7 +28,7 @@ namespace HWY_NAMESPACE {
 // it. AVX512_BF16 is not part of the target: the BF16 kernel only runs where
 // kernels::CpuHasBf16Dot() (PackedMatMulSupports checks before packing).
 #pragma GCC push_options
-#pragma GCC target("avx512vnni,avx512bf16")
+#pragma GCC target("avx512vnni,avx512bf16,avx512vbmi")
 
 // Rounded activations of num_tokens rows: values q (value_bytes each: int8
 // levels, or bf16) at q[(t * cols + k) * value_bytes]; for int8, one f32
@@ -142,14 +142,17 @@ template <int NT, bool kMin>
 HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw, __m512 mw,
                                 const int8_t* const* xq, const float* const* dx,
                                 const int32_t* const* sx, __m512* acc) {
-  for (int t = 0; t < NT; ++t) {
-    __m512i a = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(sx[t][0]);
-    for (int s = 0; s < 4; ++s) {
-      a = _mm512_dpbusd_epi32(a, lo[s], Broadcast4(xq[t] + 4 * s));
-      a = _mm512_dpbusd_epi32(a, hi[s], Broadcast4(xq[t] + 16 + 4 * s));
+  __m512i a[NT];  // steps outside, tokens inside: NT chains side by side
+  for (int t = 0; t < NT; ++t) a[t] = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(sx[t][0]);
+  for (int s = 0; s < 4; ++s) {
+    for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], lo[s], Broadcast4(xq[t] + 4 * s));
+    for (int t = 0; t < NT; ++t) {
+      a[t] = _mm512_dpbusd_epi32(a[t], hi[s], Broadcast4(xq[t] + 16 + 4 * s));
     }
-    acc[t] =
-        _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])), acc[t]);
+  }
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
+                             acc[t]);
     if constexpr (kMin) {
       acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dx[t][0] * static_cast<float>(sx[t][0])), acc[t]);
     }
@@ -229,14 +232,17 @@ struct KernelQ8_0 : Int8Activations<32, -128> {
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
     const __m512 dw = LoadHalves(p);
+    // Levels are stored as q + 128: start from -128 * sum(x). Steps outside,
+    // tokens inside: NT independent chains side by side in program order.
+    __m512i a[NT];
+    for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][0]);
+    for (int s = 0; s < 8; ++s) {
+      const __m512i w = Load(p + 32 + 64 * s);
+      for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
+    }
     for (int t = 0; t < NT; ++t) {
-      // Levels are stored as q + 128: start from -128 * sum(x).
-      __m512i a = _mm512_set1_epi32(sx[t][0]);
-      for (int s = 0; s < 8; ++s) {
-        a = _mm512_dpbusd_epi32(a, Load(p + 32 + 64 * s), Broadcast4(xq[t] + 4 * s));
-      }
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
-                               acc[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])), acc[t]);
     }
   }
 };
@@ -312,12 +318,31 @@ struct KernelK4 : Int8Activations<16, 1> {
 using KernelQ4_K = KernelK4<false>;
 using KernelQ5_K = KernelK4<true>;
 
-struct KernelQ6_K : Int8Activations<16, -32> {
-  static constexpr size_t kGroupBlockBytes = 4384;
+// One Q6_K step's 16 rows x 4 levels (0..63) from its 48 bytes: row r's
+// levels are the 24-bit number at bytes 3r..3r+2. vpermb gives each 64-bit
+// lane the 6 bytes of its two rows; vpmultishiftqb cuts 8 bits at bits 6i of
+// the lane into byte i, and the AND drops the neighbour's 2 bits.
+HWY_INLINE __m512i LoadLevels6(const uint8_t* p) {
+  const __m512i spread = _mm512_set_epi8(
+      47, 47, 47, 46, 45, 44, 43, 42, 41, 41, 41, 40, 39, 38, 37, 36, 35, 35, 35, 34, 33, 32, 31,
+      30, 29, 29, 29, 28, 27, 26, 25, 24, 23, 23, 23, 22, 21, 20, 19, 18, 17, 17, 17, 16, 15, 14,
+      13, 12, 11, 11, 11, 10, 9, 8, 7, 6, 5, 5, 5, 4, 3, 2, 1, 0);
+  const __m512i cuts = _mm512_set1_epi64(0x2A241E18120C0600);  // 0, 6, ..., 42
+  const __m512i raw = _mm512_maskz_loadu_epi8(0x0000FFFFFFFFFFFFull, p);
+  return _mm512_and_si512(_mm512_multishift_epi64_epi8(cuts, _mm512_permutexvar_epi8(spread, raw)),
+                          _mm512_set1_epi8(0x3F));
+}
+
+// Q6_K: w = d * sc_j * (q - 32) per 16-value sub-block j, 4 steps per
+// sub-block. Levels as bytes, or (kSixBit: WeightMatrix::packed_for_decode)
+// at 6 bits; 8-token tiles spread that unpacking where it does run on many
+// tokens (perplexity's logits at every position).
+template <bool kSixBit>
+struct KernelQ6 : Int8Activations<16, -32> {
+  static constexpr size_t kStepBytes = kSixBit ? 48 : 64;
+  static constexpr size_t kGroupBlockBytes = 288 + 64 * kStepBytes;
   static constexpr int kBlockElems = 256;
-  static constexpr int kTileTokens = 4;
-  // w = d * sc_j * (q - 32) per 16-value sub-block j; the packed levels q
-  // (0..63) are whole bytes, 4 steps per sub-block.
+  static constexpr int kTileTokens = kSixBit ? 8 : 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -330,7 +355,8 @@ struct KernelQ6_K : Int8Activations<16, -32> {
         __m512i a[NT];             // started at -32 * sum(x): levels are q + 32
         for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][j]);
         for (int s = 4 * j; s < 4 * j + 4; ++s) {
-          const __m512i w = Load(levels + 64 * s);
+          const uint8_t* step = levels + kStepBytes * s;
+          const __m512i w = kSixBit ? LoadLevels6(step) : Load(step);
           for (int t = 0; t < NT; ++t) {
             a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
           }
@@ -348,6 +374,8 @@ struct KernelQ6_K : Int8Activations<16, -32> {
     }
   }
 };
+using KernelQ6_K = KernelQ6<false>;
+using KernelQ6_KSixBit = KernelQ6<true>;
 
 // BF16 weights, lane = row holding values 2s, 2s + 1 at step s; x in bf16.
 // No scales: vdpbf16ps accumulates straight into f32. More tokens per tile
@@ -544,6 +572,9 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
     case DType::kQ5_K:
       return MatMulPacked<KernelQ5_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ6_K:
+      if (w.packed_for_decode) {
+        return MatMulPacked<KernelQ6_KSixBit>(w, x, num_tokens, y, y_stride, pool, precise);
+      }
       return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kBF16:
       return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool, precise);

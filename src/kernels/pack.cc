@@ -11,7 +11,7 @@ namespace gemma {
 namespace {
 
 // Bytes of one group's share of one weight block (kPackRows rows of it).
-size_t GroupBlockBytes(DType type) {
+size_t GroupBlockBytes(DType type, bool for_decode) {
   switch (type) {
     case DType::kQ4_0:
       return 32 + 256;  // 16 f16 scales, 4 steps of 16 rows x 4 bytes
@@ -28,7 +28,8 @@ size_t GroupBlockBytes(DType type) {
     case DType::kQ5_K:
       return 64 + 256 + 512 + 2048;  // as Q4_K, plus a fifth-bit vector per 4 steps
     case DType::kQ6_K:
-      return 32 + 256 + 4096;  // d, 16x16 scales, 64 steps of unpacked 6-bit levels
+      // d, 16x16 scales, 64 steps of levels: 6-bit (48 bytes) or bytes (64)
+      return 32 + 256 + (for_decode ? 3072 : 4096);
     case DType::kBF16:
       return 1024;  // 32 values: 16 steps of 16 rows x 2 values
     default:
@@ -57,7 +58,7 @@ void PackScalesK4(const Block* b, int r, uint8_t* out) {
   }
 }
 
-void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
+void PackBlock(DType type, const uint8_t* block, int r, bool for_decode, uint8_t* out) {
   switch (type) {
     case DType::kQ4_0: {
       const auto* b = reinterpret_cast<const BlockQ4_0*>(block);
@@ -125,9 +126,6 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       return;
     }
     case DType::kQ6_K: {
-      // Levels unpacked to bytes (0..63): 22% more bytes than the file's
-      // 4 + 2 bit planes, but unpacking those in the kernel made decode
-      // compute-bound at a third of the memory bandwidth.
       const auto* b = reinterpret_cast<const BlockQ6_K*>(block);
       std::memcpy(out + 2 * r, b->d.b, 2);
       for (int j = 0; j < 16; ++j) out[32 + j * 16 + r] = static_cast<uint8_t>(b->scales[j]);
@@ -143,7 +141,24 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
           lv[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
       }
-      for (int s = 0; s < 64; ++s) PutStep(out + 288, s, r, levels);
+      if (!for_decode) {
+        // Levels as bytes (0..63): 30% more bytes than the file's 4 + 2 bit
+        // planes, but nothing to unpack per token tile.
+        for (int s = 0; s < 64; ++s) PutStep(out + 288, s, r, levels);
+        return;
+      }
+      // The 6-bit levels of a step as 48 bytes: row r's 4 levels are the
+      // 24-bit little-endian number at bytes 3r..3r+2, level i in bits
+      // 6i..6i+5. The kernel spreads each 6-byte pair of rows over a 64-bit
+      // lane (vpermb) and cuts out the levels (vpmultishiftqb).
+      for (int s = 0; s < 64; ++s) {
+        uint32_t bits = 0;
+        for (int i = 0; i < 4; ++i) bits |= static_cast<uint32_t>(levels[4 * s + i]) << (6 * i);
+        uint8_t* dst = out + 288 + 48 * s + 3 * r;
+        dst[0] = static_cast<uint8_t>(bits);
+        dst[1] = static_cast<uint8_t>(bits >> 8);
+        dst[2] = static_cast<uint8_t>(bits >> 16);
+      }
       return;
     }
     case DType::kBF16:
@@ -157,7 +172,7 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
 }  // namespace
 
 bool PackedMatMulSupports(const WeightMatrix& w) {
-  if (GroupBlockBytes(w.type) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
+  if (GroupBlockBytes(w.type, false) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
   return w.type != DType::kBF16 || kernels::CpuHasBf16Dot();
 }
 
@@ -181,11 +196,11 @@ ActivationBlocks ActivationBlocksFor(DType type) {
 size_t PackedBytes(const WeightMatrix& w) {
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const int64_t blocks = w.cols / PackBlockElems(w.type);
-  return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type);
+  return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type, w.packed_for_decode);
 }
 
 void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
-  const size_t gb = GroupBlockBytes(w.type);
+  const size_t gb = GroupBlockBytes(w.type, w.packed_for_decode);
   if (gb == 0) Fail("PackGroups: no packed layout for ", Name(w.type));
   const int64_t block_elems = PackBlockElems(w.type);
   const size_t block_bytes = BytesFor(w.type, block_elems);
@@ -199,7 +214,7 @@ void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
     for (int r = 0; r < rows; ++r) {
       const uint8_t* row = w.Row(g * kPackRows + r);
       for (int64_t b = 0; b < blocks; ++b) {
-        PackBlock(w.type, row + static_cast<size_t>(b) * block_bytes, r,
+        PackBlock(w.type, row + static_cast<size_t>(b) * block_bytes, r, w.packed_for_decode,
                   group + static_cast<size_t>(b) * gb);
       }
     }
