@@ -123,7 +123,6 @@ WeightMatrix GetMatrix(DType type, int64_t rows, int64_t cols, bool packed) {
     }
   }
   m.w.type = type;
-  m.w.packed_for_decode = rows == 262144;  // the output head, as the model packs it
   m.w.data = p;
   m.w.rows = rows;
   m.w.cols = cols;

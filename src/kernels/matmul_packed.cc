@@ -333,16 +333,14 @@ HWY_INLINE __m512i LoadLevels6(const uint8_t* p) {
                           _mm512_set1_epi8(0x3F));
 }
 
-// Q6_K: w = d * sc_j * (q - 32) per 16-value sub-block j, 4 steps per
-// sub-block. Levels as bytes, or (kSixBit: WeightMatrix::packed_for_decode)
-// at 6 bits; 8-token tiles spread that unpacking where it does run on many
-// tokens (perplexity's logits at every position).
-template <bool kSixBit>
-struct KernelQ6 : Int8Activations<16, -32> {
-  static constexpr size_t kStepBytes = kSixBit ? 48 : 64;
-  static constexpr size_t kGroupBlockBytes = 288 + 64 * kStepBytes;
+// Q6_K: w = d * sc_j * (q - 32) per 16-value sub-block j, 4 steps of 48
+// bytes per sub-block. Levels kept at 6 bits cost three operations per step
+// (LoadLevels6) against bytes, and save a quarter of the bytes decode
+// streams; 8-token tiles spread that unpacking in prompts (docs/kernels.md).
+struct KernelQ6_K : Int8Activations<16, -32> {
+  static constexpr size_t kGroupBlockBytes = 288 + 64 * 48;
   static constexpr int kBlockElems = 256;
-  static constexpr int kTileTokens = kSixBit ? 8 : 4;
+  static constexpr int kTileTokens = 8;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, const int8_t* const* xq, const float* const* dx,
                              const int32_t* const* sx, __m512* acc) {
@@ -355,8 +353,7 @@ struct KernelQ6 : Int8Activations<16, -32> {
         __m512i a[NT];             // started at -32 * sum(x): levels are q + 32
         for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][j]);
         for (int s = 4 * j; s < 4 * j + 4; ++s) {
-          const uint8_t* step = levels + kStepBytes * s;
-          const __m512i w = kSixBit ? LoadLevels6(step) : Load(step);
+          const __m512i w = LoadLevels6(levels + 48 * s);
           for (int t = 0; t < NT; ++t) {
             a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
           }
@@ -374,8 +371,6 @@ struct KernelQ6 : Int8Activations<16, -32> {
     }
   }
 };
-using KernelQ6_K = KernelQ6<false>;
-using KernelQ6_KSixBit = KernelQ6<true>;
 
 // BF16 weights, lane = row holding values 2s, 2s + 1 at step s; x in bf16.
 // No scales: vdpbf16ps accumulates straight into f32. More tokens per tile
@@ -640,9 +635,6 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
     case DType::kQ5_K:
       return MatMulPacked<KernelQ5_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ6_K:
-      if (w.packed_for_decode) {
-        return MatMulPacked<KernelQ6_KSixBit>(w, x, num_tokens, y, y_stride, pool, precise);
-      }
       return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kBF16:
       return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool, precise);

@@ -25,12 +25,6 @@ struct WeightMatrix {
   // Optional repacked copy for the integer kernels (kernels/packed_matmul.h);
   // when set, MatMul reads it instead of `data`. DequantizeRow reads `data`.
   const uint8_t* packed = nullptr;
-  // Set before packing a matrix that multiplies one token at a time (the
-  // output head: prompts need only the last token's logits). Q6_K then keeps
-  // its levels at 6 bits, a quarter fewer bytes to stream per token, and
-  // unpacks them in the kernel, which would cost a prompt's many-token
-  // tiles 2x (docs/kernels.md).
-  bool packed_for_decode = false;
 
   const uint8_t* Row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;

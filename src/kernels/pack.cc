@@ -11,7 +11,7 @@ namespace gemma {
 namespace {
 
 // Bytes of one group's share of one weight block (kPackRows rows of it).
-size_t GroupBlockBytes(DType type, bool for_decode) {
+size_t GroupBlockBytes(DType type) {
   switch (type) {
     case DType::kQ4_0:
       return 32 + 256;  // 16 f16 scales, 4 steps of 16 rows x 4 bytes
@@ -28,8 +28,7 @@ size_t GroupBlockBytes(DType type, bool for_decode) {
     case DType::kQ5_K:
       return 64 + 256 + 512 + 2048;  // as Q4_K, plus a fifth-bit vector per 4 steps
     case DType::kQ6_K:
-      // d, 16x16 scales, 64 steps of levels: 6-bit (48 bytes) or bytes (64)
-      return 32 + 256 + (for_decode ? 3072 : 4096);
+      return 32 + 256 + 3072;  // d, 16x16 scales, 64 steps of 6-bit levels
     case DType::kBF16:
       return 1024;  // 32 values: 16 steps of 16 rows x 2 values
     default:
@@ -58,7 +57,7 @@ void PackScalesK4(const Block* b, int r, uint8_t* out) {
   }
 }
 
-void PackBlock(DType type, const uint8_t* block, int r, bool for_decode, uint8_t* out) {
+void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
   switch (type) {
     case DType::kQ4_0: {
       const auto* b = reinterpret_cast<const BlockQ4_0*>(block);
@@ -141,12 +140,6 @@ void PackBlock(DType type, const uint8_t* block, int r, bool for_decode, uint8_t
           lv[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
       }
-      if (!for_decode) {
-        // Levels as bytes (0..63): 30% more bytes than the file's 4 + 2 bit
-        // planes, but nothing to unpack per token tile.
-        for (int s = 0; s < 64; ++s) PutStep(out + 288, s, r, levels);
-        return;
-      }
       // The 6-bit levels of a step as 48 bytes: row r's 4 levels are the
       // 24-bit little-endian number at bytes 3r..3r+2, level i in bits
       // 6i..6i+5. The kernel spreads each 6-byte pair of rows over a 64-bit
@@ -172,7 +165,7 @@ void PackBlock(DType type, const uint8_t* block, int r, bool for_decode, uint8_t
 }  // namespace
 
 bool PackedMatMulSupports(const WeightMatrix& w) {
-  if (GroupBlockBytes(w.type, false) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
+  if (GroupBlockBytes(w.type) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
   return w.type != DType::kBF16 || kernels::CpuHasBf16Dot();
 }
 
@@ -196,11 +189,11 @@ ActivationBlocks ActivationBlocksFor(DType type) {
 size_t PackedBytes(const WeightMatrix& w) {
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   const int64_t blocks = w.cols / PackBlockElems(w.type);
-  return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type, w.packed_for_decode);
+  return static_cast<size_t>(groups * blocks) * GroupBlockBytes(w.type);
 }
 
 void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
-  const size_t gb = GroupBlockBytes(w.type, w.packed_for_decode);
+  const size_t gb = GroupBlockBytes(w.type);
   if (gb == 0) Fail("PackGroups: no packed layout for ", Name(w.type));
   const int64_t block_elems = PackBlockElems(w.type);
   const size_t block_bytes = BytesFor(w.type, block_elems);
@@ -214,7 +207,7 @@ void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out) {
     for (int r = 0; r < rows; ++r) {
       const uint8_t* row = w.Row(g * kPackRows + r);
       for (int64_t b = 0; b < blocks; ++b) {
-        PackBlock(w.type, row + static_cast<size_t>(b) * block_bytes, r, w.packed_for_decode,
+        PackBlock(w.type, row + static_cast<size_t>(b) * block_bytes, r,
                   group + static_cast<size_t>(b) * gb);
       }
     }

@@ -289,7 +289,6 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
   size_t total = 0;
   for (WeightMatrix* m : matrices) {
     if (!PackedMatMulSupports(*m) || m->packed != nullptr) continue;
-    m->packed_for_decode = m == &weights.output_head;
     const size_t bytes = PackedBytes(*m);
     HugeBuffer buffer = AllocateHugeBuffer(bytes);
     if (!buffer) Fail("out of memory packing weights (", bytes, " bytes)");

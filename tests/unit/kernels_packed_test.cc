@@ -26,11 +26,9 @@ struct PackedMatrix {
   WeightMatrix w;
 };
 
-PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& rng,
-                          bool for_decode = false) {
+PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
   PackedMatrix m;
   m.w.type = type;
-  m.w.packed_for_decode = for_decode;
   m.w.rows = rows;
   m.w.cols = cols;
   m.w.row_bytes = BytesFor(type, cols);
@@ -47,12 +45,6 @@ PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& 
   PackGroups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
   m.w.packed = m.packed.get();
   return m;
-}
-
-// The packed layouts of a type (WeightMatrix::packed_for_decode): Q6_K has a
-// second one with 6-bit levels, for the output head.
-std::vector<bool> ForDecodeLayouts(DType type) {
-  return type == DType::kQ6_K ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
 class PackedMatMulTest : public ::testing::TestWithParam<DType> {
@@ -101,28 +93,25 @@ TEST_P(PackedMatMulTest, MatchesReference) {
   ThreadPool one(1), three(3);
   // Rows: a partial group, exact groups; tokens: decode, token-tile edges,
   // and more than one L2 token chunk for the narrow matrix.
-  for (const bool for_decode : ForDecodeLayouts(type)) {
-    for (int64_t cols : {256, 1280}) {
-      for (int64_t rows : {5, 32, 53}) {
-        const PackedMatrix m = RandomPacked(type, rows, cols, rng, for_decode);
-        if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
-        ASSERT_TRUE(PackedMatMulSupports(m.w));
-        for (int64_t tokens : {1, 2, 3, 4, 7, 9, 17}) {
-          std::normal_distribution<float> normal(0.0f, 1.0f);
-          std::vector<float> x(static_cast<size_t>(tokens * cols));
-          for (float& v : x) v = normal(rng);
-          if (tokens == 3) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
-          const int64_t y_stride = rows + 5;
-          const float kSentinel = 777.0f;
-          std::vector<float> y1(static_cast<size_t>(tokens * y_stride), kSentinel), y3 = y1;
-          MatMul(m.w, x.data(), tokens, y1.data(), y_stride, one);
-          MatMul(m.w, x.data(), tokens, y3.data(), y_stride, three);
-          SCOPED_TRACE(testing::Message()
-                       << Name(type) << (for_decode ? " (for decode)" : "") << " rows " << rows
-                       << " cols " << cols << " tokens " << tokens);
-          ExpectMatchesReference(m.w, x, tokens, y1, y_stride, kSentinel);
-          EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(float)), 0);
-        }
+  for (int64_t cols : {256, 1280}) {
+    for (int64_t rows : {5, 32, 53}) {
+      const PackedMatrix m = RandomPacked(type, rows, cols, rng);
+      if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
+      ASSERT_TRUE(PackedMatMulSupports(m.w));
+      for (int64_t tokens : {1, 2, 3, 4, 7, 9, 17}) {
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(tokens * cols));
+        for (float& v : x) v = normal(rng);
+        if (tokens == 3) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
+        const int64_t y_stride = rows + 5;
+        const float kSentinel = 777.0f;
+        std::vector<float> y1(static_cast<size_t>(tokens * y_stride), kSentinel), y3 = y1;
+        MatMul(m.w, x.data(), tokens, y1.data(), y_stride, one);
+        MatMul(m.w, x.data(), tokens, y3.data(), y_stride, three);
+        SCOPED_TRACE(testing::Message()
+                     << Name(type) << " rows " << rows << " cols " << cols << " tokens " << tokens);
+        ExpectMatchesReference(m.w, x, tokens, y1, y_stride, kSentinel);
+        EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(float)), 0);
       }
     }
   }
@@ -138,25 +127,22 @@ TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
   std::mt19937 rng(static_cast<unsigned>(type) * 17u + 3u);
   ThreadPool two(2);
   const int64_t rows = 20, cols = 10240, tokens = 17;
-  for (const bool for_decode : ForDecodeLayouts(type)) {
-    SCOPED_TRACE(for_decode ? "for decode" : "default layout");
-    const PackedMatrix m = RandomPacked(type, rows, cols, rng, for_decode);
-    ASSERT_TRUE(PackedMatMulSupports(m.w));
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(tokens * cols));
-    for (float& v : x) v = normal(rng);
-    const int64_t y_stride = rows + 3;
-    const float kSentinel = 777.0f;
-    std::vector<float> batch(static_cast<size_t>(tokens * y_stride), kSentinel);
-    MatMul(m.w, x.data(), tokens, batch.data(), y_stride, two);
-    ExpectMatchesReference(m.w, x, tokens, batch, y_stride, kSentinel);
-    for (int64_t t = 0; t < tokens; ++t) {
-      std::vector<float> alone(static_cast<size_t>(rows));
-      MatMul(m.w, x.data() + t * cols, 1, alone.data(), rows, two);
-      EXPECT_EQ(
-          std::memcmp(alone.data(), batch.data() + t * y_stride, alone.size() * sizeof(float)), 0)
-          << "token " << t;
-    }
+  const PackedMatrix m = RandomPacked(type, rows, cols, rng);
+  ASSERT_TRUE(PackedMatMulSupports(m.w));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(tokens * cols));
+  for (float& v : x) v = normal(rng);
+  const int64_t y_stride = rows + 3;
+  const float kSentinel = 777.0f;
+  std::vector<float> batch(static_cast<size_t>(tokens * y_stride), kSentinel);
+  MatMul(m.w, x.data(), tokens, batch.data(), y_stride, two);
+  ExpectMatchesReference(m.w, x, tokens, batch, y_stride, kSentinel);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::vector<float> alone(static_cast<size_t>(rows));
+    MatMul(m.w, x.data() + t * cols, 1, alone.data(), rows, two);
+    EXPECT_EQ(std::memcmp(alone.data(), batch.data() + t * y_stride, alone.size() * sizeof(float)),
+              0)
+        << "token " << t;
   }
 }
 
