@@ -175,10 +175,11 @@ int RegisterAll() {
   for (const Shape& s : shapes) {
     for (DType type : types) {
       // The head only in the types a model would store it in (f32 would need
-      // 2.4 GB); every type at the smaller shapes.
+      // 2.4 GB), and Q5_K for a decode from DRAM; every type at the smaller
+      // shapes.
       const bool head = s.rows == 262144;
       if (head && type != DType::kBF16 && type != DType::kF16 && type != DType::kQ8_0 &&
-          type != DType::kQ4_0 && type != DType::kQ4_K && type != DType::kQ6_K) {
+          type != DType::kQ4_0 && type != DType::kQ4_K && type != DType::kQ5_K && type != DType::kQ6_K) {
         continue;
       }
       for (int threads : {1, max_threads}) {

@@ -26,7 +26,7 @@ size_t GroupBlockBytes(DType type) {
     case DType::kQ4_K:
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ5_K:
-      return 64 + 256 + 512 + 2048;  // as Q4_K, plus a fifth-bit vector per 4 steps
+      return 64 + 256 + 64 * 40;  // d and dmin, 8x16 scales and mins, 64 5-bit steps
     case DType::kQ6_K:
       return 32 + 256 + 3072;  // d, 16x16 scales, 64 steps of 6-bit levels
     case DType::kBF16:
@@ -103,25 +103,28 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       return;
     }
     case DType::kQ5_K: {
-      // Step s = 8c + s' covers values 64c + 4s' + i (low nibbles, sub-block
-      // 2c) and 64c + 32 + 4s' + i (high, 2c + 1), i < 4, of each row. Their
-      // fifth bits go to byte 4r + i of the 64-byte vector of steps
-      // 4g .. 4g + 3 (g = s / 4): bit 2k for the low value of step 4g + k,
-      // bit 2k + 1 for the high one. Row r owns its 4 bytes of each vector.
+      // Step s = 8j + s' holds values 32j + 4s' + i (i < 4) of sub-block j,
+      // as 40 bytes: row r's 4 levels (0..31) are the 20-bit number at bit
+      // 20 * (r % 2) of the 40-bit group at byte 5 * (r / 2), level i in bits
+      // 5i..5i+4. Rows r and r + 1 share a byte: each writes only its bits.
       const auto* b = reinterpret_cast<const BlockQ5_K*>(block);
       PackScalesK4(b, r, out);
-      for (int g = 0; g < 8; ++g) {
+      for (int step = 0; step < 64; ++step) {
+        uint64_t bits = 0;
         for (int i = 0; i < 4; ++i) {
-          uint8_t bits = 0;
-          for (int k = 0; k < 4; ++k) {
-            const int s = 4 * g + k, c = s / 8, l = 4 * (s % 8) + i;
-            bits |= static_cast<uint8_t>(((b->qh[l] >> (2 * c)) & 1) << (2 * k));
-            bits |= static_cast<uint8_t>(((b->qh[l] >> (2 * c + 1)) & 1) << (2 * k + 1));
-          }
-          out[320 + 64 * g + 4 * r + i] = bits;
+          const int v = 4 * step + i, c = v / 64, l = v % 32, high = (v % 64) / 32;
+          const int q = high ? b->qs[32 * c + l] >> 4 : b->qs[32 * c + l] & 0xF;
+          const int fifth = (b->qh[l] >> (2 * c + high)) & 1;
+          bits |= static_cast<uint64_t>(q | (fifth << 4)) << (5 * i);
         }
+        const int shift = 20 * (r % 2);
+        const uint64_t mask = uint64_t{0xFFFFF} << shift;
+        uint8_t* pair = out + 320 + 40 * step + 5 * (r / 2);
+        uint64_t word = 0;
+        std::memcpy(&word, pair, 5);
+        word = (word & ~mask) | (bits << shift);
+        std::memcpy(pair, &word, 5);
       }
-      for (int s = 0; s < 32; ++s) PutStep(out + 832, s, r, b->qs);
       return;
     }
     case DType::kQ6_K: {
