@@ -179,7 +179,8 @@ int RegisterAll() {
       // shapes.
       const bool head = s.rows == 262144;
       if (head && type != DType::kBF16 && type != DType::kF16 && type != DType::kQ8_0 &&
-          type != DType::kQ4_0 && type != DType::kQ4_K && type != DType::kQ5_K && type != DType::kQ6_K) {
+          type != DType::kQ4_0 && type != DType::kQ4_K && type != DType::kQ5_K &&
+          type != DType::kQ6_K) {
         continue;
       }
       for (int threads : {1, max_threads}) {
