@@ -295,17 +295,36 @@ struct KernelQ4_K : Int8Activations<16, 1> {
   }
 };
 
-// One Q5_K step's 16 rows x 4 levels (0..31) from its 40 bytes (pack.cc):
-// as LoadLevels6 below, with 5-byte pairs of rows and 5-bit fields.
-HWY_INLINE __m512i LoadLevels5(const uint8_t* p) {
-  const __m512i spread = _mm512_set_epi8(
-      39, 39, 39, 39, 38, 37, 36, 35, 34, 34, 34, 34, 33, 32, 31, 30, 29, 29, 29, 29, 28, 27, 26,
-      25, 24, 24, 24, 24, 23, 22, 21, 20, 19, 19, 19, 19, 18, 17, 16, 15, 14, 14, 14, 14, 13, 12,
-      11, 10, 9, 9, 9, 9, 8, 7, 6, 5, 4, 4, 4, 4, 3, 2, 1, 0);
-  const __m512i cuts = _mm512_set1_epi64(0x231E19140F0A0500);  // 0, 5, ..., 35
-  const __m512i raw = _mm512_maskz_loadu_epi8(0x000000FFFFFFFFFFull, p);
-  return _mm512_and_si512(_mm512_multishift_epi64_epi8(cuts, _mm512_permutexvar_epi8(spread, raw)),
-                          _mm512_set1_epi8(0x1F));
+// One step's 16 rows x 4 levels of kBits (5: Q5_K, 6: Q6_K) from its
+// 8 * kBits bytes (pack.cc): row r's levels are the (4 * kBits)-bit number
+// at bit 4 * kBits * (r % 2) of the kBits bytes at kBits * (r / 2), level i
+// in bits kBits * i... vpermb gives each 64-bit lane the kBits bytes of its
+// two rows; vpmultishiftqb cuts 8 bits at bit kBits * i of the lane into
+// byte i, and the AND drops the neighbour's bits.
+template <int kBits>
+HWY_INLINE __m512i LoadLevels(const uint8_t* p) {
+  struct Spread {
+    alignas(64) uint8_t index[64];
+  };
+  static constexpr Spread kSpread = [] {
+    Spread s{};
+    for (int i = 0; i < 8; ++i) {
+      for (int k = 0; k < 8; ++k)
+        s.index[8 * i + k] = static_cast<uint8_t>(kBits * i + std::min(k, kBits - 1));
+    }
+    return s;
+  }();
+  constexpr uint64_t kCuts = [] {
+    uint64_t c = 0;
+    for (int m = 0; m < 8; ++m) c |= static_cast<uint64_t>(kBits * m) << (8 * m);
+    return c;
+  }();
+  const __m512i spread = _mm512_load_si512(kSpread.index);
+  const __m512i raw = _mm512_maskz_loadu_epi8((uint64_t{1} << (8 * kBits)) - 1, p);
+  return _mm512_and_si512(
+      _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(kCuts)),
+                                   _mm512_permutexvar_epi8(spread, raw)),
+      _mm512_set1_epi8(static_cast<char>((1 << kBits) - 1)));
 }
 
 // Q5_K: as Q4_K with levels 0..31, kept at 5 bits: step 8j + s holds values
@@ -326,7 +345,7 @@ struct KernelQ5_K : Int8Activations<16, 1> {
       __m512i a[NT];
       for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
       for (int s = 0; s < 8; ++s) {
-        const __m512i w = LoadLevels5(levels + 40 * (8 * j + s));
+        const __m512i w = LoadLevels<5>(levels + 40 * (8 * j + s));
         for (int t = 0; t < NT; ++t) {
           a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 32 * j + 4 * s));
         }
@@ -345,24 +364,9 @@ struct KernelQ5_K : Int8Activations<16, 1> {
   }
 };
 
-// One Q6_K step's 16 rows x 4 levels (0..63) from its 48 bytes: row r's
-// levels are the 24-bit number at bytes 3r..3r+2. vpermb gives each 64-bit
-// lane the 6 bytes of its two rows; vpmultishiftqb cuts 8 bits at bits 6i of
-// the lane into byte i, and the AND drops the neighbour's 2 bits.
-HWY_INLINE __m512i LoadLevels6(const uint8_t* p) {
-  const __m512i spread = _mm512_set_epi8(
-      47, 47, 47, 46, 45, 44, 43, 42, 41, 41, 41, 40, 39, 38, 37, 36, 35, 35, 35, 34, 33, 32, 31,
-      30, 29, 29, 29, 28, 27, 26, 25, 24, 23, 23, 23, 22, 21, 20, 19, 18, 17, 17, 17, 16, 15, 14,
-      13, 12, 11, 11, 11, 10, 9, 8, 7, 6, 5, 5, 5, 4, 3, 2, 1, 0);
-  const __m512i cuts = _mm512_set1_epi64(0x2A241E18120C0600);  // 0, 6, ..., 42
-  const __m512i raw = _mm512_maskz_loadu_epi8(0x0000FFFFFFFFFFFFull, p);
-  return _mm512_and_si512(_mm512_multishift_epi64_epi8(cuts, _mm512_permutexvar_epi8(spread, raw)),
-                          _mm512_set1_epi8(0x3F));
-}
-
 // Q6_K: w = d * sc_j * (q - 32) per 16-value sub-block j, 4 steps of 48
 // bytes per sub-block. Levels kept at 6 bits cost three operations per step
-// (LoadLevels6) against bytes, and save a quarter of the bytes decode
+// (LoadLevels<6>) against bytes, and save a quarter of the bytes decode
 // streams; 8-token tiles spread that unpacking in prompts (docs/kernels.md).
 struct KernelQ6_K : Int8Activations<16, -32> {
   static constexpr size_t kGroupBlockBytes = 288 + 64 * 48;
@@ -380,7 +384,7 @@ struct KernelQ6_K : Int8Activations<16, -32> {
         __m512i a[NT];             // started at -32 * sum(x): levels are q + 32
         for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][j]);
         for (int s = 4 * j; s < 4 * j + 4; ++s) {
-          const __m512i w = LoadLevels6(levels + 48 * s);
+          const __m512i w = LoadLevels<6>(levels + 48 * s);
           for (int t = 0; t < NT; ++t) {
             a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
           }
