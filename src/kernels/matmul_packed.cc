@@ -295,7 +295,7 @@ struct KernelQ4_K : Int8Activations<16, 1> {
   }
 };
 
-// One step's 16 rows x 4 levels of kBits (5: Q5_K, 6: Q6_K) from its
+// One step's 16 rows x 4 levels of kBits (3: Q3_K, 5: Q5_K, 6: Q6_K) from its
 // 8 * kBits bytes (pack.cc): row r's levels are the (4 * kBits)-bit number
 // at bit 4 * kBits * (r % 2) of the kBits bytes at kBits * (r / 2), level i
 // in bits kBits * i... vpermb gives each 64-bit lane the kBits bytes of its
@@ -364,12 +364,15 @@ struct KernelQ5_K : Int8Activations<16, 1> {
   }
 };
 
-// Q6_K: w = d * sc_j * (q - 32) per 16-value sub-block j, 4 steps of 48
-// bytes per sub-block. Levels kept at 6 bits cost three operations per step
-// (LoadLevels<6>) against bytes, and save a quarter of the bytes decode
-// streams; 8-token tiles spread that unpacking in prompts (docs/kernels.md).
-struct KernelQ6_K : Int8Activations<16, -32> {
-  static constexpr size_t kGroupBlockBytes = 288 + 64 * 48;
+// Q3_K and Q6_K: w = d * sc_j * (q - kOffset) per 16-value sub-block j, 4
+// steps of 8 * kBits bytes per sub-block, int8 scales. Levels kept at kBits
+// cost three operations per step (LoadLevels) against bytes, and save a
+// quarter (Q6_K) of the bytes decode streams; 8-token tiles spread that
+// unpacking in prompts (docs/kernels.md).
+template <int kBits, int kOffset>
+struct KernelSub16 : Int8Activations<16, -kOffset> {
+  static constexpr size_t kStepBytes = 8 * kBits;
+  static constexpr size_t kGroupBlockBytes = 288 + 64 * kStepBytes;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 8;
   template <int NT>
@@ -381,10 +384,10 @@ struct KernelQ6_K : Int8Activations<16, -32> {
       __m512i dot[NT];
       for (int jj = 0; jj < 2; ++jj) {
         const int j = 2 * i + jj;  // sub-block
-        __m512i a[NT];             // started at -32 * sum(x): levels are q + 32
+        __m512i a[NT];             // started at -kOffset * sum(x): levels are q + kOffset
         for (int t = 0; t < NT; ++t) a[t] = _mm512_set1_epi32(sx[t][j]);
         for (int s = 4 * j; s < 4 * j + 4; ++s) {
-          const __m512i w = LoadLevels<6>(levels + 48 * s);
+          const __m512i w = LoadLevels<kBits>(levels + kStepBytes * s);
           for (int t = 0; t < NT; ++t) {
             a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
           }
@@ -402,6 +405,8 @@ struct KernelQ6_K : Int8Activations<16, -32> {
     }
   }
 };
+using KernelQ3_K = KernelSub16<3, 4>;
+using KernelQ6_K = KernelSub16<6, 32>;
 
 // BF16 weights, lane = row holding values 2s, 2s + 1 at step s; x in bf16.
 // No scales: vdpbf16ps accumulates straight into f32. More tokens per tile
@@ -661,6 +666,8 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
       return MatMulPacked<KernelQ5_1>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ8_0:
       return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
+    case DType::kQ3_K:
+      return MatMulPacked<KernelQ3_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ4_K:
       return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ5_K:

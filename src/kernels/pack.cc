@@ -1,4 +1,4 @@
-// Repacking of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
+// Repacking of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
 // groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
 #include <algorithm>
 #include <cstring>
@@ -27,8 +27,10 @@ size_t GroupBlockBytes(DType type) {
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ5_K:
       return 64 + 256 + 64 * 40;  // d and dmin, 8x16 scales and mins, 64 5-bit steps
+    case DType::kQ3_K:
+      return 32 + 256 + 64 * 24;  // d, 16x16 scales, 64 steps of 3-bit levels
     case DType::kQ6_K:
-      return 32 + 256 + 3072;  // d, 16x16 scales, 64 steps of 6-bit levels
+      return 32 + 256 + 64 * 48;  // d, 16x16 scales, 64 steps of 6-bit levels
     case DType::kBF16:
       return 1024;  // 32 values: 16 steps of 16 rows x 2 values
     default:
@@ -42,6 +44,25 @@ int64_t PackBlockElems(DType type) { return type == DType::kBF16 ? 32 : Info(typ
 // Copies 4-byte step `s` of `src` for row `r` into its lane of a step area.
 inline void PutStep(uint8_t* area, int s, int r, const uint8_t* src) {
   std::memcpy(area + static_cast<size_t>(s) * 64 + static_cast<size_t>(r) * 4, src + 4 * s, 4);
+}
+
+// Writes row r's share of 64 steps of `bits`-bit levels (levels[4s + i] is
+// value i of step s): per step 8 * bits bytes, row r's 4 levels being the
+// (4 * bits)-bit number at bit 4 * bits * (r % 2) of the `bits` bytes at
+// bits * (r / 2), level i in bits bits * i... (the kernels' LoadLevels).
+// Rows r and r + 1 share a byte when bits is odd: each writes only its own.
+void PutLevels(uint8_t* steps, int bits, int r, const uint8_t* levels) {
+  const int shift = 4 * bits * (r % 2);
+  const uint64_t mask = ((uint64_t{1} << (4 * bits)) - 1) << shift;
+  for (int s = 0; s < 64; ++s) {
+    uint64_t row_bits = 0;
+    for (int i = 0; i < 4; ++i) row_bits |= static_cast<uint64_t>(levels[4 * s + i]) << (bits * i);
+    uint8_t* pair = steps + static_cast<size_t>(8 * bits * s + bits * (r / 2));
+    uint64_t word = 0;
+    std::memcpy(&word, pair, static_cast<size_t>(bits));
+    word = (word & ~mask) | (row_bits << shift);
+    std::memcpy(pair, &word, static_cast<size_t>(bits));
+  }
 }
 
 // d, dmin and the unpacked 6-bit scales and mins of a Q4_K/Q5_K block.
@@ -103,28 +124,33 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       return;
     }
     case DType::kQ5_K: {
-      // Step s = 8j + s' holds values 32j + 4s' + i (i < 4) of sub-block j,
-      // as 40 bytes: row r's 4 levels (0..31) are the 20-bit number at bit
-      // 20 * (r % 2) of the 40-bit group at byte 5 * (r / 2), level i in bits
-      // 5i..5i+4. Rows r and r + 1 share a byte: each writes only its bits.
+      // Step 8j + s holds values 32j + 4s.. of sub-block j, at 5 bits.
       const auto* b = reinterpret_cast<const BlockQ5_K*>(block);
       PackScalesK4(b, r, out);
-      for (int step = 0; step < 64; ++step) {
-        uint64_t bits = 0;
-        for (int i = 0; i < 4; ++i) {
-          const int v = 4 * step + i, c = v / 64, l = v % 32, high = (v % 64) / 32;
-          const int q = high ? b->qs[32 * c + l] >> 4 : b->qs[32 * c + l] & 0xF;
-          const int fifth = (b->qh[l] >> (2 * c + high)) & 1;
-          bits |= static_cast<uint64_t>(q | (fifth << 4)) << (5 * i);
-        }
-        const int shift = 20 * (r % 2);
-        const uint64_t mask = uint64_t{0xFFFFF} << shift;
-        uint8_t* pair = out + 320 + 40 * step + 5 * (r / 2);
-        uint64_t word = 0;
-        std::memcpy(&word, pair, 5);
-        word = (word & ~mask) | (bits << shift);
-        std::memcpy(pair, &word, 5);
+      uint8_t levels[kQK_K];
+      for (int v = 0; v < kQK_K; ++v) {
+        const int c = v / 64, l = v % 32, high = (v % 64) / 32;
+        const int q = high ? b->qs[32 * c + l] >> 4 : b->qs[32 * c + l] & 0xF;
+        levels[v] = static_cast<uint8_t>(q | (((b->qh[l] >> (2 * c + high)) & 1) << 4));
       }
+      PutLevels(out + 320, 5, r, levels);
+      return;
+    }
+    case DType::kQ3_K: {
+      // As Q6_K: d, 16 signed scales as int8, levels q + 4 (0..7) at 3 bits.
+      const auto* b = reinterpret_cast<const BlockQ3_K*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      int scales[16];
+      UnpackScalesQ3K(b->scales, scales);
+      for (int j = 0; j < 16; ++j) out[32 + j * 16 + r] = static_cast<uint8_t>(scales[j]);
+      uint8_t levels[kQK_K];
+      for (int v = 0; v < kQK_K; ++v) {
+        const int h = v / 128, j = (v % 128) / 32, l = v % 32;
+        const int low = (b->qs[32 * h + l] >> (2 * j)) & 3;
+        const int high = (b->hmask[l] >> (4 * h + j)) & 1;
+        levels[v] = static_cast<uint8_t>(low | (high << 2));
+      }
+      PutLevels(out + 288, 3, r, levels);
       return;
     }
     case DType::kQ6_K: {
@@ -143,18 +169,7 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
           lv[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
       }
-      // The 6-bit levels of a step as 48 bytes: row r's 4 levels are the
-      // 24-bit little-endian number at bytes 3r..3r+2, level i in bits
-      // 6i..6i+5. The kernel spreads each 6-byte pair of rows over a 64-bit
-      // lane (vpermb) and cuts out the levels (vpmultishiftqb).
-      for (int s = 0; s < 64; ++s) {
-        uint32_t bits = 0;
-        for (int i = 0; i < 4; ++i) bits |= static_cast<uint32_t>(levels[4 * s + i]) << (6 * i);
-        uint8_t* dst = out + 288 + 48 * s + 3 * r;
-        dst[0] = static_cast<uint8_t>(bits);
-        dst[1] = static_cast<uint8_t>(bits >> 8);
-        dst[2] = static_cast<uint8_t>(bits >> 16);
-      }
+      PutLevels(out + 288, 6, r, levels);
       return;
     }
     case DType::kBF16:
@@ -180,6 +195,7 @@ ActivationBlocks ActivationBlocksFor(DType type) {
     case DType::kQ5_1:
     case DType::kQ8_0:
       return {kQK, kQK};
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

@@ -24,8 +24,8 @@ constexpr int kPackRows = 16;
 // Whether the CPU (the chosen SIMD target) has the packed kernels.
 bool PackedMatMulAvailable();
 
-// Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, and BF16
-// where the CPU has AVX512_BF16 (columns a multiple of 32).
+// Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K, and
+// BF16 where the CPU has AVX512_BF16 (columns a multiple of 32).
 bool PackedMatMulSupports(const WeightMatrix& w);
 
 // Bytes of the packed copy of w (rows padded up to a multiple of kPackRows).

@@ -14,6 +14,7 @@
 #include "kernels/ops.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/ref/packed_ref.h"
+#include "quant/blocks.h"
 #include "quant/quant.h"
 #include "threading/thread_pool.h"
 
@@ -38,7 +39,17 @@ PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& 
   for (int64_t r = 0; r < rows; ++r) {
     const float offset = r % 3 == 2 ? 0.1f : 0.0f;  // exercises the Q4_K mins
     for (float& v : row) v = normal(rng) + offset;
-    QuantizeRowRef(type, row.data(), m.bytes.data() + static_cast<size_t>(r) * m.w.row_bytes, cols);
+    uint8_t* dst = m.bytes.data() + static_cast<size_t>(r) * m.w.row_bytes;
+    if (type == DType::kQ3_K) {
+      // No Q3_K quantizer: random levels, scales and hmask bits, a sane d.
+      std::uniform_int_distribution<int> byte(0, 255);
+      for (size_t i = 0; i < m.w.row_bytes; ++i) dst[i] = static_cast<uint8_t>(byte(rng));
+      for (int64_t b = 0; b < cols / kQK_K; ++b) {
+        reinterpret_cast<BlockQ3_K*>(dst)[b].d.Set(0.01f * (1.0f + normal(rng)));
+      }
+      continue;
+    }
+    QuantizeRowRef(type, row.data(), dst, cols);
   }
   m.w.data = m.bytes.data();
   m.packed = hwy::AllocateAligned<uint8_t>(PackedBytes(m.w));
@@ -56,8 +67,8 @@ class PackedMatMulTest : public ::testing::TestWithParam<DType> {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                                           DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
-                                           DType::kBF16),
+                                           DType::kQ8_0, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                                           DType::kQ6_K, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(Name(info.param));
                          });
@@ -184,7 +195,7 @@ TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   EXPECT_EQ(PackedMatMulSupports(w), kernels::CpuHasBf16Dot());
   w.cols = 100;  // not whole 32-value blocks
   EXPECT_FALSE(PackedMatMulSupports(w));
-  w.type = DType::kQ3_K;
+  w.type = DType::kF16;
   w.cols = 256;
   EXPECT_FALSE(PackedMatMulSupports(w));
   std::vector<uint8_t> out(4096);

@@ -170,6 +170,26 @@ inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, in
             add(-dx * static_cast<double>(dmin.Get()) * m * xs);
           }
         }
+      } else if (w.type == DType::kQ3_K) {
+        // Value v: 2 bits at bit 2j of qs[32h + l], the third (set: no -4)
+        // at bit 4h + j of hmask[l] (h = v / 128, j = v % 128 / 32,
+        // l = v % 32); signed 6-bit scale per 16 values.
+        for (int64_t b = 0; b < cols / kQK_K; ++b) {
+          const auto* blk = reinterpret_cast<const BlockQ3_K*>(row) + b;
+          const int8_t* xb = xq + b * kQK_K;
+          int scales[16];
+          UnpackScalesQ3K(blk->scales, scales);
+          for (int k = 0; k < 16; ++k) {
+            int32_t dot = 0;
+            for (int i = 0; i < 16; ++i) {
+              const int v = 16 * k + i, h = v / 128, j = v % 128 / 32, l = v % 32;
+              const int level = ((blk->qs[32 * h + l] >> (2 * j)) & 3) -
+                                (((blk->hmask[l] >> (4 * h + j)) & 1) ? 0 : 4);
+              dot += level * xb[v];
+            }
+            add(static_cast<double>(xd[b * 8 + k / 2]) * blk->d.Get() * scales[k] * dot);
+          }
+        }
       } else if (w.type == DType::kQ6_K) {
         for (int64_t b = 0; b < cols / kQK_K; ++b) {
           const auto* blk = reinterpret_cast<const BlockQ6_K*>(row) + b;
