@@ -34,7 +34,7 @@ struct ModelOptions {
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
   // false (default): on CPUs with AVX-512 VNNI, repack Q4_0/Q4_1/Q5_0/Q5_1/
-  // Q8_0/Q4_K/Q5_K/Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
+  // Q8_0/Q3_K/Q4_K/Q5_K/Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
   // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
   // as llama.cpp does; with AVX512_BF16 and a bf16 KV cache, attention
   // multiplies bf16 queries and probabilities with the cached rows the same

@@ -537,6 +537,14 @@ template <class K>
 void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens, float* y,
                 int64_t y_stride, int64_t g0, int64_t g1) {
   const int64_t blocks = w.cols / K::kBlockElems;
+  const auto group_at = [packed = w.packed, blocks](int64_t g) {
+    return packed + static_cast<size_t>(g * blocks) * K::kGroupBlockBytes;
+  };
+  // The rows of group g that exist (the last group may be partial).
+  const auto row_mask = [rows = w.rows](int64_t g) {
+    const int64_t valid = std::min<int64_t>(kPackRows, rows - g * kPackRows);
+    return static_cast<__mmask16>((1u << valid) - 1);
+  };
   // Wide rows (the down projection's 6912-9216 columns) run in k-chunks of
   // at most kChunkBytes per group: the chunk's weights stay in L1 while the
   // token tiles pass over them, and the token chunk below (activations in L2)
@@ -564,24 +572,21 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
       int64_t g = g0;
       if constexpr (PairsGroups<K>) {
         for (; g + 2 <= g1; g += 2) {
-          const uint8_t* group = w.packed + static_cast<size_t>(g * blocks) * K::kGroupBlockBytes;
-          const uint8_t* next = group + static_cast<size_t>(blocks) * K::kGroupBlockBytes;
-          const int64_t valid = std::min<int64_t>(kPackRows, w.rows - (g + 1) * kPackRows);
-          const __mmask16 mask1 = static_cast<__mmask16>((1u << valid) - 1);
+          const uint8_t *group = group_at(g), *next = group_at(g + 1);
+          const __mmask16 mask1 = row_mask(g + 1);
           float* yg = y + g * kPackRows;
           int64_t t = c0;
           for (; t + K::kTileTokens <= c1; t += K::kTileTokens) {
             PairTokens<K, K::kTileTokens>(group, next, b0, b1, a, t, yg, y_stride, mask1,
                                           accumulate);
           }
-          TailTokens<K>(c1 - t, group, b0, b1, a, t, yg, y_stride, 0xFFFF, accumulate);
+          TailTokens<K>(c1 - t, group, b0, b1, a, t, yg, y_stride, row_mask(g), accumulate);
           TailTokens<K>(c1 - t, next, b0, b1, a, t, yg + kPackRows, y_stride, mask1, accumulate);
         }
       }
       for (; g < g1; ++g) {
-        const uint8_t* group = w.packed + static_cast<size_t>(g * blocks) * K::kGroupBlockBytes;
-        const int64_t valid = std::min<int64_t>(kPackRows, w.rows - g * kPackRows);
-        const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+        const uint8_t* group = group_at(g);
+        const __mmask16 mask = row_mask(g);
         float* yg = y + g * kPackRows;
         int64_t t = c0;
         for (; t + K::kTileTokens <= c1; t += K::kTileTokens) {

@@ -128,8 +128,9 @@ TEST_P(PackedMatMulTest, MatchesReference) {
   }
 }
 
-// Rows wider than the k-chunk (10240 columns: 92 KB per group of Q4_0, the
-// lightest type) run in pieces with partial sums parked in y. The pieces must
+// Rows wider than the k-chunk (12288 columns: 88 KB per group of Q3_K, the
+// lightest packed type, over the 80 KB that triggers chunks) run in pieces
+// with partial sums parked in y. The pieces must
 // add up in the same order as one pass: every token of a batch gives the
 // bits it gives alone (decode runs unchunked).
 TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
@@ -137,7 +138,7 @@ TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
   if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
   std::mt19937 rng(static_cast<unsigned>(type) * 17u + 3u);
   ThreadPool two(2);
-  const int64_t rows = 20, cols = 10240, tokens = 17;
+  const int64_t rows = 20, cols = 12288, tokens = 17;
   const PackedMatrix m = RandomPacked(type, rows, cols, rng);
   ASSERT_TRUE(PackedMatMulSupports(m.w));
   std::normal_distribution<float> normal(0.0f, 1.0f);
