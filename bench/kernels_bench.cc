@@ -2,8 +2,10 @@
 // (one token: q/o projections 2304x2304, gate/up 9216x2304, down 2304x9216, the
 // tied output head 262144x2304) and prefill (2304x2304 with 64 tokens), on
 // both paths: "float" (file layout, f32 activations, the best Highway target)
-// and "packed" (repacked weights, 8-bit/bf16 activations, AVX-512 VNNI; only
-// registered where the CPU has it).
+// and "packed" (repacked weights, 8-bit/bf16 activations; AVX-512 VNNI or
+// AVX2, registered where the CPU has them). Both paths also run on each
+// weaker target that has packed kernels ("float-AVX2", "packed-AVX2" on an
+// AVX-512 machine), for the ratio an AVX2-only CPU would see.
 // Reports weight bytes streamed per second for decode (compare with
 // BM_StreamRead in the same binary) and GFLOP/s for prefill.
 //
@@ -17,10 +19,13 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/half.h"
 #include "base/mapped_file.h"
+#include "hwy/highway.h"
+#include "hwy/targets.h"
 #include "kernels/ops.h"
 #include "kernels/packed_matmul.h"
 #include "threading/thread_pool.h"
@@ -136,8 +141,10 @@ ThreadPool& Pool(int threads) {
   return *pools[threads];
 }
 
+// target: the SIMD target to dispatch to (0: the best this CPU has).
 void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
-               int threads, bool packed) {
+               int threads, bool packed, int64_t target) {
+  hwy::SetSupportedTargetsForTest(target);
   const WeightMatrix w = GetMatrix(type, rows, cols, packed);
   std::vector<float> x(static_cast<size_t>(tokens * cols));
   Rng rng;
@@ -156,6 +163,22 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
       benchmark::Counter(weight_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOPs"] = benchmark::Counter(2.0 * rows * cols * tokens / 1e9,
                                                 benchmark::Counter::kIsIterationInvariantRate);
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+// The best target (0), then each weaker one that has packed kernels, with
+// its name ("" for the best).
+std::vector<std::pair<int64_t, std::string>> BenchTargets() {
+  std::vector<std::pair<int64_t, std::string>> targets = {{0, ""}};
+  const std::vector<int64_t> supported = hwy::SupportedAndGeneratedTargets();
+  for (size_t i = 1; i < supported.size(); ++i) {
+    hwy::SetSupportedTargetsForTest(supported[i]);
+    if (PackedMatMulAvailable()) {
+      targets.emplace_back(supported[i], std::string("-") + hwy::TargetName(supported[i]));
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  return targets;
 }
 
 struct Shape {
@@ -172,6 +195,7 @@ int RegisterAll() {
                           {"prefill", 2304, 2304, 64}, {"prefill", 9216, 2304, 64},
                           {"prefill", 2304, 9216, 64}};
   const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::vector<std::pair<int64_t, std::string>> targets = BenchTargets();
   for (const Shape& s : shapes) {
     for (DType type : types) {
       // The head only in the types a model would store it in (f32 would need
@@ -184,33 +208,37 @@ int RegisterAll() {
         continue;
       }
       for (int threads : {1, max_threads}) {
-        for (bool packed : {false, true}) {
-          if (threads == 1 && max_threads == 1) continue;
-          WeightMatrix probe;
-          probe.type = type;
-          probe.rows = s.rows;
-          probe.cols = s.cols;
-          if (packed && !(PackedMatMulAvailable() && PackedMatMulSupports(probe))) continue;
-          const char* path = packed ? "packed" : "float";
-          // snprintf rather than a chain of string operator+, which trips a
-          // GCC 12 -Wrestrict false positive at -O3.
-          char name[128];
-          const std::string type_name(Name(type));
-          if (s.tokens > 1) {
-            std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lldx%lldtok/%s/threads:%d",
-                          type_name.c_str(), s.kind, static_cast<long long>(s.rows),
-                          static_cast<long long>(s.cols), static_cast<long long>(s.tokens), path,
-                          threads);
-          } else {
-            std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lld/%s/threads:%d",
-                          type_name.c_str(), s.kind, static_cast<long long>(s.rows),
-                          static_cast<long long>(s.cols), path, threads);
+        for (const auto& [target, suffix] : targets) {
+          hwy::SetSupportedTargetsForTest(target);
+          for (bool packed : {false, true}) {
+            if (threads == 1 && max_threads == 1) continue;
+            WeightMatrix probe;
+            probe.type = type;
+            probe.rows = s.rows;
+            probe.cols = s.cols;
+            if (packed && !(PackedMatMulAvailable() && PackedMatMulSupports(probe))) continue;
+            const std::string path = std::string(packed ? "packed" : "float") + suffix;
+            // snprintf rather than a chain of string operator+, which trips a
+            // GCC 12 -Wrestrict false positive at -O3.
+            char name[128];
+            const std::string type_name(Name(type));
+            if (s.tokens > 1) {
+              std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lldx%lldtok/%s/threads:%d",
+                            type_name.c_str(), s.kind, static_cast<long long>(s.rows),
+                            static_cast<long long>(s.cols), static_cast<long long>(s.tokens),
+                            path.c_str(), threads);
+            } else {
+              std::snprintf(name, sizeof(name), "MatMul/%s/%s/%lldx%lld/%s/threads:%d",
+                            type_name.c_str(), s.kind, static_cast<long long>(s.rows),
+                            static_cast<long long>(s.cols), path.c_str(), threads);
+            }
+            benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads,
+                                         packed, target)
+                ->UseRealTime()
+                ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
           }
-          benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads,
-                                       packed)
-              ->UseRealTime()
-              ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
         }
+        hwy::SetSupportedTargetsForTest(0);
       }
     }
   }

@@ -184,7 +184,7 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
 
 bool PackedMatMulSupports(const WeightMatrix& w) {
   if (GroupBlockBytes(w.type) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
-  return w.type != DType::kBF16 || kernels::CpuHasBf16Dot();
+  return w.type != DType::kBF16 || PackedMatMulHasBf16();
 }
 
 ActivationBlocks ActivationBlocksFor(DType type) {

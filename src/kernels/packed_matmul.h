@@ -21,11 +21,15 @@ namespace gemma {
 // Rows per packed group.
 constexpr int kPackRows = 16;
 
-// Whether the CPU (the chosen SIMD target) has the packed kernels.
+// Whether the CPU (the chosen SIMD target) has the packed kernels: AVX-512
+// VNNI, or AVX2.
 bool PackedMatMulAvailable();
 
+// Whether it has the packed BF16 kernel (AVX-512 VNNI and AVX512_BF16).
+bool PackedMatMulHasBf16();
+
 // Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K, and
-// BF16 where the CPU has AVX512_BF16 (columns a multiple of 32).
+// BF16 where PackedMatMulHasBf16 (columns a multiple of 32).
 bool PackedMatMulSupports(const WeightMatrix& w);
 
 // Bytes of the packed copy of w (rows padded up to a multiple of kPackRows).
@@ -48,8 +52,6 @@ namespace kernels {
 // error (see MatMulHead in ops.h).
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, bool precise = false);
-// Whether this CPU has AVX512_BF16 (the packed BF16 kernel needs it).
-bool CpuHasBf16Dot();
 }  // namespace kernels
 
 }  // namespace gemma

@@ -1,16 +1,22 @@
 // The packed MatMul path (repacked weights, 8-bit or bf16 activations)
 // against its scalar reference kernels/ref/packed_ref.h, which reads the
-// original block layouts. Runs where the CPU has the kernels (AVX-512 VNNI,
-// AVX512_BF16 for BF16); elsewhere the tests report themselves skipped.
+// original block layouts, on every compiled SIMD target that has packed
+// kernels (AVX-512 VNNI, AVX2) and this CPU runs: hwy's per-target test
+// parameterisation, the cases listed by what each target reports (BF16 only
+// with AVX512_BF16).
 #include <gtest/gtest.h>
 
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+#include "hwy/tests/hwy_gtest.h"
 #include "kernels/ops.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/ref/packed_ref.h"
@@ -58,19 +64,27 @@ PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& 
   return m;
 }
 
-class PackedMatMulTest : public ::testing::TestWithParam<DType> {
- protected:
-  void SetUp() override {
-    if (!PackedMatMulAvailable()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+// (target, type) for every target this CPU runs that has the packed kernel.
+std::vector<std::tuple<int64_t, DType>> PackedCases() {
+  std::vector<std::tuple<int64_t, DType>> cases;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    if (!PackedMatMulAvailable()) continue;
+    for (DType type : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                       DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kBF16}) {
+      if (type != DType::kBF16 || PackedMatMulHasBf16()) cases.emplace_back(target, type);
+    }
   }
-};
+  hwy::SetSupportedTargetsForTest(0);
+  return cases;
+}
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatMulTest,
-                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                                           DType::kQ8_0, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
-                                           DType::kQ6_K, DType::kBF16),
-                         [](const ::testing::TestParamInfo<DType>& info) {
-                           return std::string(Name(info.param));
+class PackedMatMulTest : public hwy::TestWithParamTargetAndT<DType> {};
+// Test names like AVX2_q4_K.
+INSTANTIATE_TEST_SUITE_P(Targets, PackedMatMulTest, ::testing::ValuesIn(PackedCases()),
+                         [](const ::testing::TestParamInfo<std::tuple<int64_t, DType>>& info) {
+                           return std::string(hwy::TargetName(std::get<0>(info.param))) + "_" +
+                                  std::string(Name(std::get<1>(info.param)));
                          });
 
 // y (tokens rows of y_stride, padding holding `sentinel`) against the scalar
@@ -102,12 +116,12 @@ TEST_P(PackedMatMulTest, MatchesReference) {
   const DType type = GetParam();
   std::mt19937 rng(static_cast<unsigned>(type) * 31u + 7u);
   ThreadPool one(1), three(3);
-  // Rows: a partial group, exact groups; tokens: decode, token-tile edges,
-  // and more than one L2 token chunk for the narrow matrix.
+  // Rows: partial groups (5: no second 8-row slice, 13: half of one), exact
+  // groups; tokens: decode, token-tile edges, and more than one L2 token
+  // chunk for the narrow matrix.
   for (int64_t cols : {256, 1280}) {
-    for (int64_t rows : {5, 32, 53}) {
+    for (int64_t rows : {5, 13, 32, 53}) {
       const PackedMatrix m = RandomPacked(type, rows, cols, rng);
-      if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
       ASSERT_TRUE(PackedMatMulSupports(m.w));
       for (int64_t tokens : {1, 2, 3, 4, 7, 9, 17}) {
         std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -135,7 +149,6 @@ TEST_P(PackedMatMulTest, MatchesReference) {
 // bits it gives alone (decode runs unchunked).
 TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
   const DType type = GetParam();
-  if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
   std::mt19937 rng(static_cast<unsigned>(type) * 17u + 3u);
   ThreadPool two(2);
   const int64_t rows = 20, cols = 12288, tokens = 17;
@@ -165,7 +178,6 @@ TEST_P(PackedMatMulTest, CloseToFloatPath) {
   std::mt19937 rng(3);
   ThreadPool pool(1);
   const int64_t rows = 48, cols = 1024, tokens = 3;
-  if (type == DType::kBF16 && !kernels::CpuHasBf16Dot()) GTEST_SKIP() << "no AVX512_BF16";
   PackedMatrix m = RandomPacked(type, rows, cols, rng);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(tokens * cols));
@@ -184,6 +196,40 @@ TEST_P(PackedMatMulTest, CloseToFloatPath) {
   EXPECT_GT(norm, 0.0);
 }
 
+// Every target's kernels compute the same integer sums and the same f32
+// operations in the same order: their results must agree bit for bit, so a
+// model decodes the same tokens on an AVX2 laptop as on an AVX-512 server.
+TEST(PackedMatMul, SameBitsOnEveryTarget) {
+  std::vector<int64_t> targets;
+  for (const auto& [target, type] : PackedCases()) {
+    if (targets.empty() || targets.back() != target) targets.push_back(target);
+  }
+  if (targets.size() < 2) GTEST_SKIP() << "fewer than two packed targets on this CPU";
+  ThreadPool two(2);
+  for (DType type : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                     DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    std::mt19937 rng(static_cast<unsigned>(type) + 11u);
+    const int64_t rows = 45, cols = 768, tokens = 6;
+    const PackedMatrix m = RandomPacked(type, rows, cols, rng);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(tokens * cols));
+    for (float& v : x) v = normal(rng);
+    std::vector<float> first;
+    for (int64_t target : targets) {
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<float> y(static_cast<size_t>(tokens * rows));
+      MatMul(m.w, x.data(), tokens, y.data(), rows, two);
+      if (first.empty()) {
+        first = y;
+      } else {
+        EXPECT_EQ(std::memcmp(first.data(), y.data(), y.size() * sizeof(float)), 0)
+            << Name(type) << " on " << hwy::TargetName(target);
+      }
+    }
+    hwy::SetSupportedTargetsForTest(0);
+  }
+}
+
 TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   WeightMatrix w;
   w.rows = 16;
@@ -193,7 +239,7 @@ TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   w.type = DType::kQ2_K;
   EXPECT_FALSE(PackedMatMulSupports(w));
   w.type = DType::kBF16;
-  EXPECT_EQ(PackedMatMulSupports(w), kernels::CpuHasBf16Dot());
+  EXPECT_EQ(PackedMatMulSupports(w), PackedMatMulHasBf16());
   w.cols = 100;  // not whole 32-value blocks
   EXPECT_FALSE(PackedMatMulSupports(w));
   w.type = DType::kF16;
