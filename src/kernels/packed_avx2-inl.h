@@ -265,29 +265,34 @@ struct KernelQ4_K : Int8Activations<16, 1> {
 // One slice's 8 rows x 4 levels of kBits (3: Q3_K, 5: Q5_K, 6: Q6_K) from
 // the 4 * kBits bytes at p: row r's levels are bits [4 kBits r, 4 kBits (r +
 // 1)) of the slice, level i at bit kBits * i of that (pack.cc). Each 128-bit
-// half loads the bytes of its 4 rows without reading past the slice; vpshufb
-// gives each row's lane the bytes its bits start in, vpsrlvd drops a leading
-// half byte (odd kBits), and two shift-and-mask rounds move the four fields
-// apart: pairs to 16-bit halves, then levels to bytes.
+// half loads the bytes of its 4 rows without reading past the slice. vpshufb
+// gives each 16-bit half of a row's lane the two bytes that hold a pair of
+// levels (0 and 1, or 2 and 3), starting at some bit o; vpmullw by 2^(T - o)
+// moves every pair to the top of its half (T = 16 - 2 kBits), so the same two
+// shifts and masks cut out the levels of every pair.
 template <int kBits>
 HWY_INLINE __m256i LoadLevels(const uint8_t* p) {
   constexpr int kSliceBytes = 4 * kBits;
   constexpr int kLoad = kBits >= 4 ? 16 : 8;  // bytes each half loads
   constexpr int kHighStart = kSliceBytes - kLoad;
-  struct Shuffle {
-    alignas(32) int8_t index[32];
+  constexpr int kTop = 16 - 2 * kBits;
+  struct Tables {
+    alignas(32) int8_t shuffle[32];
+    alignas(32) uint16_t multiplier[16];
   };
-  static constexpr Shuffle kShuffle = [] {
-    Shuffle s{};
+  static constexpr Tables kTables = [] {
+    Tables t{};
     for (int r = 0; r < 8; ++r) {
-      const int bit = 4 * kBits * r;
-      const int first = bit / 8 - (r < 4 ? 0 : kHighStart);
-      const int needed = (bit % 8 + 4 * kBits + 7) / 8;
-      for (int i = 0; i < 4; ++i) {
-        s.index[4 * r + i] = static_cast<int8_t>(i < needed ? first + i : -128);
+      for (int pair = 0; pair < 2; ++pair) {
+        const int bit = 4 * kBits * r + 2 * kBits * pair;
+        const int byte = bit / 8 - (r < 4 ? 0 : kHighStart);
+        const int half = 2 * r + pair;  // 16-bit half in the vector
+        t.shuffle[2 * half] = static_cast<int8_t>(byte);
+        t.shuffle[2 * half + 1] = static_cast<int8_t>(byte + 1);
+        t.multiplier[half] = static_cast<uint16_t>(1 << (kTop - bit % 8));
       }
     }
-    return s;
+    return t;
   }();
   __m128i lo, hi;
   if constexpr (kLoad == 16) {
@@ -298,19 +303,14 @@ HWY_INLINE __m256i LoadLevels(const uint8_t* p) {
     hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + kHighStart));
   }
   const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-  __m256i v =
-      _mm256_shuffle_epi8(raw, _mm256_load_si256(reinterpret_cast<const __m256i*>(kShuffle.index)));
-  if constexpr (kBits % 2 == 1) {
-    v = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
-  }
-  constexpr int kPair = (1 << (2 * kBits)) - 1;
-  const __m256i pairs = _mm256_or_si256(
-      _mm256_and_si256(v, _mm256_set1_epi32(kPair)),
-      _mm256_and_si256(_mm256_slli_epi32(v, 16 - 2 * kBits), _mm256_set1_epi32(kPair << 16)));
+  const __m256i pairs = _mm256_mullo_epi16(
+      _mm256_shuffle_epi8(raw,
+                          _mm256_load_si256(reinterpret_cast<const __m256i*>(kTables.shuffle))),
+      _mm256_load_si256(reinterpret_cast<const __m256i*>(kTables.multiplier)));
   constexpr int kLevel = (1 << kBits) - 1;
   return _mm256_or_si256(
-      _mm256_and_si256(pairs, _mm256_set1_epi32(kLevel * 0x10001)),
-      _mm256_and_si256(_mm256_slli_epi32(pairs, 8 - kBits), _mm256_set1_epi32(kLevel * 0x1000100)));
+      _mm256_and_si256(_mm256_srli_epi16(pairs, kTop), _mm256_set1_epi16(kLevel)),
+      _mm256_and_si256(_mm256_srli_epi16(pairs, 8 - kBits), _mm256_set1_epi16(kLevel << 8)));
 }
 
 // Q5_K: as Q4_K with levels 0..31 kept at 5 bits, step 8j + s holding values
