@@ -31,7 +31,8 @@ struct TestResult {
     return std::sqrt(s / (samples_ts.size() - 1));  // sample stddev, as llama-bench
   }
   std::string Name() const {
-    std::string name = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+    std::string name =
+        n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
     if (n_depth > 0) name += " @ d" + std::to_string(n_depth);
     return name;
   }
@@ -145,7 +146,8 @@ Command RegisterBench(CLI::App& app) {
       std::unique_ptr<Model> model = model_flags.Open();
       if (!model) return 1;
       const ModelInfo& info = model->info();
-      const std::string model_type = info.architecture + " " + SizeLabel(ParamCount(info)) + " " + MainType(info);
+      const std::string model_type =
+          info.architecture + " " + SizeLabel(ParamCount(info)) + " " + MainType(info);
       Session session(*model);
       std::vector<TestResult> tests;
       for (int depth : depths) {
@@ -203,7 +205,8 @@ Command RegisterBench(CLI::App& app) {
                              {"n_depth", test.n_depth},
                              {"avg_ts", test.Mean()},
                              {"stddev_ts", test.Stddev()},
-                             {"samples_ts", test.samples_ts}});
+                             {"samples_ts", test.samples_ts},
+                             {"simd", info.simd}});
         } else {
           if (!header) {
             std::printf("| %-30s | %10s | %10s | %-8s | %7s | %15s | %20s |\n", "model", "size",

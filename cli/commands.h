@@ -21,6 +21,7 @@ struct ModelFlags {
   std::string kv_type = "bf16";
   int batch_size = 256;
   bool exact = false;
+  std::string simd;
   void Register(CLI::App& app, bool model_required = true);
   // Opens the model or prints the error and returns null.
   std::unique_ptr<Model> Open() const;

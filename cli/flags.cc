@@ -16,8 +16,8 @@ std::string DefaultModelPath() {
 }
 
 void ModelFlags::Register(CLI::App& app, bool model_required) {
-  auto* opt = app.add_option("-m,--model", model_path,
-                             "a .gguf file or a Hugging Face checkpoint folder");
+  auto* opt =
+      app.add_option("-m,--model", model_path, "a .gguf file or a Hugging Face checkpoint folder");
   if (model_required) {
     opt->required();
   } else {
@@ -25,7 +25,8 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
   }
   app.add_option("--tokenizer", tokenizer_path,
                  "tokenizer.json or tokenizer.model to use instead of the model's own");
-  app.add_option("-t,--threads", threads, "threads (default: one per core)")->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", threads, "threads (default: one per core)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("-c,--ctx", context, "context length (default: the model's, at most 8192)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--kv-type", kv_type, "KV cache element type: bf16, f16, f32, q8_0, q4_0")
@@ -35,7 +36,10 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
       ->check(CLI::Range(1, 8192));
   app.add_flag("--exact", exact,
                "f32 activations everywhere (default: 8-bit or bf16 activations with packed "
-               "weights where the CPU has AVX-512 VNNI, as llama.cpp)");
+               "weights on CPUs with AVX2 or AVX-512, as llama.cpp)");
+  app.add_option("--simd", simd,
+                 "cap the SIMD code path at this target (AVX3_DL, AVX2, SCALAR; default: the best "
+                 "the CPU runs, or $GEMMA_SIMD)");
 }
 
 std::unique_ptr<Model> ModelFlags::Open() const {
@@ -46,6 +50,7 @@ std::unique_ptr<Model> ModelFlags::Open() const {
   options.kv_cache_type = kv_type;
   options.batch_size = batch_size;
   options.exact = exact;
+  options.simd = simd;
   const std::string path = model_path.empty() ? DefaultModelPath() : model_path;
   Result<std::unique_ptr<Model>> model = Model::Open(path, options);
   if (!model.ok()) {
@@ -61,7 +66,8 @@ void SamplingFlags::Register(CLI::App& app) {
   s.top_k = 64;
   s.top_p = 0.95f;
   app.add_option("--temp", s.temperature, "temperature; 0 = greedy")->capture_default_str();
-  app.add_option("--top-k", s.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--top-k", s.top_k, "keep the k most likely tokens; 0 = off")
+      ->capture_default_str();
   app.add_option("--top-p", s.top_p, "nucleus sampling; 1 = off")->capture_default_str();
   app.add_option("--min-p", s.min_p, "drop tokens below min-p x the best one's probability")
       ->capture_default_str();

@@ -38,23 +38,36 @@ Command RegisterInfo(CLI::App& app) {
     if (!model) return 1;
     const ModelInfo& i = model->info();
     if (flags->json) {
-      nlohmann::json j = {
-          {"path", i.path}, {"format", i.format}, {"architecture", i.architecture},
-          {"vocab_size", i.vocab_size}, {"hidden_size", i.hidden_size},
-          {"num_layers", i.num_layers}, {"num_attention_heads", i.num_attention_heads},
-          {"num_key_value_heads", i.num_key_value_heads}, {"head_dim", i.head_dim},
-          {"intermediate_size", i.intermediate_size}, {"context_length", i.context_length},
-          {"active_context", i.active_context}, {"sliding_window", i.sliding_window},
-          {"global_layers", i.global_layers}, {"query_scale", i.query_scale},
-          {"attn_logit_softcap", i.attn_logit_softcap},
-          {"final_logit_softcap", i.final_logit_softcap},
-          {"rope_theta_global", i.rope_theta_global}, {"rope_theta_local", i.rope_theta_local},
-          {"rope_linear_factor", i.rope_linear_factor}, {"weights_bytes", i.weights_bytes},
-          {"kv_cache_bytes", i.kv_cache_bytes}, {"kv_cache_type", i.kv_cache_type}};
+      nlohmann::json j = {{"path", i.path},
+                          {"format", i.format},
+                          {"architecture", i.architecture},
+                          {"vocab_size", i.vocab_size},
+                          {"hidden_size", i.hidden_size},
+                          {"num_layers", i.num_layers},
+                          {"num_attention_heads", i.num_attention_heads},
+                          {"num_key_value_heads", i.num_key_value_heads},
+                          {"head_dim", i.head_dim},
+                          {"intermediate_size", i.intermediate_size},
+                          {"context_length", i.context_length},
+                          {"active_context", i.active_context},
+                          {"sliding_window", i.sliding_window},
+                          {"global_layers", i.global_layers},
+                          {"query_scale", i.query_scale},
+                          {"attn_logit_softcap", i.attn_logit_softcap},
+                          {"final_logit_softcap", i.final_logit_softcap},
+                          {"rope_theta_global", i.rope_theta_global},
+                          {"rope_theta_local", i.rope_theta_local},
+                          {"rope_linear_factor", i.rope_linear_factor},
+                          {"weights_bytes", i.weights_bytes},
+                          {"kv_cache_bytes", i.kv_cache_bytes},
+                          {"kv_cache_type", i.kv_cache_type},
+                          {"simd", i.simd},
+                          {"packed_bytes", i.packed_bytes}};
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
         for (const TensorSummary& t : i.tensors) {
-          list.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.bytes}});
+          list.push_back(
+              {{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.bytes}});
         }
         j["tensors"] = list;
       }
@@ -89,12 +102,18 @@ Command RegisterInfo(CLI::App& app) {
     for (const auto& [type, count] : type_counts) std::cout << " " << type << ":" << count;
     std::cout << "\nmemory:        weights " << Mib(i.weights_bytes) << " (mmapped), KV cache "
               << Mib(i.kv_cache_bytes) << " (" << i.kv_cache_type << ") per session at "
-              << i.active_context << " tokens\n";
+              << i.active_context << " tokens\n"
+              << "kernels:       " << i.simd << ", ";
+    if (i.packed_bytes > 0) {
+      std::cout << Mib(i.packed_bytes) << " of weights repacked\n";
+    } else {
+      std::cout << "file layout (float kernels)\n";
+    }
     if (flags->tensors) {
       std::cout << "\ntensors:\n";
       for (const TensorSummary& t : i.tensors) {
-        std::printf("  %-40s %-6s %-18s %s\n", t.name.c_str(), t.type.c_str(), Shape(t.shape).c_str(),
-                    Mib(t.bytes).c_str());
+        std::printf("  %-40s %-6s %-18s %s\n", t.name.c_str(), t.type.c_str(),
+                    Shape(t.shape).c_str(), Mib(t.bytes).c_str());
       }
     }
     return 0;

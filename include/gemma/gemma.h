@@ -41,6 +41,11 @@ struct ModelOptions {
   // way. true keeps f32 activations everywhere: slower, but
   // exact f32 arithmetic on the file's weights (what the golden tests need).
   bool exact = false;
+  // SIMD code path: "" (default) picks the best this CPU runs; a Highway
+  // target name ("AVX2", "AVX3_DL", "EMU128") caps it, for the whole
+  // process (to see what a CPU without AVX-512 runs). When empty, the
+  // GEMMA_SIMD environment variable does the same.
+  std::string simd;
 };
 
 struct TensorSummary {
@@ -66,6 +71,8 @@ struct ModelInfo {
   size_t kv_cache_bytes = 0;  // per session at active_context
   std::string kv_cache_type;
   int threads = 0;
+  std::string simd;         // SIMD code path in use, e.g. "AVX3_DL", "AVX2"
+  size_t packed_bytes = 0;  // weights repacked at load for the integer kernels
   std::vector<TensorSummary> tensors;
 };
 

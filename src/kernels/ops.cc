@@ -2,7 +2,11 @@
 // type's family (each a dynamic-dispatch TU, see matmul_families.h).
 #include "kernels/ops.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "base/error.h"
+#include "hwy/targets.h"
 #include "kernels/matmul_families.h"
 #include "kernels/packed_matmul.h"
 
@@ -94,5 +98,27 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
       break;
   }
 }
+
+void LimitSimdTarget(std::string_view name) {
+  const auto same = [](std::string_view a, std::string_view b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+      return std::tolower(static_cast<unsigned char>(x)) ==
+             std::tolower(static_cast<unsigned char>(y));
+    });
+  };
+  hwy::DisableTargets(0);  // undo an earlier limit, so every target is listed
+  std::string known;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    if (same(name, hwy::TargetName(target))) {
+      hwy::DisableTargets(target - 1);  // lower bits are the better targets
+      return;
+    }
+    if (!known.empty()) known += ", ";
+    known += hwy::TargetName(target);
+  }
+  Fail("SIMD target '", name, "' is not one this CPU and build run (", known, ")");
+}
+
+std::string SimdTargetName() { return hwy::TargetName(hwy::SupportedAndGeneratedTargets()[0]); }
 
 }  // namespace gemma

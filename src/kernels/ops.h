@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "base/dtype.h"
 
@@ -30,6 +32,15 @@ struct WeightMatrix {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;
   }
 };
+
+// Limits the SIMD code paths dispatch may choose to the target `name` (a
+// Highway target name such as "AVX2" or "AVX3_DL", any case) and weaker
+// ones, for the whole process. Throws Error if this build has no such target
+// or the CPU cannot run it. For comparing code paths on one machine.
+void LimitSimdTarget(std::string_view name);
+
+// The name of the SIMD target dispatch chooses now (e.g. "AVX3_DL", "AVX2").
+std::string SimdTargetName();
 
 // Weight types MatMul supports.
 bool MatMulSupports(DType type);

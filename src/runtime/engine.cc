@@ -2,9 +2,11 @@
 // layers, and turns internal gemma::Error exceptions into Status results.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include "base/error.h"
+#include "kernels/ops.h"
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
@@ -49,6 +51,8 @@ ModelInfo Describe(const Model::Impl& m) {
   info.kv_cache_bytes = KvCache::BytesNeeded(s, m.context, m.batch_size, m.kv_type);
   info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
+  info.simd = SimdTargetName();
+  info.packed_bytes = m.packed_bytes;
   const std::vector<std::string>* order = m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
   auto add = [&](const TensorEntry& t) {
     info.tensors.push_back({t.name, std::string(Name(t.type)), t.shape, t.size_bytes});
@@ -68,6 +72,11 @@ Model::~Model() = default;
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
   try {
+    if (!options.simd.empty()) {
+      LimitSimdTarget(options.simd);
+    } else if (const char* simd = std::getenv("GEMMA_SIMD"); simd != nullptr && *simd != '\0') {
+      LimitSimdTarget(simd);
+    }
     auto m = std::make_unique<Impl>();
     m->source = OpenModelSource(path);
     m->spec = BuildModelSpec(m->source);
@@ -93,7 +102,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     m->pool = std::make_unique<ThreadPool>(threads);
     m->exact = options.exact;
-    if (!options.exact) PackWeightsForKernels(m->source, m->weights, *m->pool);
+    if (!options.exact) m->packed_bytes = PackWeightsForKernels(m->source, m->weights, *m->pool);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
     return std::unique_ptr<Model>(new Model(std::move(m)));

@@ -28,6 +28,7 @@ struct Model::Impl {
   int batch_size = 256;
   DType kv_type = DType::kBF16;
   bool exact = false;  // ModelOptions::exact
+  size_t packed_bytes = 0;
   // Identifies the weights (shapes, types and sampled bytes of every tensor),
   // so a saved session is only loaded into the model that made it.
   uint64_t fingerprint = 0;

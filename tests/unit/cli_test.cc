@@ -24,8 +24,9 @@ Output RunCli(const std::string& args, const std::string& input = "") {
   std::string command = std::string(GEMMA_CLI_PATH) + " " + args + " 2>&1";
   std::string input_file;
   if (!input.empty()) {
-    input_file = (std::filesystem::temp_directory_path() /
-                  ("gemma_cli_input_" + std::to_string(::getpid()))).string();
+    input_file =
+        (std::filesystem::temp_directory_path() / ("gemma_cli_input_" + std::to_string(::getpid())))
+            .string();
     std::ofstream(input_file) << input;
     command += " < " + input_file;
   } else {
@@ -55,14 +56,22 @@ const std::string kTinyModel = std::string(GEMMA_REPO_DIR) + "/models/tiny-gemma
 TEST(Cli, LogitsAndGreedyMatchReference) {
   const nlohmann::json c = testing::LoadCaseJson("gemma2_swa");
   std::string tokens;
-  for (int id : c["prompt"]["ids"]) tokens += (tokens.empty() ? "" : ",") + std::to_string(id);
+  for (int id : c["prompt"]["ids"]) {
+    if (!tokens.empty()) tokens += ",";
+    tokens += std::to_string(id);
+  }
   const std::string out_file =
-      (std::filesystem::temp_directory_path() / ("gemma_cli_logits_" + std::to_string(::getpid()))).string();
-  const Output out = RunCli("logits -m " + testing::GoldenDir("gemma2_swa") + "/hf --tokens " +
-                            tokens + " --out " + out_file + " --greedy 24 -t 2 --kv-type f32 --exact");
+      (std::filesystem::temp_directory_path() / ("gemma_cli_logits_" + std::to_string(::getpid())))
+          .string();
+  const Output out =
+      RunCli("logits -m " + testing::GoldenDir("gemma2_swa") + "/hf --tokens " + tokens +
+             " --out " + out_file + " --greedy 24 -t 2 --kv-type f32 --exact");
   ASSERT_EQ(out.exit_code, 0) << out.text;
   std::string expected_ids;
-  for (int id : c["greedy"]["ids"]) expected_ids += (expected_ids.empty() ? "" : " ") + std::to_string(id);
+  for (int id : c["greedy"]["ids"]) {
+    if (!expected_ids.empty()) expected_ids += " ";
+    expected_ids += std::to_string(id);
+  }
   EXPECT_EQ(LastLine(out.text), expected_ids);
   const std::vector<float> ours = testing::LoadF32(out_file);
   const std::vector<float> expected =
@@ -85,6 +94,26 @@ TEST(Cli, InfoJson) {
   EXPECT_EQ(info["tensors"].size(), 80u);  // 37 norms + 43 matrices (golden table)
 }
 
+// --simd caps the code path: the portable scalar target has no packed
+// kernels, so nothing is repacked; an unknown target is an error that lists
+// the ones there are.
+TEST(Cli, SimdTargetCanBeCapped) {
+  Output out = RunCli("info --json --simd scalar -m " + kTinyModel);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  nlohmann::json info = nlohmann::json::parse(out.text);
+  EXPECT_EQ(info["simd"], "SCALAR");
+  EXPECT_EQ(info["packed_bytes"], 0);
+  out = RunCli("info --json -m " + kTinyModel);
+  ASSERT_EQ(out.exit_code, 0) << out.text;
+  info = nlohmann::json::parse(out.text);
+  EXPECT_NE(info["simd"], "SCALAR");
+  out = RunCli("info --simd sse9 -m " + kTinyModel);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.text.find("SIMD target 'sse9' is not one this CPU and build run (AVX"),
+            std::string::npos)
+      << out.text;
+}
+
 TEST(Cli, InfoText) {
   const Output out = RunCli("info -m " + testing::GoldenDir("gemma1_mqa") + "/hf");
   ASSERT_EQ(out.exit_code, 0) << out.text;
@@ -95,9 +124,9 @@ TEST(Cli, InfoText) {
 TEST(Cli, TokenizeJsonl) {
   const nlohmann::json c = testing::LoadCaseJson("gemma1_mqa");
   const std::string text = c["prompt"]["text"];
-  const Output out = RunCli("tokenize --jsonl --bos -m " + testing::GoldenDir("gemma1_mqa") +
-                                "/hf/tokenizer.model",
-                            nlohmann::json{{"text", text}}.dump() + "\n");
+  const Output out = RunCli(
+      "tokenize --jsonl --bos -m " + testing::GoldenDir("gemma1_mqa") + "/hf/tokenizer.model",
+      nlohmann::json{{"text", text}}.dump() + "\n");
   ASSERT_EQ(out.exit_code, 0) << out.text;
   const nlohmann::json line = nlohmann::json::parse(LastLine(out.text));
   EXPECT_EQ(line["ids"], c["prompt"]["ids"]);
@@ -113,7 +142,8 @@ TEST(Cli, RunIsReproducibleWithASeed) {
 }
 
 TEST(Cli, ChatReadsTurnsFromStdin) {
-  const Output out = RunCli("chat -m " + kTinyModel + " -n 4 --temp 0", "hello\n/reset\nagain\n/exit\n");
+  const Output out =
+      RunCli("chat -m " + kTinyModel + " -n 4 --temp 0", "hello\n/reset\nagain\n/exit\n");
   EXPECT_EQ(out.exit_code, 0) << out.text;
   EXPECT_NE(out.text.find("(conversation cleared)"), std::string::npos) << out.text;
 }
@@ -158,10 +188,12 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
 
 TEST(Cli, PerplexityAndKlBase) {
   const std::string text = std::string(GEMMA_REPO_DIR) + "/README.md";
-  const std::string base = (std::filesystem::temp_directory_path() /
-                            ("gemma_kl_base_" + std::to_string(::getpid()))).string();
+  const std::string base =
+      (std::filesystem::temp_directory_path() / ("gemma_kl_base_" + std::to_string(::getpid())))
+          .string();
   std::filesystem::remove(base);
-  const std::string common = "perplexity -m " + kTinyModel + " -f " + text + " --ctx 64 --chunks 3 ";
+  const std::string common =
+      "perplexity -m " + kTinyModel + " -f " + text + " --ctx 64 --chunks 3 ";
   Output out = RunCli(common + "--kv-type f32 --kl-base " + base);
   ASSERT_EQ(out.exit_code, 0) << out.text;
   EXPECT_NE(out.text.find("saved the distributions"), std::string::npos) << out.text;
@@ -170,16 +202,19 @@ TEST(Cli, PerplexityAndKlBase) {
   out = RunCli(common + "--kv-type f32 --kl-base " + base);
   ASSERT_EQ(out.exit_code, 0) << out.text;
   double kl = -1, top1 = -1;
-  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf", &kl, &top1);
+  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf",
+              &kl, &top1);
   EXPECT_LT(kl, 1e-3) << out.text;
   EXPECT_EQ(top1, 1.0) << out.text;
   // A q4_0 cache measurably moves the distributions.
   out = RunCli(common + "--kv-type q4_0 --kl-base " + base);
   ASSERT_EQ(out.exit_code, 0) << out.text;
-  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf", &kl, &top1);
+  std::sscanf(out.text.substr(out.text.find("mean ")).c_str(), "mean %lf nats; top-1 agreement %lf",
+              &kl, &top1);
   EXPECT_GT(kl, 1e-3) << out.text;
   // A different --ctx is refused, not silently compared.
-  out = RunCli("perplexity -m " + kTinyModel + " -f " + text + " --ctx 32 --chunks 3 --kl-base " + base);
+  out = RunCli("perplexity -m " + kTinyModel + " -f " + text + " --ctx 32 --chunks 3 --kl-base " +
+               base);
   EXPECT_EQ(out.exit_code, 1);
   std::filesystem::remove(base);
 }
