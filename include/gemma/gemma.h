@@ -33,8 +33,8 @@ struct ModelOptions {
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
-  // false (default): on CPUs with AVX-512 VNNI, repack Q4_0/Q4_1/Q5_0/Q5_1/
-  // Q8_0/Q3_K/Q4_K/Q5_K/Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
+  // false (default): on CPUs with AVX2 or AVX-512 VNNI, repack Q4_0/Q4_1/Q5_0/Q5_1/
+  // Q8_0/Q2_K..Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
   // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
   // as llama.cpp does; with AVX512_BF16 and a bf16 KV cache, attention
   // multiplies bf16 queries and probabilities with the cached rows the same
@@ -42,7 +42,7 @@ struct ModelOptions {
   // exact f32 arithmetic on the file's weights (what the golden tests need).
   bool exact = false;
   // SIMD code path: "" (default) picks the best this CPU runs; a Highway
-  // target name ("AVX2", "AVX3_DL", "EMU128") caps it, for the whole
+  // target name ("AVX2", "AVX3_DL", "SCALAR") caps it, for the whole
   // process (to see what a CPU without AVX-512 runs). When empty, the
   // GEMMA_SIMD environment variable does the same.
   std::string simd;

@@ -9,8 +9,8 @@
 //    rows x a column chunk into a per-thread f32 buffer once, then multiply it
 //    with blocks of tokens in a register-tiled micro-kernel, so decoding costs
 //    are amortised over the tokens of a block.
-// A later int8 (VNNI) path with quantized activations and repacked weights
-// slots in next to these as another driver.
+// The int8 path with quantized activations and repacked weights is
+// matmul_packed.cc; these serve the types and CPUs it does not, and --exact.
 //
 // Include after hwy/highway.h, inside the foreach_target loop of a dispatch TU.
 

@@ -353,6 +353,8 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
       return MatMulPacked<KernelQ5_1>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ8_0:
       return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
+    case DType::kQ2_K:
+      return MatMulPacked<KernelQ2_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ3_K:
       return MatMulPacked<KernelQ3_K>(w, x, num_tokens, y, y_stride, pool, precise);
     case DType::kQ4_K:

@@ -1,5 +1,5 @@
-// Repacking of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K and BF16 rows into the 16-row
-// groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
+// Repacking of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and BF16 rows into the
+// 16-row groups the packed kernels read (layout: docs/kernels.md). Runs once at load.
 #include <algorithm>
 #include <cstring>
 
@@ -27,6 +27,8 @@ size_t GroupBlockBytes(DType type) {
       return 64 + 256 + 2048;  // d and dmin, 8x16 scales and mins, 32 steps
     case DType::kQ5_K:
       return 64 + 256 + 64 * 40;  // d and dmin, 8x16 scales and mins, 64 5-bit steps
+    case DType::kQ2_K:
+      return 64 + 256 + 64 * 16;  // d and dmin, 16x16 scale|min bytes, 64 2-bit steps
     case DType::kQ3_K:
       return 32 + 256 + 64 * 24;  // d, 16x16 scales, 64 steps of 3-bit levels
     case DType::kQ6_K:
@@ -136,6 +138,21 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
       PutLevels(out + 320, 5, r, levels);
       return;
     }
+    case DType::kQ2_K: {
+      // d, dmin, the file's scale (low nibble) and min (high) byte per
+      // 16 values, levels 0..3 at 2 bits: the file's size.
+      const auto* b = reinterpret_cast<const BlockQ2_K*>(block);
+      std::memcpy(out + 2 * r, b->d.b, 2);
+      std::memcpy(out + 32 + 2 * r, b->dmin.b, 2);
+      for (int j = 0; j < 16; ++j) out[64 + j * 16 + r] = b->scales[j];
+      uint8_t levels[kQK_K];
+      for (int v = 0; v < kQK_K; ++v) {
+        const int h = v / 128, j = (v % 128) / 32, l = v % 32;
+        levels[v] = static_cast<uint8_t>((b->qs[32 * h + l] >> (2 * j)) & 3);
+      }
+      PutLevels(out + 320, 2, r, levels);
+      return;
+    }
     case DType::kQ3_K: {
       // As Q6_K: d, 16 signed scales as int8, levels q + 4 (0..7) at 3 bits.
       const auto* b = reinterpret_cast<const BlockQ3_K*>(block);
@@ -195,6 +212,7 @@ ActivationBlocks ActivationBlocksFor(DType type) {
     case DType::kQ5_1:
     case DType::kQ8_0:
       return {kQK, kQK};
+    case DType::kQ2_K:
     case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:

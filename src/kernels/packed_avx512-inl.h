@@ -323,6 +323,50 @@ struct KernelSub16 : Int8Activations<16, -kOffset> {
   }
 };
 using KernelQ3_K = KernelSub16<3, 4>;
+
+// Q2_K: w = d * sc_j * q - dmin * m_j per 16-value sub-block j, levels 0..3
+// at 2 bits (a step's byte r holds row r's 4 levels), sc_j and m_j the low
+// and high nibbles of one byte per row (the file's size). Both sums stay in
+// int32 until the end of each 32-value piece.
+struct KernelQ2_K : Int8Activations<16, 1> {
+  static constexpr size_t kGroupBlockBytes = 320 + 64 * 16;
+  static constexpr int kBlockElems = 256;
+  static constexpr int kTileTokens = 8;
+  template <int NT>
+  static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
+                             const float* const* dx, const int32_t* const* sx, __m512* acc) {
+    const uint8_t* levels = p + 320;
+    const __m512 d = LoadHalves(p), dmin = LoadHalves(p + 32);
+    const __m512i nibble = _mm512_set1_epi32(0xF);
+    for (int i = 0; i < 8; ++i) {  // 32-value pieces: one activation scale each
+      __m512i dot[NT], mins[NT];
+      for (int jj = 0; jj < 2; ++jj) {
+        const int j = 2 * i + jj;  // sub-block
+        __m512i a[NT];
+        for (int t = 0; t < NT; ++t) a[t] = _mm512_setzero_si512();
+        for (int s = 4 * j; s < 4 * j + 4; ++s) {
+          const __m512i w = LoadLevels<2>(levels + 16 * s);
+          for (int t = 0; t < NT; ++t) {
+            a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
+          }
+        }
+        const __m512i sc_m = WidenU8(p + 64 + 16 * j);
+        const __m512i sc = _mm512_and_si512(sc_m, nibble), m = _mm512_srli_epi32(sc_m, 4);
+        for (int t = 0; t < NT; ++t) {
+          const __m512i scaled = _mm512_mullo_epi32(a[t], sc);
+          const __m512i min = _mm512_mullo_epi32(_mm512_set1_epi32(sx[t][j]), m);
+          dot[t] = jj == 0 ? scaled : _mm512_add_epi32(dot[t], scaled);
+          mins[t] = jj == 0 ? min : _mm512_add_epi32(mins[t], min);
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m512 dxi = _mm512_set1_ps(dx[t][i]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t]), _mm512_mul_ps(d, dxi), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins[t]), _mm512_mul_ps(dmin, dxi), acc[t]);
+      }
+    }
+  }
+};
 using KernelQ6_K = KernelSub16<6, 32>;
 
 // BF16 weights, lane = row holding values 2s, 2s + 1 at step s; x in bf16.

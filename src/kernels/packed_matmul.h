@@ -1,7 +1,8 @@
 // The packed MatMul path: weights repacked at load time into groups of 16
-// rows (one 32-bit lane per row of a 512-bit vector), activations rounded on
-// the fly to 8-bit blocks (bf16 for BF16 weights), and u8 x s8 dot products
-// (AVX-512 VNNI) or bf16 pair products (AVX512_BF16) accumulated in int32
+// rows (one 32-bit lane per row of a 512-bit vector; AVX2 takes a group as two
+// 8-row halves), activations rounded on the fly to 8-bit blocks (bf16 for
+// BF16 weights), and u8 x s8 dot products (AVX-512 VNNI, or AVX2's
+// vpmaddubsw) or bf16 pair products (AVX512_BF16) accumulated in int32
 // within a block and f32 across blocks. Layouts and measurements:
 // docs/kernels.md.
 //
@@ -28,7 +29,7 @@ bool PackedMatMulAvailable();
 // Whether it has the packed BF16 kernel (AVX-512 VNNI and AVX512_BF16).
 bool PackedMatMulHasBf16();
 
-// Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K, and
+// Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, and
 // BF16 where PackedMatMulHasBf16 (columns a multiple of 32).
 bool PackedMatMulSupports(const WeightMatrix& w);
 

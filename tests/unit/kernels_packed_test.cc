@@ -46,12 +46,18 @@ PackedMatrix RandomPacked(DType type, int64_t rows, int64_t cols, std::mt19937& 
     const float offset = r % 3 == 2 ? 0.1f : 0.0f;  // exercises the Q4_K mins
     for (float& v : row) v = normal(rng) + offset;
     uint8_t* dst = m.bytes.data() + static_cast<size_t>(r) * m.w.row_bytes;
-    if (type == DType::kQ3_K) {
-      // No Q3_K quantizer: random levels, scales and hmask bits, a sane d.
+    if (type == DType::kQ2_K || type == DType::kQ3_K) {
+      // No quantizer for these: random levels, scales (and Q3_K's hmask
+      // bits), a sane d (and Q2_K's dmin).
       std::uniform_int_distribution<int> byte(0, 255);
       for (size_t i = 0; i < m.w.row_bytes; ++i) dst[i] = static_cast<uint8_t>(byte(rng));
       for (int64_t b = 0; b < cols / kQK_K; ++b) {
-        reinterpret_cast<BlockQ3_K*>(dst)[b].d.Set(0.01f * (1.0f + normal(rng)));
+        if (type == DType::kQ2_K) {
+          reinterpret_cast<BlockQ2_K*>(dst)[b].d.Set(0.01f * (1.0f + normal(rng)));
+          reinterpret_cast<BlockQ2_K*>(dst)[b].dmin.Set(0.005f * (1.0f + normal(rng)));
+        } else {
+          reinterpret_cast<BlockQ3_K*>(dst)[b].d.Set(0.01f * (1.0f + normal(rng)));
+        }
       }
       continue;
     }
@@ -70,8 +76,9 @@ std::vector<std::tuple<int64_t, DType>> PackedCases() {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     if (!PackedMatMulAvailable()) continue;
-    for (DType type : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                       DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kBF16}) {
+    for (DType type :
+         {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,
+          DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kBF16}) {
       if (type != DType::kBF16 || PackedMatMulHasBf16()) cases.emplace_back(target, type);
     }
   }
@@ -142,7 +149,7 @@ TEST_P(PackedMatMulTest, MatchesReference) {
   }
 }
 
-// Rows wider than the k-chunk (12288 columns: 88 KB per group of Q3_K, the
+// Rows wider than the k-chunk (16384 columns: 86 KB per group of Q2_K, the
 // lightest packed type, over the 80 KB that triggers chunks) run in pieces
 // with partial sums parked in y. The pieces must
 // add up in the same order as one pass: every token of a batch gives the
@@ -151,7 +158,7 @@ TEST_P(PackedMatMulTest, WideRowsInChunksMatchSingleTokens) {
   const DType type = GetParam();
   std::mt19937 rng(static_cast<unsigned>(type) * 17u + 3u);
   ThreadPool two(2);
-  const int64_t rows = 20, cols = 12288, tokens = 17;
+  const int64_t rows = 20, cols = 16384, tokens = 17;
   const PackedMatrix m = RandomPacked(type, rows, cols, rng);
   ASSERT_TRUE(PackedMatMulSupports(m.w));
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -207,7 +214,7 @@ TEST(PackedMatMul, SameBitsOnEveryTarget) {
   if (targets.size() < 2) GTEST_SKIP() << "fewer than two packed targets on this CPU";
   ThreadPool two(2);
   for (DType type : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                     DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+                     DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     std::mt19937 rng(static_cast<unsigned>(type) + 11u);
     const int64_t rows = 45, cols = 768, tokens = 6;
     const PackedMatrix m = RandomPacked(type, rows, cols, rng);
@@ -237,6 +244,11 @@ TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   w.type = DType::kQ4_0;
   EXPECT_TRUE(PackedMatMulSupports(w));
   w.type = DType::kQ2_K;
+  EXPECT_TRUE(PackedMatMulSupports(w));
+  w.cols = 160;  // not whole 256-value blocks
+  EXPECT_FALSE(PackedMatMulSupports(w));
+  w.cols = 256;
+  w.type = DType::kF32;
   EXPECT_FALSE(PackedMatMulSupports(w));
   w.type = DType::kBF16;
   EXPECT_EQ(PackedMatMulSupports(w), PackedMatMulHasBf16());

@@ -170,6 +170,25 @@ inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, in
             add(-dx * static_cast<double>(dmin.Get()) * m * xs);
           }
         }
+      } else if (w.type == DType::kQ2_K) {
+        // Value v: 2 bits at bit 2j of qs[32h + l] (h = v / 128,
+        // j = v % 128 / 32, l = v % 32); per 16 values a byte holding the
+        // 4-bit scale (low nibble) and min (high): w = d sc q - dmin m.
+        for (int64_t b = 0; b < cols / kQK_K; ++b) {
+          const auto* blk = reinterpret_cast<const BlockQ2_K*>(row) + b;
+          const int8_t* xb = xq + b * kQK_K;
+          for (int k = 0; k < 16; ++k) {
+            int32_t dot = 0, xs = 0;
+            for (int i = 0; i < 16; ++i) {
+              const int v = 16 * k + i, h = v / 128, j = v % 128 / 32, l = v % 32;
+              dot += ((blk->qs[32 * h + l] >> (2 * j)) & 3) * xb[v];
+              xs += xb[v];
+            }
+            const double dx = xd[b * 8 + k / 2];
+            add(dx * blk->d.Get() * (blk->scales[k] & 0xF) * dot);
+            add(-dx * blk->dmin.Get() * (blk->scales[k] >> 4) * xs);
+          }
+        }
       } else if (w.type == DType::kQ3_K) {
         // Value v: 2 bits at bit 2j of qs[32h + l], the third (set: no -4)
         // at bit 4h + j of hmask[l] (h = v / 128, j = v % 128 / 32,
