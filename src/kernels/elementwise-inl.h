@@ -152,6 +152,9 @@ float ExpShiftedT(const float* x, float shift, float* out, int64_t n) {
   return hn::GetLane(hn::SumOfLanes(d, vsum));
 }
 
+// The target dynamic dispatch runs (what SimdTargetName reports).
+int64_t DispatchedTargetT() { return HWY_TARGET; }
+
 }  // namespace HWY_NAMESPACE
 }  // namespace gemma
 HWY_AFTER_NAMESPACE();

@@ -1,6 +1,7 @@
 // Dynamic-dispatch TU for the vector ops of kernels/ops.h other than MatMul
 // (bodies in elementwise-inl.h).
 #include <cstdint>
+#include <string>
 
 #include "kernels/ops.h"
 
@@ -20,6 +21,9 @@ HWY_EXPORT(SoftmaxT);
 HWY_EXPORT(DotF32T);
 HWY_EXPORT(AddScaledT);
 HWY_EXPORT(ExpShiftedT);
+HWY_EXPORT(DispatchedTargetT);
+
+std::string SimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTargetT)()); }
 
 void RMSNorm(const float* x, const float* gain, float eps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(RMSNormT)(x, gain, eps, n, out);

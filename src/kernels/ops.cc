@@ -111,6 +111,11 @@ void LimitSimdTarget(std::string_view name) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     if (same(name, hwy::TargetName(target))) {
       hwy::DisableTargets(target - 1);  // lower bits are the better targets
+      // Highway 1.0's SupportedTargets() first points dispatch at the best
+      // target the CPU has and only then applies the mask; point it at the
+      // capped one again (and call nothing that re-detects afterwards:
+      // SimdTargetName asks dispatch itself).
+      hwy::GetChosenTarget().Update(hwy::SupportedTargets());
       return;
     }
     if (!known.empty()) known += ", ";
@@ -118,7 +123,5 @@ void LimitSimdTarget(std::string_view name) {
   }
   Fail("SIMD target '", name, "' is not one this CPU and build run (", known, ")");
 }
-
-std::string SimdTargetName() { return hwy::TargetName(hwy::SupportedAndGeneratedTargets()[0]); }
 
 }  // namespace gemma

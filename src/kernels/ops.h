@@ -39,7 +39,8 @@ struct WeightMatrix {
 // or the CPU cannot run it. For comparing code paths on one machine.
 void LimitSimdTarget(std::string_view name);
 
-// The name of the SIMD target dispatch chooses now (e.g. "AVX3_DL", "AVX2").
+// The name of the SIMD target dynamic dispatch runs now (e.g. "AVX3_DL",
+// "AVX2"), as reported by a dispatched function.
 std::string SimdTargetName();
 
 // Weight types MatMul supports.

@@ -389,9 +389,11 @@ struct KernelSub16 : Int8Activations<16, -kOffset> {
   }
 };
 using KernelQ3_K = KernelSub16<3, 4>;
+using KernelQ6_K = KernelSub16<6, 32>;
 
-// Q2_K, as the AVX-512 kernel; a sub-block's four products of 2-bit levels
-// fit one int16 sum.
+// Q2_K, as the AVX-512 kernel: vpshufb's 16-byte tables are exactly the 4
+// rows of a 128-bit half; q * sc_j (at most 45) gives two products per int16
+// sum; vpmaddwd pairs the mins with the activation sums.
 struct KernelQ2_K : Int8Activations<16, 1> {
   static constexpr size_t kGroupBlockBytes = 320 + 64 * 16;
   static constexpr int kBlockElems = 256;
@@ -400,35 +402,41 @@ struct KernelQ2_K : Int8Activations<16, 1> {
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
                              const float* const* dx, const int32_t* const* sx, __m256* acc) {
     const uint8_t* levels = p + 320 + 8 * slice;
+    const uint8_t* scale_min = p + 64 + 8 * slice;
     const __m256 d = LoadHalves(p + 16 * slice), dmin = LoadHalves(p + 32 + 16 * slice);
     const __m256i nibble = _mm256_set1_epi32(0xF);
+    const __m256i multiples = _mm256_set1_epi32(0x03020100);
+    const __m256i row_base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0C0C0C0C, 0, 0x04040404,
+                                               0x08080808, 0x0C0C0C0C);
     for (int i = 0; i < 8; ++i) {  // 32-value pieces: one activation scale each
-      __m256i dot[NT], mins[NT];
-      for (int jj = 0; jj < 2; ++jj) {
-        const int j = 2 * i + jj;  // sub-block
+      const __m256i sm0 = WidenU8(scale_min + 32 * i), sm1 = WidenU8(scale_min + 32 * i + 16);
+      const __m256i table[2] = {_mm256_mullo_epi32(_mm256_and_si256(sm0, nibble), multiples),
+                                _mm256_mullo_epi32(_mm256_and_si256(sm1, nibble), multiples)};
+      const __m256i min_pairs = _mm256_or_si256(_mm256_srli_epi32(sm0, 4),
+                                                _mm256_slli_epi32(_mm256_srli_epi32(sm1, 4), 16));
+      __m256i a[NT];
+      for (int t = 0; t < NT; ++t) a[t] = _mm256_setzero_si256();
+      for (int s0 = 8 * i; s0 < 8 * i + 8; s0 += 2) {
         __m256i pairs[NT];
-        for (int s = 4 * j; s < 4 * j + 4; ++s) {
-          const __m256i w = LoadLevels<2>(levels + 16 * s);
+        for (int s = s0; s < s0 + 2; ++s) {
+          const __m256i w = _mm256_shuffle_epi8(
+              table[(s / 4) % 2], _mm256_or_si256(LoadLevels<2>(levels + 16 * s), row_base));
           for (int t = 0; t < NT; ++t) {
             const __m256i pw = Products(w, Broadcast4(xq[t] + 4 * s));
-            pairs[t] = s == 4 * j ? pw : AddInOrder16(pairs[t], pw);
+            pairs[t] = s == s0 ? pw : AddInOrder16(pairs[t], pw);
           }
         }
-        const __m256i sc_m = WidenU8(p + 64 + 16 * j + 8 * slice);
-        const __m256i sc = _mm256_and_si256(sc_m, nibble), m = _mm256_srli_epi32(sc_m, 4);
-        for (int t = 0; t < NT; ++t) {
-          const __m256i scaled = _mm256_mullo_epi32(Widen(pairs[t]), sc);
-          const __m256i min = _mm256_mullo_epi32(_mm256_set1_epi32(sx[t][j]), m);
-          dot[t] = jj == 0 ? scaled : _mm256_add_epi32(dot[t], scaled);
-          mins[t] = jj == 0 ? min : _mm256_add_epi32(mins[t], min);
-        }
+        for (int t = 0; t < NT; ++t) a[t] = AddInOrder32(a[t], Widen(pairs[t]));
       }
       for (int t = 0; t < NT; ++t) {
+        const uint32_t sums = static_cast<uint16_t>(sx[t][2 * i]) |
+                              static_cast<uint32_t>(static_cast<uint16_t>(sx[t][2 * i + 1])) << 16;
+        const __m256i mins =
+            _mm256_madd_epi16(min_pairs, _mm256_set1_epi32(static_cast<int>(sums)));
         const __m256 dxi = _mm256_set1_ps(dx[t][i]);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), _mm256_mul_ps(d, dxi), acc[t]);
-        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[t]), _mm256_mul_ps(dmin, dxi), acc[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[t]), _mm256_mul_ps(d, dxi), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dxi), acc[t]);
       }
     }
   }
 };
-using KernelQ6_K = KernelSub16<6, 32>;
