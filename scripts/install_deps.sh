@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build clang
   libhwy-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  g++-aarch64-linux-gnu
   ca-certificates
 )
 # npm fetches the pinned tokenizer test data. Machines with their own Node.js

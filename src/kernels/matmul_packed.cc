@@ -5,6 +5,7 @@
 //   AVX2 (also what AVX-512 CPUs without VNNI run here): packed_avx2-inl.h.
 // Every other target reports the path unavailable; the float kernels run.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -29,7 +30,7 @@ namespace HWY_NAMESPACE {
 // Highway 1.0's AVX3_DL target string names "avxvnni" (the VEX form) but not
 // avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has
 // it. AVX512_BF16 is not part of the target: the BF16 kernel only runs where
-// the CPU has it (PackedSupportsT).
+// the CPU has it (PackedBf16T).
 #pragma GCC push_options
 #pragma GCC target("avx512vnni,avx512bf16")
 #endif
@@ -126,7 +127,7 @@ struct Int8Activations {
 template <class K, int NT, int S>
 HWY_INLINE void GroupTokens(const uint8_t* group, int h0, int64_t b0, int64_t b1,
                             const Activations& a, int64_t t0, float* y, int64_t y_stride,
-                            const Rows::Mask* masks, bool accumulate) {
+                            std::array<Rows::Mask, S> masks, bool accumulate) {
   Rows::Acc acc[S][NT];
   const int8_t* xq[NT];
   const float* dx[NT];
@@ -164,7 +165,7 @@ HWY_INLINE void GroupTokens(const uint8_t* group, int h0, int64_t b0, int64_t b1
 template <class K, int S, int N = K::kTileTokens - 1>
 HWY_INLINE void TailTokens(int64_t n, const uint8_t* group, int h0, int64_t b0, int64_t b1,
                            const Activations& a, int64_t t0, float* y, int64_t y_stride,
-                           const Rows::Mask* masks, bool accumulate) {
+                           std::array<Rows::Mask, S> masks, bool accumulate) {
   if constexpr (N > 0) {
     if (n == N) {
       return GroupTokens<K, N, S>(group, h0, b0, b1, a, t0, y, y_stride, masks, accumulate);
@@ -250,29 +251,30 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
       if constexpr (PairsGroups<K>) {
         for (; g + 2 <= g1; g += 2) {
           const uint8_t *group = group_at(g), *next = group_at(g + 1);
-          const Rows::Mask masks[2] = {Rows::MaskFor(valid_rows(g, 0)),
-                                       Rows::MaskFor(valid_rows(g + 1, 0))};
+          const std::array<Rows::Mask, 2> masks = {Rows::MaskFor(valid_rows(g, 0)),
+                                                   Rows::MaskFor(valid_rows(g + 1, 0))};
           float* yg = y + g * kPackRows;
           int64_t t = c0;
           for (; t + K::kTileTokens <= c1; t += K::kTileTokens) {
             PairTokens<K, K::kTileTokens>(group, next, b0, b1, a, t, yg, y_stride, masks[1],
                                           accumulate);
           }
-          TailTokens<K, 1>(c1 - t, group, 0, b0, b1, a, t, yg, y_stride, &masks[0], accumulate);
-          TailTokens<K, 1>(c1 - t, next, 0, b0, b1, a, t, yg + kPackRows, y_stride, &masks[1],
+          TailTokens<K, 1>(c1 - t, group, 0, b0, b1, a, t, yg, y_stride, {masks[0]}, accumulate);
+          TailTokens<K, 1>(c1 - t, next, 0, b0, b1, a, t, yg + kPackRows, y_stride, {masks[1]},
                            accumulate);
         }
       }
       for (; g < g1; ++g) {
         const uint8_t* group = group_at(g);
-        Rows::Mask masks[Rows::kSlices];
+        std::array<Rows::Mask, Rows::kSlices> masks;
         for (int h = 0; h < Rows::kSlices; ++h) masks[h] = Rows::MaskFor(valid_rows(g, h));
         float* yg = y + g * kPackRows;
         if constexpr (Rows::kSlices > 1) {
           // Fewer tokens than a tile (decode): every slice in one pass over
           // the row, so each cache line is used whole while in L1. Slice
-          // after slice, the second pass waited on L2 while DRAM idled: AVX2
-          // decoded the 262144x2304 head at 14 GB/s (Q4_0) and 12 (Q6_K).
+          // after slice, DRAM idled while the second pass ran: AVX2 decoded
+          // the 262144x2304 head at 14 GB/s (Q4_0) and 12 (Q6_K), in one
+          // pass at 28 and 18.
           if (c1 - c0 < K::kTileTokens) {
             TailTokens<K, Rows::kSlices>(c1 - c0, group, 0, b0, b1, a, c0, yg, y_stride, masks,
                                          accumulate);
@@ -283,10 +285,10 @@ void GroupRange(const WeightMatrix& w, const Activations& a, int64_t num_tokens,
           float* yh = yg + h * Rows::kRows;
           int64_t t = c0;
           for (; t + K::kTileTokens <= c1; t += K::kTileTokens) {
-            GroupTokens<K, K::kTileTokens, 1>(group, h, b0, b1, a, t, yh, y_stride, &masks[h],
+            GroupTokens<K, K::kTileTokens, 1>(group, h, b0, b1, a, t, yh, y_stride, {masks[h]},
                                               accumulate);
           }
-          TailTokens<K, 1>(c1 - t, group, h, b0, b1, a, t, yh, y_stride, &masks[h], accumulate);
+          TailTokens<K, 1>(c1 - t, group, h, b0, b1, a, t, yh, y_stride, {masks[h]}, accumulate);
         }
       }
     }
