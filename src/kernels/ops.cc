@@ -55,11 +55,13 @@ namespace {
 
 // MatMul and MatMulHead: one validation, then the packed kernels (precise_head:
 // the second pass over the activations' rounding error) or the type's family.
+// Weights packed for a better SIMD target than the one now chosen (the cap
+// lowered after loading) run from the file's blocks, which stay mapped.
 void RunMatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                int64_t y_stride, ThreadPool& pool, bool precise_head) {
   const Family f = CheckedFamily(w, "MatMul");
   if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
-  if (w.packed != nullptr) {
+  if (w.packed != nullptr && PackedMatMulSupports(w)) {
     return kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool, precise_head);
   }
   switch (f) {

@@ -200,7 +200,9 @@ void PackBlock(DType type, const uint8_t* block, int r, uint8_t* out) {
 }  // namespace
 
 bool PackedMatMulSupports(const WeightMatrix& w) {
-  if (GroupBlockBytes(w.type) == 0 || w.cols % PackBlockElems(w.type) != 0) return false;
+  if (!PackedMatMulAvailable() || GroupBlockBytes(w.type) == 0 ||
+      w.cols % PackBlockElems(w.type) != 0)
+    return false;
   return w.type != DType::kBF16 || PackedMatMulHasBf16();
 }
 

@@ -29,8 +29,9 @@ bool PackedMatMulAvailable();
 // Whether it has the packed BF16 kernel (AVX-512 VNNI and AVX512_BF16).
 bool PackedMatMulHasBf16();
 
-// Whether w can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, and
-// BF16 where PackedMatMulHasBf16 (columns a multiple of 32).
+// Whether w can be packed and multiplied on the chosen SIMD target: Q4_0,
+// Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K where PackedMatMulAvailable, and BF16
+// where PackedMatMulHasBf16 (columns a multiple of the type's block).
 bool PackedMatMulSupports(const WeightMatrix& w);
 
 // Bytes of the packed copy of w (rows padded up to a multiple of kPackRows).

@@ -237,14 +237,49 @@ TEST(PackedMatMul, SameBitsOnEveryTarget) {
   }
 }
 
+// Weights packed for the best target still multiply after the SIMD cap is
+// lowered below it: through the lower target's packed kernel where it has
+// one, else from the file's blocks, giving the float path's bits.
+TEST(PackedMatMul, LowerTargetFallsBackToFilePath) {
+  std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_FALSE(targets.empty());
+  ThreadPool two(2);
+  int fell_back = 0;
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kBF16}) {
+    std::mt19937 rng(static_cast<unsigned>(type) + 5u);
+    const int64_t rows = 21, cols = 512, tokens = 3;
+    hwy::SetSupportedTargetsForTest(0);
+    if (!PackedMatMulAvailable() || (type == DType::kBF16 && !PackedMatMulHasBf16())) continue;
+    const PackedMatrix m = RandomPacked(type, rows, cols, rng);  // for the best target
+    WeightMatrix unpacked = m.w;
+    unpacked.packed = nullptr;
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(tokens * cols));
+    for (float& v : x) v = normal(rng);
+    for (int64_t target : targets) {
+      hwy::SetSupportedTargetsForTest(target);
+      if (PackedMatMulSupports(m.w)) continue;
+      ++fell_back;
+      std::vector<float> y(static_cast<size_t>(tokens * rows)), want(y.size());
+      ASSERT_NO_THROW(MatMul(m.w, x.data(), tokens, y.data(), rows, two))
+          << Name(type) << " on " << hwy::TargetName(target);
+      MatMul(unpacked, x.data(), tokens, want.data(), rows, two);
+      EXPECT_EQ(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)), 0)
+          << Name(type) << " on " << hwy::TargetName(target);
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  if (fell_back == 0) GTEST_SKIP() << "every target this CPU runs has every packed kernel";
+}
+
 TEST(PackedMatMul, SupportsOnlyPackedTypes) {
   WeightMatrix w;
   w.rows = 16;
   w.cols = 256;
   w.type = DType::kQ4_0;
-  EXPECT_TRUE(PackedMatMulSupports(w));
+  EXPECT_EQ(PackedMatMulSupports(w), PackedMatMulAvailable());
   w.type = DType::kQ2_K;
-  EXPECT_TRUE(PackedMatMulSupports(w));
+  EXPECT_EQ(PackedMatMulSupports(w), PackedMatMulAvailable());
   w.cols = 160;  // not whole 256-value blocks
   EXPECT_FALSE(PackedMatMulSupports(w));
   w.cols = 256;
