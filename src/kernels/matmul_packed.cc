@@ -52,7 +52,8 @@ struct Activations {
 };
 
 // q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
-// of q per sum block. Same arithmetic as ref::QuantizeActivationsRef.
+// of q per sum block times sum_multiplier (not written where that is 0).
+// Same arithmetic as ref::QuantizeActivationsRef.
 Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols,
                                 ActivationBlocks blocks, int32_t sum_multiplier) {
   const hn::CappedTag<float, 16> df;  // 16 divides both block sizes
@@ -85,6 +86,7 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
       for (int64_t v = 0; v < vecs_per_scale; ++v) {
         const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + lanes * v), vinv));
         hn::StoreU(hn::DemoteTo(d8, qi), d8, qb + lanes * v);
+        if (sum_multiplier == 0) continue;  // a kernel that needs no sums
         acc = hn::Add(acc, qi);
         if ((v + 1) % vecs_per_sum == 0) {
           sb[v / vecs_per_sum] = sum_multiplier * hn::GetLane(hn::SumOfLanes(di, acc));

@@ -166,7 +166,7 @@ using KernelQ5_1 = KernelQ5<true>;
 // Q8_0: the stored levels are q + 128, whose products with x would saturate
 // vpmaddubsw's int16 pairs. Flipping the top bit gives q back; |q| (u8) times
 // x with q's sign (vpsignb) is q * x with pairs of at most 2 * 128 * 127.
-// No offset term: the activation sums are not needed (stored times 0).
+// No offset term, so no activation sums (multiplier 0: none are computed).
 struct KernelQ8_0 : Int8Activations<32, 0> {
   static constexpr size_t kGroupBlockBytes = 544;
   static constexpr int kBlockElems = 32;
