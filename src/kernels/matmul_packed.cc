@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "base/error.h"
 #include "kernels/packed_matmul.h"
@@ -40,22 +41,36 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Rounded activations of num_tokens rows: values q (value_bytes each: int8
 // levels, or bf16) at q[(t * cols + k) * value_bytes]; for int8, one f32
 // scale per scale_block values (d[t * cols / scale_block + b]) and the sum of
-// the levels per sum_block values (sum[t * cols / sum_block + j]).
+// the levels per sum_block values (sum[t * cols / sum_block + j]), or that
+// sum times its block's scale (scaled_sum, where sum_block is scale_block).
 struct Activations {
   const int8_t* q;
   const float* d;
   const int32_t* sum;
+  const float* scaled_sum;
   int64_t cols;
   int64_t scales_per_row;
   int64_t sums_per_row;
   int64_t value_bytes;
 };
 
+// How a kernel takes the activation sums: as integers; as f32 products with
+// the block's scale (what a min term needs: the product is then made once per
+// token instead of once per row group and token); or as the int16 pair of the
+// two 16-value sums of each scale block, one 32-bit word (vpdpwssd's operand).
+enum class SumForm { kInt, kScaled, kInt16Pairs };
+
 // q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
-// of q per sum block times sum_multiplier (not written where that is 0).
+// of q per sum block times sum_multiplier (none where that is 0), in `form`.
 // Same arithmetic as ref::QuantizeActivationsRef.
 Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols,
-                                ActivationBlocks blocks, int32_t sum_multiplier) {
+                                ActivationBlocks blocks, int32_t sum_multiplier, SumForm form) {
+  if (form == SumForm::kScaled && blocks.sum_block != blocks.scale_block) {
+    Fail("packed MatMul: scaled activation sums need one sum per scale block");
+  }
+  if (form == SumForm::kInt16Pairs && 2 * blocks.sum_block != blocks.scale_block) {
+    Fail("packed MatMul: int16 sum pairs need two sums per scale block");
+  }
   const hn::CappedTag<float, 16> df;  // 16 divides both block sizes
   const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
@@ -65,7 +80,14 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
   const size_t n = static_cast<size_t>(num_tokens);
   int8_t* q = ThreadScratch<struct ActivationLevels, int8_t>(n * static_cast<size_t>(cols));
   float* d = ThreadScratch<struct ActivationScales, float>(n * static_cast<size_t>(per_scale));
-  int32_t* sum = ThreadScratch<struct ActivationSums, int32_t>(n * static_cast<size_t>(per_sum));
+  int32_t* sum = nullptr;
+  float* scaled_sum = nullptr;
+  if (form != SumForm::kScaled) {
+    sum = ThreadScratch<struct ActivationSums, int32_t>(n * static_cast<size_t>(per_sum));
+  } else {
+    scaled_sum =
+        ThreadScratch<struct ActivationScaledSums, float>(n * static_cast<size_t>(per_sum));
+  }
   const int64_t vecs_per_scale = blocks.scale_block / lanes;
   const int64_t vecs_per_sum = blocks.sum_block / lanes;
   for (size_t t = 0; t < n; ++t) {
@@ -81,7 +103,8 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
       d[t * static_cast<size_t>(per_scale) + static_cast<size_t>(b)] = scale;
       const auto vinv = hn::Set(df, inv);
       int8_t* qb = q + t * static_cast<size_t>(cols) + k0;
-      int32_t* sb = sum + t * static_cast<size_t>(per_sum) + k0 / blocks.sum_block;
+      const size_t sum_index =
+          t * static_cast<size_t>(per_sum) + static_cast<size_t>(k0 / blocks.sum_block);
       auto acc = hn::Zero(di);
       for (int64_t v = 0; v < vecs_per_scale; ++v) {
         const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + lanes * v), vinv));
@@ -89,13 +112,25 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
         if (sum_multiplier == 0) continue;  // a kernel that needs no sums
         acc = hn::Add(acc, qi);
         if ((v + 1) % vecs_per_sum == 0) {
-          sb[v / vecs_per_sum] = sum_multiplier * hn::GetLane(hn::SumOfLanes(di, acc));
+          const int32_t block_sum = sum_multiplier * hn::GetLane(hn::SumOfLanes(di, acc));
+          const size_t i = sum_index + static_cast<size_t>(v / vecs_per_sum);
+          if (form == SumForm::kInt) {
+            sum[i] = block_sum;
+          } else if (form == SumForm::kScaled) {
+            scaled_sum[i] = scale * static_cast<float>(block_sum);
+          } else {  // |sum| <= 16 * 127: an int16 each
+            int32_t& word = sum[t * static_cast<size_t>(per_scale) + static_cast<size_t>(b)];
+            const uint32_t half = static_cast<uint16_t>(block_sum);
+            word = static_cast<int32_t>(
+                v < vecs_per_sum ? half : static_cast<uint32_t>(word) | half << 16);
+          }
           acc = hn::Zero(di);
         }
       }
     }
   }
-  return {q, d, sum, cols, per_scale, per_sum, 1};
+  const int64_t sums_per_row = form == SumForm::kInt16Pairs ? per_scale : per_sum;
+  return {q, d, sum, scaled_sum, cols, per_scale, sums_per_row, 1};
 }
 
 // Per weight type, the kernel headers define a struct with the bytes of one
@@ -106,12 +141,20 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
 // The activation preparation of the int8 kernels: scale per 32, sums per
 // kSumBlock values, stored times kSumMultiplier (-offset for the kernels that
 // start each block's integer sum at -offset * sum(x), saving an operation per
-// token and block).
-template <int kSumBlock, int kSumMultiplier>
+// token and block), in kForm. Sum is what the kernel's sx points at.
+template <int kSumBlock, int kSumMultiplier, SumForm kForm = SumForm::kInt>
 struct Int8Activations {
   static constexpr int kValueBytes = 1;
+  using Sum = std::conditional_t<kForm == SumForm::kScaled, float, int32_t>;
   static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
-    return QuantizeActivations(x, num_tokens, cols, {32, kSumBlock}, kSumMultiplier);
+    return QuantizeActivations(x, num_tokens, cols, {32, kSumBlock}, kSumMultiplier, kForm);
+  }
+  static const Sum* Sums(const Activations& a) {
+    if constexpr (kForm == SumForm::kScaled) {
+      return a.scaled_sum;
+    } else {
+      return a.sum;
+    }
   }
 };
 
@@ -133,7 +176,7 @@ HWY_INLINE void GroupTokens(const uint8_t* group, int h0, int64_t b0, int64_t b1
   Rows::Acc acc[S][NT];
   const int8_t* xq[NT];
   const float* dx[NT];
-  const int32_t* sx[NT];
+  const typename K::Sum* sx[NT];
   const int64_t sums_per_block = K::kBlockElems * a.sums_per_row / a.cols;
   const int64_t scales_per_block = K::kBlockElems * a.scales_per_row / a.cols;
   for (int t = 0; t < NT; ++t) {
@@ -143,7 +186,7 @@ HWY_INLINE void GroupTokens(const uint8_t* group, int h0, int64_t b0, int64_t b1
     }
     xq[t] = a.q + ((t0 + t) * a.cols + b0 * K::kBlockElems) * a.value_bytes;
     dx[t] = a.d + (t0 + t) * a.scales_per_row + b0 * scales_per_block;
-    sx[t] = a.sum + (t0 + t) * a.sums_per_row + b0 * sums_per_block;
+    sx[t] = K::Sums(a) + (t0 + t) * a.sums_per_row + b0 * sums_per_block;
   }
   // No software prefetch: asking for the block after next cost the head
   // decode 25% (Q8_0) to 45% (Q4_K) against the hardware prefetcher alone.

@@ -71,10 +71,10 @@ HWY_INLINE __m256i Widen(__m256i pairs) { return _mm256_madd_epi16(pairs, _mm256
 // The shared end of the Q4_0/Q4_1/Q5_0/Q5_1 kernels, as the AVX-512 one:
 // lo[s] / hi[s] hold the slice's levels (at most kMaxLevel) of values 4s..
 // and 16 + 4s.. of a 32-value block.
-template <int NT, bool kMin, int kMaxLevel>
+template <int NT, bool kMin, int kMaxLevel, class Sum>
 HWY_INLINE void NibbleBlockDots(const __m256i* lo, const __m256i* hi, __m256 dw, __m256 mw,
                                 const int8_t* const* xq, const float* const* dx,
-                                const int32_t* const* sx, __m256* acc) {
+                                const Sum* const* sx, __m256* acc) {
   // Products per int16 sum: 8 (all of a block) for 4-bit levels, 4 for 5-bit.
   constexpr int kSteps = 2 * kMaxLevel * 127 * 8 <= 32767 ? 4 : 2;
   __m256i a[NT];
@@ -94,20 +94,20 @@ HWY_INLINE void NibbleBlockDots(const __m256i* lo, const __m256i* hi, __m256 dw,
     acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[t]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[t][0])),
                              acc[t]);
     if constexpr (kMin) {
-      acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx[t][0] * static_cast<float>(sx[t][0])), acc[t]);
+      acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sx[t][0]), acc[t]);  // dx * sum(x)
     }
   }
 }
 
 // Q4_0 (levels q + 8) and Q4_1 (levels q, and mins).
 template <bool kMin>
-struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8> {
+struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8, kMin ? SumForm::kScaled : SumForm::kInt> {
   static constexpr size_t kGroupBlockBytes = kMin ? 320 : 288;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 4;
-  template <int NT>
+  template <int NT, class Sum>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m256* acc) {
+                             const float* const* dx, const Sum* const* sx, __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const uint8_t* steps = p + (kMin ? 64 : 32) + 32 * slice;
     __m256i lo[4], hi[4];
@@ -129,13 +129,13 @@ using KernelQ4_1 = KernelQ4<true>;
 // vpshufb copies that byte over the lane, a compare against the byte's own
 // bit makes the 0x10.
 template <bool kMin>
-struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16> {
+struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16, kMin ? SumForm::kScaled : SumForm::kInt> {
   static constexpr size_t kGroupBlockBytes = kMin ? 384 : 352;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 4;
-  template <int NT>
+  template <int NT, class Sum>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m256* acc) {
+                             const float* const* dx, const Sum* const* sx, __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i bit4 = _mm256_set1_epi8(0x10);
     const uint8_t* qh_words = p + (kMin ? 64 : 32);
@@ -197,29 +197,28 @@ struct KernelQ8_0 : Int8Activations<32, 0> {
 // products), as the AVX-512 kernel.
 template <int NT>
 HWY_INLINE void SubBlockEnd(const uint8_t* p, int slice, int j, __m256 d, __m256 dmin,
-                            const __m256i* a, const float* const* dx, const int32_t* const* sx,
+                            const __m256i* a, const float* const* dx, const float* const* sx,
                             __m256* acc) {
   const __m256 sc = _mm256_mul_ps(d, _mm256_cvtepi32_ps(WidenU8(p + 64 + 16 * j + 8 * slice)));
   const __m256 m = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(WidenU8(p + 192 + 16 * j + 8 * slice)));
   for (int t = 0; t < NT; ++t) {
     const float dxj = dx[t][j];
-    const int32_t* s16 = sx[t] + 2 * j;
     acc[t] =
         _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a[t]), _mm256_set1_ps(dxj)), sc, acc[t]);
-    acc[t] = _mm256_fnmadd_ps(m, _mm256_set1_ps(dxj * static_cast<float>(s16[0] + s16[1])), acc[t]);
+    acc[t] = _mm256_fnmadd_ps(m, _mm256_set1_ps(sx[t][j]), acc[t]);
   }
 }
 
 // Q4_K: w = d * sc_j * q - dmin * m_j per 32-value sub-block j; a step's low
 // nibbles belong to sub-block 2c, its high ones to 2c + 1. Eight products of
 // 4-bit levels fit one int16 sum.
-struct KernelQ4_K : Int8Activations<16, 1> {
+struct KernelQ4_K : Int8Activations<32, 1, SumForm::kScaled> {
   static constexpr size_t kGroupBlockBytes = 2368;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m256* acc) {
+                             const float* const* dx, const float* const* sx, __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const uint8_t* qs = p + 320 + 32 * slice;
     const __m256 d = LoadHalves(p + 16 * slice), dmin = LoadHalves(p + 32 + 16 * slice);
@@ -248,15 +247,12 @@ struct KernelQ4_K : Int8Activations<16, 1> {
           _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(WidenU8(p + 208 + 16 * j + 8 * slice)));
       for (int t = 0; t < NT; ++t) {
         const float dx_lo = dx[t][j], dx_hi = dx[t][j + 1];
-        const int32_t* s16 = sx[t] + 2 * j;
         acc[t] = _mm256_fmadd_ps(
             _mm256_mul_ps(_mm256_cvtepi32_ps(Widen(a[t])), _mm256_set1_ps(dx_lo)), sc_lo, acc[t]);
         acc[t] = _mm256_fmadd_ps(
             _mm256_mul_ps(_mm256_cvtepi32_ps(Widen(b[t])), _mm256_set1_ps(dx_hi)), sc_hi, acc[t]);
-        acc[t] = _mm256_fnmadd_ps(m_lo, _mm256_set1_ps(dx_lo * static_cast<float>(s16[0] + s16[1])),
-                                  acc[t]);
-        acc[t] = _mm256_fnmadd_ps(m_hi, _mm256_set1_ps(dx_hi * static_cast<float>(s16[2] + s16[3])),
-                                  acc[t]);
+        acc[t] = _mm256_fnmadd_ps(m_lo, _mm256_set1_ps(sx[t][j]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(m_hi, _mm256_set1_ps(sx[t][j + 1]), acc[t]);
       }
     }
   }
@@ -315,13 +311,13 @@ HWY_INLINE __m256i LoadLevels(const uint8_t* p) {
 
 // Q5_K: as Q4_K with levels 0..31 kept at 5 bits, step 8j + s holding values
 // 32j + 4s.. of sub-block j; four products of 5-bit levels fit one int16 sum.
-struct KernelQ5_K : Int8Activations<16, 1> {
+struct KernelQ5_K : Int8Activations<32, 1, SumForm::kScaled> {
   static constexpr size_t kGroupBlockBytes = 320 + 64 * 40;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m256* acc) {
+                             const float* const* dx, const float* const* sx, __m256* acc) {
     const uint8_t* levels = p + 320 + 20 * slice;
     const __m256 d = LoadHalves(p + 16 * slice), dmin = LoadHalves(p + 32 + 16 * slice);
     for (int j = 0; j < 8; ++j) {
@@ -394,7 +390,7 @@ using KernelQ6_K = KernelSub16<6, 32>;
 // Q2_K, as the AVX-512 kernel: vpshufb's 16-byte tables are exactly the 4
 // rows of a 128-bit half; q * sc_j (at most 45) gives two products per int16
 // sum; vpmaddwd pairs the mins with the activation sums.
-struct KernelQ2_K : Int8Activations<16, 1> {
+struct KernelQ2_K : Int8Activations<16, 1, SumForm::kInt16Pairs> {
   static constexpr size_t kGroupBlockBytes = 320 + 64 * 16;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
@@ -429,10 +425,7 @@ struct KernelQ2_K : Int8Activations<16, 1> {
         for (int t = 0; t < NT; ++t) a[t] = AddInOrder32(a[t], Widen(pairs[t]));
       }
       for (int t = 0; t < NT; ++t) {
-        const uint32_t sums = static_cast<uint16_t>(sx[t][2 * i]) |
-                              static_cast<uint32_t>(static_cast<uint16_t>(sx[t][2 * i + 1])) << 16;
-        const __m256i mins =
-            _mm256_madd_epi16(min_pairs, _mm256_set1_epi32(static_cast<int>(sums)));
+        const __m256i mins = _mm256_madd_epi16(min_pairs, _mm256_set1_epi32(sx[t][i]));
         const __m256 dxi = _mm256_set1_ps(dx[t][i]);
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[t]), _mm256_mul_ps(d, dxi), acc[t]);
         acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dxi), acc[t]);

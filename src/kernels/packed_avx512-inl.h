@@ -26,7 +26,7 @@ Activations ConvertActivationsBf16(const float* x, int64_t num_tokens, int64_t c
     const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
     _mm512_storeu_si512(out + 2 * i, reinterpret_cast<const __m512i&>(v));
   }
-  return {out, nullptr, nullptr, cols, 0, 0, 2};
+  return {out, nullptr, nullptr, nullptr, cols, 0, 0, 2};
 }
 
 // The 4 activation bytes starting at p, broadcast to every lane.
@@ -55,10 +55,10 @@ HWY_INLINE __m512i WidenS8(const uint8_t* p) {
 // token's integer sum starts at -offset * sum(x), the activation sums being
 // stored premultiplied, and one FMA applies dw * dx. With kMin (Q4_1, Q5_1:
 // w = d * level + m) it starts at 0 and a second FMA adds m * dx * sum(x).
-template <int NT, bool kMin>
+template <int NT, bool kMin, class Sum>
 HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw, __m512 mw,
                                 const int8_t* const* xq, const float* const* dx,
-                                const int32_t* const* sx, __m512* acc) {
+                                const Sum* const* sx, __m512* acc) {
   __m512i a[NT];  // steps outside, tokens inside: NT chains side by side
   for (int t = 0; t < NT; ++t) a[t] = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(sx[t][0]);
   for (int s = 0; s < 4; ++s) {
@@ -71,7 +71,7 @@ HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw,
     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][0])),
                              acc[t]);
     if constexpr (kMin) {
-      acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dx[t][0] * static_cast<float>(sx[t][0])), acc[t]);
+      acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[t][0]), acc[t]);  // dx * sum(x)
     }
   }
 }
@@ -79,13 +79,13 @@ HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw,
 // Q4_0 (levels are q + 8) and Q4_1 (levels q, and the 16 rows' f16 mins
 // after the scales).
 template <bool kMin>
-struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8> {
+struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8, kMin ? SumForm::kScaled : SumForm::kInt> {
   static constexpr size_t kGroupBlockBytes = kMin ? 320 : 288;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
-  template <int NT>
+  template <int NT, class Sum>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m512* acc) {
+                             const float* const* dx, const Sum* const* sx, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const uint8_t* steps = p + (kMin ? 64 : 32);
     __m512i lo[4], hi[4];
@@ -106,13 +106,13 @@ using KernelQ4_1 = KernelQ4<true>;
 // (j < 16: low nibbles, else high). vpshufbitqmb gathers, for each byte of a
 // step, its value's bit out of the lane's qh word.
 template <bool kMin>
-struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16> {
+struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16, kMin ? SumForm::kScaled : SumForm::kInt> {
   static constexpr size_t kGroupBlockBytes = kMin ? 384 : 352;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
-  template <int NT>
+  template <int NT, class Sum>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m512* acc) {
+                             const float* const* dx, const Sum* const* sx, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i bit4 = _mm512_set1_epi8(0x10);
     // Byte j of a step belongs to lane j / 4 (row), value 4s + j % 4; its
@@ -166,13 +166,13 @@ struct KernelQ8_0 : Int8Activations<32, -128> {
 
 // Q4_K: w = d * sc_j * q - dmin * m_j per 32-value sub-block j; levels
 // 0..15. x has a scale per 32 values too, so each sub-block ends in f32.
-struct KernelQ4_K : Int8Activations<16, 1> {
+struct KernelQ4_K : Int8Activations<32, 1, SumForm::kScaled> {
   static constexpr size_t kGroupBlockBytes = 2368;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 4;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m512* acc) {
+                             const float* const* dx, const float* const* sx, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const uint8_t* qs = p + 320;
     const __m512 d = LoadHalves(p), dmin = LoadHalves(p + 32);
@@ -197,16 +197,13 @@ struct KernelQ4_K : Int8Activations<16, 1> {
       const __m512 m_hi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(WidenU8(p + 192 + 16 * (j + 1))));
       for (int t = 0; t < NT; ++t) {
         const float dx_lo = dx[t][j], dx_hi = dx[t][j + 1];
-        // Sums of x per 16 values: sub-block j is sums 2j, 2j + 1.
-        const int32_t* s16 = sx[t] + 2 * j;
+        // sx: dx * sum(x) per sub-block, made once per token.
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), _mm512_set1_ps(dx_lo)),
                                  sc_lo, acc[t]);
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(b[t]), _mm512_set1_ps(dx_hi)),
                                  sc_hi, acc[t]);
-        acc[t] = _mm512_fnmadd_ps(m_lo, _mm512_set1_ps(dx_lo * static_cast<float>(s16[0] + s16[1])),
-                                  acc[t]);
-        acc[t] = _mm512_fnmadd_ps(m_hi, _mm512_set1_ps(dx_hi * static_cast<float>(s16[2] + s16[3])),
-                                  acc[t]);
+        acc[t] = _mm512_fnmadd_ps(m_lo, _mm512_set1_ps(sx[t][j]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(m_hi, _mm512_set1_ps(sx[t][j + 1]), acc[t]);
       }
     }
   }
@@ -249,13 +246,13 @@ HWY_INLINE __m512i LoadLevels(const uint8_t* p) {
 // replaced (Q4_K's nibbles plus a fifth-bit vector per 4 steps) needed six
 // more to merge the bits and decoded at 11 GB/s from DRAM against 25 for
 // Q4_K. 8-token tiles spread the unpacking in prompts.
-struct KernelQ5_K : Int8Activations<16, 1> {
+struct KernelQ5_K : Int8Activations<32, 1, SumForm::kScaled> {
   static constexpr size_t kGroupBlockBytes = 320 + 64 * 40;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 8;
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const int32_t* const* sx, __m512* acc) {
+                             const float* const* dx, const float* const* sx, __m512* acc) {
     const uint8_t* levels = p + 320;
     const __m512 d = LoadHalves(p), dmin = LoadHalves(p + 32);
     for (int j = 0; j < 8; ++j) {
@@ -271,11 +268,9 @@ struct KernelQ5_K : Int8Activations<16, 1> {
       const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(WidenU8(p + 192 + 16 * j)));
       for (int t = 0; t < NT; ++t) {
         const float dxj = dx[t][j];
-        const int32_t* s16 = sx[t] + 2 * j;
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a[t]), _mm512_set1_ps(dxj)), sc,
                                  acc[t]);
-        acc[t] =
-            _mm512_fnmadd_ps(m, _mm512_set1_ps(dxj * static_cast<float>(s16[0] + s16[1])), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(m, _mm512_set1_ps(sx[t][j]), acc[t]);
       }
     }
   }
@@ -334,7 +329,7 @@ using KernelQ6_K = KernelSub16<6, 32>;
 // activation sums in one vpdpwssd (int16 pairs m_2i, m_2i+1 times S_2i,
 // S_2i+1). Without the table, two int32 multiplies per token and sub-block
 // made Q2_K prefill 0.66x ik_llama.cpp's.
-struct KernelQ2_K : Int8Activations<16, 1> {
+struct KernelQ2_K : Int8Activations<16, 1, SumForm::kInt16Pairs> {
   static constexpr size_t kGroupBlockBytes = 320 + 64 * 16;
   static constexpr int kBlockElems = 256;
   static constexpr int kTileTokens = 8;
@@ -362,10 +357,8 @@ struct KernelQ2_K : Int8Activations<16, 1> {
         for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], w, Broadcast4(xq[t] + 4 * s));
       }
       for (int t = 0; t < NT; ++t) {
-        const uint32_t sums = static_cast<uint16_t>(sx[t][2 * i]) |
-                              static_cast<uint32_t>(static_cast<uint16_t>(sx[t][2 * i + 1])) << 16;
-        const __m512i mins = _mm512_dpwssd_epi32(_mm512_setzero_si512(), min_pairs,
-                                                 _mm512_set1_epi32(static_cast<int>(sums)));
+        const __m512i mins =
+            _mm512_dpwssd_epi32(_mm512_setzero_si512(), min_pairs, _mm512_set1_epi32(sx[t][i]));
         const __m512 dxi = _mm512_set1_ps(dx[t][i]);
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(d, dxi), acc[t]);
         acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, dxi), acc[t]);
@@ -383,9 +376,11 @@ struct KernelBF16 {
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
   static constexpr int kValueBytes = 2;
+  using Sum = int32_t;  // none
   static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
     return ConvertActivationsBf16(x, num_tokens, cols);
   }
+  static const Sum* Sums(const Activations&) { return nullptr; }
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
                              const float* const*, const int32_t* const*, __m512* acc) {
