@@ -40,8 +40,10 @@ size_t PackedBytes(const WeightMatrix& w);
 // Packs row groups [g0, g1) of w into out (the whole packed buffer).
 void PackGroups(const WeightMatrix& w, int64_t g0, int64_t g1, uint8_t* out);
 
-// Activation blocks for a quantized weight type: values per f32 scale, and
-// values per stored integer sum (the offset and min terms need the sums).
+// Activation blocks for a quantized weight type as the scalar reference
+// (kernels/ref/packed_ref.h) forms them: values per f32 scale, and values per
+// integer sum (the offset and min terms need the sums). The kernels take the
+// same sums in the form each consumes (SumForm in matmul_packed.cc).
 struct ActivationBlocks {
   int scale_block;
   int sum_block;
