@@ -78,7 +78,13 @@ HWY_INLINE void NibbleBlockDots(const __m256i* lo, const __m256i* hi, __m256 dw,
   // Products per int16 sum: 8 (all of a block) for 4-bit levels, 4 for 5-bit.
   constexpr int kSteps = 2 * kMaxLevel * 127 * 8 <= 32767 ? 4 : 2;
   __m256i a[NT];
-  for (int t = 0; t < NT; ++t) a[t] = kMin ? _mm256_setzero_si256() : _mm256_set1_epi32(sx[t][0]);
+  for (int t = 0; t < NT; ++t) {
+    if constexpr (kMin) {
+      a[t] = _mm256_setzero_si256();
+    } else {
+      a[t] = _mm256_set1_epi32(sx[t][0]);  // -offset * sum(x)
+    }
+  }
   for (int s0 = 0; s0 < 4; s0 += kSteps) {
     __m256i p[NT];
     for (int s = s0; s < s0 + kSteps; ++s) {
@@ -105,9 +111,10 @@ struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8, kMin ? SumForm::kScaled : S
   static constexpr size_t kGroupBlockBytes = kMin ? 320 : 288;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 4;
-  template <int NT, class Sum>
+  template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const Sum* const* sx, __m256* acc) {
+                             const float* const* dx, const typename KernelQ4::Sum* const* sx,
+                             __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const uint8_t* steps = p + (kMin ? 64 : 32) + 32 * slice;
     __m256i lo[4], hi[4];
@@ -133,9 +140,10 @@ struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16, kMin ? SumForm::kScaled : 
   static constexpr size_t kGroupBlockBytes = kMin ? 384 : 352;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 4;
-  template <int NT, class Sum>
+  template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int slice, const int8_t* const* xq,
-                             const float* const* dx, const Sum* const* sx, __m256* acc) {
+                             const float* const* dx, const typename KernelQ5::Sum* const* sx,
+                             __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i bit4 = _mm256_set1_epi8(0x10);
     const uint8_t* qh_words = p + (kMin ? 64 : 32);

@@ -60,7 +60,13 @@ HWY_INLINE void NibbleBlockDots(const __m512i* lo, const __m512i* hi, __m512 dw,
                                 const int8_t* const* xq, const float* const* dx,
                                 const Sum* const* sx, __m512* acc) {
   __m512i a[NT];  // steps outside, tokens inside: NT chains side by side
-  for (int t = 0; t < NT; ++t) a[t] = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(sx[t][0]);
+  for (int t = 0; t < NT; ++t) {
+    if constexpr (kMin) {
+      a[t] = _mm512_setzero_si512();
+    } else {
+      a[t] = _mm512_set1_epi32(sx[t][0]);  // -offset * sum(x)
+    }
+  }
   for (int s = 0; s < 4; ++s) {
     for (int t = 0; t < NT; ++t) a[t] = _mm512_dpbusd_epi32(a[t], lo[s], Broadcast4(xq[t] + 4 * s));
     for (int t = 0; t < NT; ++t) {
@@ -83,9 +89,10 @@ struct KernelQ4 : Int8Activations<32, kMin ? 1 : -8, kMin ? SumForm::kScaled : S
   static constexpr size_t kGroupBlockBytes = kMin ? 320 : 288;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
-  template <int NT, class Sum>
+  template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const Sum* const* sx, __m512* acc) {
+                             const float* const* dx, const typename KernelQ4::Sum* const* sx,
+                             __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const uint8_t* steps = p + (kMin ? 64 : 32);
     __m512i lo[4], hi[4];
@@ -110,9 +117,10 @@ struct KernelQ5 : Int8Activations<32, kMin ? 1 : -16, kMin ? SumForm::kScaled : 
   static constexpr size_t kGroupBlockBytes = kMin ? 384 : 352;
   static constexpr int kBlockElems = 32;
   static constexpr int kTileTokens = 8;
-  template <int NT, class Sum>
+  template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
-                             const float* const* dx, const Sum* const* sx, __m512* acc) {
+                             const float* const* dx, const typename KernelQ5::Sum* const* sx,
+                             __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i bit4 = _mm512_set1_epi8(0x10);
     // Byte j of a step belongs to lane j / 4 (row), value 4s + j % 4; its

@@ -278,7 +278,6 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
 }
 
 size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool) {
-  if (!PackedMatMulAvailable()) return 0;
   std::vector<WeightMatrix*> matrices = {&weights.output_head};
   for (LayerWeights& l : weights.layers) {
     for (WeightMatrix* m :
