@@ -3,6 +3,7 @@
 #include "server/protocol/chat_render.h"
 
 #include "server/protocol/chat_render_internal.h"
+#include "server/protocol/request_fields.h"
 
 namespace gemma::protocol {
 
@@ -34,7 +35,7 @@ std::string MessageParam(size_t index, std::string_view field) {
 Expected<json> CallArguments(const std::vector<ChatMessage>& messages, size_t index, size_t call) {
   const std::string& text = messages[index].tool_calls[call].arguments;
   if (Trim(text).empty()) return json::object();
-  json parsed = json::parse(text, nullptr, false);
+  json parsed = JsonNesting(text) > kMaxJsonNesting ? json() : json::parse(text, nullptr, false);
   if (!parsed.is_object()) {
     return InvalidRequest(
         "the arguments of a tool call must be a JSON object (as text)",

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <string>
 
+#include "server/protocol/request_fields.h"
+
 namespace gemma::protocol {
 
 namespace {
@@ -288,6 +290,8 @@ void AppendMarkerResponse(RenderedPrompt& out, std::string_view name, const json
 }
 
 json ToolResultValue(std::string_view text) {
+  // (Bounded nesting: the renderer recurses over the value.)
+  if (JsonNesting(text) > kMaxJsonNesting) return json(std::string(text));
   json parsed = json::parse(text, nullptr, false);
   if (parsed.is_object()) return parsed;
   return json(std::string(text));
