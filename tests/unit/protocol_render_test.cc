@@ -286,6 +286,39 @@ TEST(ProtocolRenderTest, Gemma4ToolCallAndResultStayInOneModelTurn) {
                 "<|turn>model\n<|channel>thought\n<channel|>");
 }
 
+TEST(ProtocolRenderTest, Gemma4SmallThinkingOnWithSystemToolsResultsAndAFollowUp) {
+  RenderOptions thinking;
+  thinking.enable_thinking = true;
+  ChatMessage call = Call("get_weather", R"({"city":"Tokyo"})");
+  call.reasoning = "Look it up.";
+  std::vector<ChatMessage> messages = {Msg(Role::kSystem, "You are helpful."),
+                                       Msg(Role::kUser, "Weather in Tokyo?"), call,
+                                       Result(R"({"temp": 21, "sky": "clear"})")};
+  const std::string head =
+      "<bos><|turn>system\n<|think|>\nYou are helpful."
+      "<|tool>declaration:get_weather{description:<|\"|>Current weather<|\"|>,parameters:{"
+      "properties:{city:{description:<|\"|>City name<|\"|>,type:<|\"|>STRING<|\"|>}},"
+      "required:[<|\"|>city<|\"|>],type:<|\"|>OBJECT<|\"|>}}<tool|><turn|>\n"
+      "<|turn>user\nWeather in Tokyo?<turn|>\n"
+      "<|turn>model\n";
+  const std::string calls =
+      "<|tool_call>call:get_weather{city:<|\"|>Tokyo<|\"|>}<tool_call|>"
+      "<|tool_response>response:get_weather{sky:<|\"|>clear<|\"|>,temp:21}<tool_response|>";
+  const std::vector<ToolDefinition> tools = {WeatherTool("Current weather", "City name")};
+  // Mid-step: the reasoning stays, the model continues its turn.
+  EXPECT_EQ(Render(ChatFormat::kGemma4Small, messages, tools, thinking),
+            head + "<|channel>thought\nLook it up.\n<channel|>" + calls);
+  // After the answer and a new user message: no reasoning, and with thinking
+  // on (or on a small model) no empty thought block.
+  messages.push_back(Msg(Role::kAssistant, "Clear, 21 degrees."));
+  messages.push_back(Msg(Role::kUser, "Thanks!"));
+  EXPECT_EQ(Render(ChatFormat::kGemma4Small, messages, tools, thinking),
+            head + calls +
+                "Clear, 21 degrees.<turn|>\n"
+                "<|turn>user\nThanks!<turn|>\n"
+                "<|turn>model\n");
+}
+
 TEST(ProtocolRenderTest, Gemma4ResultNamesAndNonObjectResults) {
   ChatMessage calls = Call("get_weather", R"({"city":"Oslo","days":2,"hourly":false})", "w");
   calls.tool_calls.push_back({"t", "get_time", "{}"});

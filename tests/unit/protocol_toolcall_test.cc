@@ -187,6 +187,21 @@ TEST(ProtocolToolCallTest, Gemma3RepairsAtTheEndOfTheOutput) {
   ExpectParsed(kG3, "[get_weather(ci", {"[get_weather(ci", "", {}});
 }
 
+TEST(ProtocolToolCallTest, DeeplyNestedArgumentsAreNotACall) {
+  // Arguments nested deeper than the parser follows (here inside a JSON
+  // string, and directly) stay content instead of being serialised
+  // recursively.
+  const std::string deep_string =
+      "{\"name\": \"get_time\", \"arguments\": \"{\\\"a\\\": " + std::string(100, '[') +
+      std::string(100, ']') + "}\"}";
+  ExpectParsed(kG3, deep_string, {deep_string, "", {}});
+  const std::string deep_value =
+      "[get_time(a=" + std::string(100, '[') + std::string(100, ']') + ")]";
+  ExpectParsed(kG3, deep_value, {deep_value, "", {}});
+  const std::string shallow = "{\"name\": \"get_time\", \"arguments\": \"{\\\"a\\\": [[1]]}\"}";
+  ExpectParsed(kG3, shallow, {"", "", {{"get_time", R"({"a":[[1]]})"}}});
+}
+
 TEST(ProtocolToolCallTest, MaxCallsDiscardsTheRest) {
   ToolParserOptions one = kWeather;
   one.max_calls = 1;

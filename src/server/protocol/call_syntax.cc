@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/protocol/request_fields.h"
+
 namespace gemma::protocol {
 
 namespace {
@@ -88,7 +90,10 @@ bool CallFromJson(const json& object, const std::vector<std::string>& names, Par
     const auto a = source->find(key);
     if (a == source->end()) continue;
     if (a->is_string()) {
-      args = json::parse(a->get<std::string>(), nullptr, false);
+      // Bounded nesting: the arguments are serialised recursively later.
+      const std::string& text = a->get_ref<const std::string&>();
+      args = JsonNesting(text) > kMaxJsonNesting ? json(json::value_t::discarded)
+                                                 : json::parse(text, nullptr, false);
     } else {
       args = *a;
     }
