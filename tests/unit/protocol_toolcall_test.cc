@@ -308,6 +308,42 @@ TEST(ProtocolToolCallTest, StreamingAgreesWithTheWholeTextAtRandomSplitPoints) {
   }
 }
 
+TEST(ProtocolToolCallTest, LongHeldCandidatesStreamLikeTheWholeText) {
+  // Candidates held past the eager re-parse limit (256 bytes), with brackets
+  // and apostrophes inside their strings: a call, and an object that is not
+  // one.
+  std::string filler;
+  for (int i = 0; i < 40; ++i) filler += "don't } ] ) { [ (";  // 17 bytes each
+  const std::string call_text =
+      "Intro {\"name\": \"get_time\", \"parameters\": {\"text\": \"" + filler + "\"}} outro";
+  const std::string not_call = "{\"name\": \"Alice\", \"bio\": \"" + filler + "\"} [get_time()]";
+  ExpectParsed(kG3, call_text, {"Intro outro", "", {{"get_time", json{{"text", filler}}.dump()}}});
+  ExpectParsed(kG3, not_call,
+               {"{\"name\": \"Alice\", \"bio\": \"" + filler + "\"}", "", {{"get_time", "{}"}}});
+  std::mt19937 rng(99);
+  for (const std::string& text : {call_text, not_call}) {
+    const ParsedMessage whole = ParseToolCalls(kG3, text, kWeather);
+    for (int trial = 0; trial < 100; ++trial) {
+      ToolCallParser parser(kG3, kWeather);
+      std::vector<ParsedDelta> deltas;
+      for (size_t at = 0; at < text.size();) {
+        const size_t n = std::uniform_int_distribution<size_t>(1, 9)(rng);
+        deltas.push_back(parser.Push(std::string_view(text).substr(at, n)));
+        at += n;
+      }
+      // The call is out as soon as its text closes, before the end.
+      ASSERT_EQ(parser.message().tool_calls.size(), 1u);
+      deltas.push_back(parser.Finish());
+      const ParsedMessage streamed = Reassemble(deltas);
+      ASSERT_EQ(streamed.content, whole.content);
+      ASSERT_EQ(streamed.tool_calls.size(), whole.tool_calls.size());
+      for (size_t i = 0; i < whole.tool_calls.size(); ++i) {
+        ASSERT_EQ(streamed.tool_calls[i].arguments, whole.tool_calls[i].arguments);
+      }
+    }
+  }
+}
+
 TEST(ProtocolToolCallTest, WholeTextResultsOfTheSplitCases) {
   // The texts above, parsed whole, against hand-written expectations (so the
   // agreement test compares against known-good results).

@@ -106,10 +106,13 @@ std::string RandomCallId() {
   return id;
 }
 
-// Re-parsing a held prompt-style call on every piece costs O(n) each time;
-// past this size the held text is only re-examined when a closing bracket,
-// parenthesis or backtick arrives (a call can only complete on one of those;
-// a rejection found later changes nothing but latency).
+// Re-parsing a held prompt-style call on every piece costs O(n) each time.
+// Up to this size it is re-parsed eagerly (most non-calls are rejected within
+// their first bytes); past it only when the held text may have completed the
+// call (a bracket closing the outermost one outside strings, or a backtick),
+// or when it has doubled since the last parse. Match results only depend on
+// the text, and a complete call or a rejection stays so as text is appended,
+// so parsing later changes latency, never the result.
 constexpr size_t kEagerEvaluationLimit = 256;
 
 }  // namespace
@@ -259,38 +262,62 @@ bool ToolCallParser::ProcessPromptContent(ParsedDelta& out) {
     if (candidate == std::string::npos) {
       EmitContent(out, buffer_);
       buffer_.clear();
-      evaluated_size_ = 0;
+      held_ = {};
       return false;
     }
     if (candidate > 0) {
       EmitContent(out, std::string_view(buffer_).substr(0, candidate));
       buffer_.erase(0, candidate);
-      evaluated_size_ = 0;
+      held_ = {};
     }
-    if (!at_end_ && evaluated_size_ > kEagerEvaluationLimit &&
-        buffer_.find_first_of(")]}`", evaluated_size_) == std::string::npos) {
-      evaluated_size_ = buffer_.size();
-      return false;
-    }
+    if (!CandidateMayHaveChanged()) return false;
     CallMatch match = MatchPromptCall(buffer_, 0, options_.tool_names, at_end_);
     switch (match.status) {
       case ParseStatus::kNeedMore:
-        evaluated_size_ = buffer_.size();
+        held_.active = true;
+        held_.next_full_evaluation = 2 * buffer_.size();
         return false;
       case ParseStatus::kInvalid:
         EmitContent(out, std::string_view(buffer_).substr(0, 1));
         buffer_.erase(0, 1);
-        evaluated_size_ = 0;
+        held_ = {};
         break;
       case ParseStatus::kOk:
         for (ParsedCall& call : match.calls) {
           EmitCall(out, std::move(call.name), DumpJson(call.arguments));
         }
         buffer_.erase(0, match.end);
-        evaluated_size_ = 0;
+        held_ = {};
         break;
     }
   }
+}
+
+bool ToolCallParser::CandidateMayHaveChanged() {
+  HeldCandidate& h = held_;
+  bool may_close = false;
+  for (; h.scanned < buffer_.size(); ++h.scanned) {
+    const char c = buffer_[h.scanned];
+    if (h.quote != 0) {
+      if (h.escape) {
+        h.escape = false;
+      } else if (c == '\\') {
+        h.escape = true;
+      } else if (c == h.quote) {
+        h.quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      h.quote = c;
+    } else if (c == '[' || c == '{' || c == '(') {
+      ++h.depth;
+    } else if (c == ']' || c == '}' || c == ')') {
+      if (--h.depth <= 0) may_close = true;
+    } else if (c == '`') {
+      may_close = true;
+    }
+  }
+  return !h.active || at_end_ || buffer_.size() <= kEagerEvaluationLimit || may_close ||
+         buffer_.size() >= h.next_full_evaluation;
 }
 
 void ToolCallParser::EmitContent(ParsedDelta& out, std::string_view text) {

@@ -81,9 +81,21 @@ class ToolCallParser {
   ChatFormat format_;
   ToolParserOptions options_;
   State state_ = State::kContent;
-  std::string buffer_;         // text not yet emitted
-  size_t searched_ = 0;        // buffer_ before this holds no call terminator (kCall)
-  size_t evaluated_size_ = 0;  // buffer_ size at the last prompt-call evaluation
+  std::string buffer_;   // text not yet emitted
+  size_t searched_ = 0;  // buffer_ before this holds no call terminator (kCall)
+  // A held prompt-style call candidate (at the start of buffer_): a lexical
+  // scan that tells when the text may have completed it, so that it is not
+  // re-parsed on every piece.
+  struct HeldCandidate {
+    bool active = false;
+    size_t scanned = 0;  // bytes of buffer_ scanned
+    int depth = 0;       // open brackets outside strings
+    char quote = 0;      // the quote of the string being scanned, 0 outside
+    bool escape = false;
+    size_t next_full_evaluation = 0;  // fallback: re-parse when the text doubles
+  };
+  bool CandidateMayHaveChanged();
+  HeldCandidate held_;
   bool at_end_ = false;
   // Whitespace before a tool call, and after the last one, is dropped: the
   // trailing whitespace of content and reasoning waits here until more text
