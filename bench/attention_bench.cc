@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model/attention.h"
-#include "runtime/kv_cache.h"
+#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -43,7 +43,7 @@ const KvCache& FilledCache(int depth, DType type) {
     if (c->size() == depth && c->type() == type) return *c;
   }
   const ModelSpec spec = GlobalLayer(depth);
-  auto cache = std::make_unique<KvCache>(spec, depth, 256, type);
+  auto cache = std::make_unique<KvCache>(KvShapes(spec), depth, 256, type);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> k(256), v(256);

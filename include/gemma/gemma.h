@@ -20,8 +20,6 @@
 
 namespace gemma {
 
-class Tokenizer;
-
 struct ModelOptions {
   int threads = 0;         // 0: one per core
   int context_length = 0;  // 0: the model's limit, capped at 8192
@@ -83,7 +81,6 @@ class Model {
   ~Model();
 
   const ModelInfo& info() const;
-  const Tokenizer& tokenizer() const;
 
   // Text -> ids (no BOS unless add_bos). parse_special: text like
   // "<start_of_turn>" becomes that control token.
@@ -91,13 +88,15 @@ class Model {
                                 bool parse_special = true) const;
   std::string Detokenize(const std::vector<int32_t>& ids) const;
   int32_t tokenizer_bos() const;
+  // The id of a piece of the vocabulary ("<end_of_turn>"), or -1.
+  int32_t PieceToId(std::string_view piece) const;
   // Ids that end a generation (<eos>, <end_of_turn>).
   bool IsEndOfGeneration(int32_t id) const;
 
   struct Impl;
-  Impl& impl() { return *impl_; }
 
  private:
+  friend struct ModelInternals;  // the library's own access to Impl
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
-#include "runtime/kv_cache.h"
+#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "kernels/ops.h"
 #include "runtime/engine_impl.h"
+#include "runtime/guard.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
 
@@ -48,7 +49,7 @@ ModelInfo Describe(const Model::Impl& m) {
     }
   }
   info.weights_bytes = m.source.TotalTensorBytes();
-  info.kv_cache_bytes = KvCache::BytesNeeded(s, m.context, m.batch_size, m.kv_type);
+  info.kv_cache_bytes = KvCache::BytesNeeded(KvShapes(s), m.context, m.batch_size, m.kv_type);
   info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
   info.simd = SimdTargetName();
@@ -106,15 +107,12 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
     return std::unique_ptr<Model>(new Model(std::move(m)));
-  } catch (const Error& e) {
-    return Status::Error(e.what());
-  } catch (const std::bad_alloc&) {
-    return Status::Error(path + ": out of memory while loading");
+  } catch (...) {
+    return StatusFromCurrentException(path);
   }
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }
-const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 
 std::vector<int32_t> Model::Tokenize(std::string_view text, bool add_bos,
                                      bool parse_special) const {
@@ -131,11 +129,15 @@ std::string Model::Detokenize(const std::vector<int32_t>& ids) const {
 
 int32_t Model::tokenizer_bos() const { return impl_->spec.bos_id; }
 
+int32_t Model::PieceToId(std::string_view piece) const {
+  return impl_->tokenizer->PieceToId(piece);
+}
+
 bool Model::IsEndOfGeneration(int32_t id) const {
   return std::find(impl_->end_ids.begin(), impl_->end_ids.end(), id) != impl_->end_ids.end();
 }
 
-Session::Session(Model& model) : impl_(std::make_unique<Impl>(model.impl())) {}
+Session::Session(Model& model) : impl_(std::make_unique<Impl>(ModelInternals::Get(model))) {}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 
@@ -166,8 +168,8 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
       s.transformer.Forward(tokens, s.cache, *s.model.pool, s.logits.data(), false);
       MaskPaddingRows(s.logits.data());
     }
-  } catch (const Error& e) {
-    return Status::Error(e.what());
+  } catch (...) {
+    return StatusFromCurrentException();
   }
   s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
   return Status();
@@ -215,7 +217,7 @@ int Session::capacity() const { return impl_->cache.context_length(); }
 Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
                                  const std::function<bool(std::string_view)>& on_text,
                                  bool* ended) {
-  StreamingDecoder decoder(model.tokenizer());
+  StreamingDecoder decoder(*ModelInternals::Get(model).tokenizer);
   std::string answer;
   *ended = false;
   for (int i = 0; i < options.max_tokens; ++i) {

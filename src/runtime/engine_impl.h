@@ -10,7 +10,7 @@
 #include "model/spec.h"
 #include "model/transformer.h"
 #include "model/weights.h"
-#include "runtime/kv_cache.h"
+#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,10 +36,15 @@ struct Model::Impl {
 
 uint64_t ModelFingerprint(const ModelSource& source);
 
+struct ModelInternals {
+  static Model::Impl& Get(Model& model) { return *model.impl_; }
+  static const Model::Impl& Get(const Model& model) { return *model.impl_; }
+};
+
 struct Session::Impl {
   explicit Impl(Model::Impl& m)
       : model(m),
-        cache(m.spec, m.context, m.batch_size, m.kv_type),
+        cache(KvShapes(m.spec), m.context, m.batch_size, m.kv_type),
         transformer(m.spec, m.weights, m.batch_size, m.exact),
         logits(m.spec.vocab_size) {}
   Model::Impl& model;

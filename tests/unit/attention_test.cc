@@ -9,7 +9,7 @@
 #include <random>
 
 #include "base/error.h"
-#include "runtime/kv_cache.h"
+#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -100,7 +100,7 @@ TEST_P(AttentionTest, MatchesDirectComputation) {
   for (float& v : values) v = normal(rng);
   for (float& v : queries) v = 2.0f * normal(rng);
 
-  KvCache cache(spec, total, c.chunk, c.kv_type);
+  KvCache cache(KvShapes(spec), total, c.chunk, c.kv_type);
   // What the cache actually holds after rounding to its type: the reference
   // uses those, so this test isolates the attention arithmetic.
   std::vector<float> stored_keys(keys.size()), stored_values(values.size());
@@ -175,7 +175,7 @@ TEST(KvCache, ElementTypesRoundTrip) {
   double max_abs = 0;
   for (float v : row) max_abs = std::max(max_abs, double(std::fabs(v)));
   for (const auto& [type, bound] : bounds) {
-    KvCache cache(spec, 8, 1, type);
+    KvCache cache(KvShapes(spec), 8, 1, type);
     cache.Store(0, 3, row.data(), row.data());
     cache.LoadKeys(0, 0, 3, 1, back.data());
     double worst = 0;
@@ -193,17 +193,17 @@ TEST(KvCache, SlidingLayersKeepOnlyTheirRing) {
   spec.layers[5].attention = AttentionType::kGlobal;  // Gemma 3: 5 local, 1 global
   spec.layers[5].sliding_window = 0;
   const size_t per_position = 2 * 256 * 2;  // K + V, one kv head, bf16
-  EXPECT_EQ(KvCache::BytesNeeded(spec, 32768, 256, DType::kBF16),
+  EXPECT_EQ(KvCache::BytesNeeded(KvShapes(spec), 32768, 256, DType::kBF16),
             per_position * (5 * (512 + 255) + 32768));
-  KvCache cache(spec, 32768, 256, DType::kBF16);
+  KvCache cache(KvShapes(spec), 32768, 256, DType::kBF16);
   EXPECT_EQ(cache.capacity(0), 767);
   EXPECT_EQ(cache.capacity(5), 32768);
-  EXPECT_EQ(cache.BytesUsed(), KvCache::BytesNeeded(spec, 32768, 256, DType::kBF16));
+  EXPECT_EQ(cache.BytesUsed(), KvCache::BytesNeeded(KvShapes(spec), 32768, 256, DType::kBF16));
 }
 
 TEST(KvCache, RejectsTypesThatDoNotFitTheHead) {
   const ModelSpec spec = OneLayer(0, 0, 1, 1, 48);  // 48 is not a multiple of 32
-  EXPECT_THROW(KvCache(spec, 8, 1, DType::kQ8_0), Error);
+  EXPECT_THROW(KvCache(KvShapes(spec), 8, 1, DType::kQ8_0), Error);
   EXPECT_THROW(ParseKvType("q5_k"), Error);
   EXPECT_EQ(ParseKvType("q4_0"), DType::kQ4_0);
 }

@@ -1,4 +1,4 @@
-#include "runtime/kv_cache.h"
+#include "memory/kv_cache.h"
 
 #include <algorithm>
 #include <cstring>
@@ -25,14 +25,14 @@ namespace {
 
 // Slots a layer keeps: the whole context, or for a sliding-window layer the
 // window plus the keys one chunk appends beyond it.
-int LayerCapacity(const LayerSpec& l, int context_length, int max_chunk) {
-  if (l.attention != AttentionType::kSliding) return context_length;
-  return std::min(context_length, l.sliding_window + max_chunk - 1);
+int LayerCapacity(const KvLayerShape& l, int context_length, int max_chunk) {
+  if (l.window == 0) return context_length;
+  return std::min(context_length, l.window + max_chunk - 1);
 }
 
-void CheckType(const ModelSpec& spec, DType type) {
+void CheckType(const std::vector<KvLayerShape>& layers, DType type) {
   if (!KvTypeSupported(type)) Fail("KV cache type ", Name(type), " is not supported");
-  for (const LayerSpec& l : spec.layers) {
+  for (const KvLayerShape& l : layers) {
     if (l.head_dim % Info(type).block_elems != 0) {
       Fail("KV cache type ", Name(type), " needs head_dim to be a multiple of ",
            Info(type).block_elems, " (the model has ", l.head_dim, ")");
@@ -42,26 +42,28 @@ void CheckType(const ModelSpec& spec, DType type) {
 
 }  // namespace
 
-size_t KvCache::BytesNeeded(const ModelSpec& spec, int context_length, int max_chunk, DType type) {
-  CheckType(spec, type);
+size_t KvCache::BytesNeeded(const std::vector<KvLayerShape>& layers, int context_length,
+                            int max_chunk, DType type) {
+  CheckType(layers, type);
   size_t bytes = 0;
-  for (const LayerSpec& l : spec.layers) {
-    bytes += 2 * static_cast<size_t>(LayerCapacity(l, context_length, max_chunk)) *
-             l.num_key_value_heads * BytesFor(type, l.head_dim);
+  for (const KvLayerShape& l : layers) {
+    bytes += 2 * static_cast<size_t>(LayerCapacity(l, context_length, max_chunk)) * l.kv_heads *
+             BytesFor(type, l.head_dim);
   }
   return bytes;
 }
 
-KvCache::KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType type)
+KvCache::KvCache(const std::vector<KvLayerShape>& layers, int context_length, int max_chunk,
+                 DType type)
     : context_length_(context_length), type_(type) {
-  CheckType(spec, type);
-  for (const LayerSpec& l : spec.layers) {
+  CheckType(layers, type);
+  for (const KvLayerShape& l : layers) {
     LayerStore store;
-    store.kv_heads = l.num_key_value_heads;
+    store.kv_heads = l.kv_heads;
     store.head_dim = l.head_dim;
     store.head_bytes = BytesFor(type, l.head_dim);
     store.capacity = LayerCapacity(l, context_length, max_chunk);
-    store.window = l.attention == AttentionType::kSliding ? l.sliding_window : 0;
+    store.window = l.window;
     store.bytes = static_cast<size_t>(store.capacity) * store.kv_heads * store.head_bytes;
     layers_.push_back(store);
   }

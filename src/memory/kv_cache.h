@@ -13,9 +13,16 @@
 
 #include "base/dtype.h"
 #include "base/mapped_file.h"
-#include "model/spec.h"
 
 namespace gemma {
+
+// What the cache needs to know of one layer (the model layer derives it from
+// its LayerSpec).
+struct KvLayerShape {
+  int kv_heads = 0;
+  int head_dim = 0;
+  int window = 0;  // sliding window; 0: a global layer, which keeps every position
+};
 
 // Cache element types users can pick (--kv-type).
 bool KvTypeSupported(DType type);
@@ -25,7 +32,8 @@ DType ParseKvType(const std::string& name);
 class KvCache {
  public:
   // max_chunk: the most tokens one forward step appends at once.
-  KvCache(const ModelSpec& spec, int context_length, int max_chunk, DType type = DType::kBF16);
+  KvCache(const std::vector<KvLayerShape>& layers, int context_length, int max_chunk,
+          DType type = DType::kBF16);
 
   int context_length() const { return context_length_; }
   DType type() const { return type_; }
@@ -59,7 +67,8 @@ class KvCache {
 
   // Bytes a cache of these dimensions takes, without allocating it. Throws
   // gemma::Error if `type` cannot store the model's heads.
-  static size_t BytesNeeded(const ModelSpec& spec, int context_length, int max_chunk, DType type);
+  static size_t BytesNeeded(const std::vector<KvLayerShape>& layers, int context_length,
+                            int max_chunk, DType type);
 
   // Positions a layer can hold at once (context_length for global layers).
   int capacity(int layer) const { return layers_[layer].capacity; }
