@@ -39,8 +39,9 @@ Command RegisterChat(CLI::App& app) {
   flags->model.Register(app, /*model_required=*/false);
   flags->sampling.Register(app);
   app.add_option("-s,--system", flags->system, "system prompt (folded into the first user turn)");
-  app.add_option("--session", flags->session_file,
-                 "keep the conversation in this file: resumed if it exists, saved after every turn");
+  app.add_option(
+      "--session", flags->session_file,
+      "keep the conversation in this file: resumed if it exists, saved after every turn");
   app.add_flag("--drop-old-turns", flags->sampling.options.drop_oldest_turns,
                "when the context is full, drop the oldest turns instead of stopping");
   return [flags]() {

@@ -73,8 +73,7 @@ Command RegisterLogits(CLI::App& app) {
       std::vector<int32_t> generated;
       for (int i = 0; i < flags->greedy; ++i) {
         const std::span<const float> l = session.logits();
-        const int32_t next =
-            static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+        const int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
         generated.push_back(next);
         if (i + 1 == flags->greedy) break;
         status = session.Append(std::span<const int32_t>(&next, 1));

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "base/half.h"
 #include "commands.h"
+#include "gemma/tools.h"
 
 namespace gemma::cli {
 namespace {
@@ -57,8 +57,9 @@ bool ReadKlBase(const std::string& path, KlBase& base, std::string& error) {
     error = path + ": not a gemma KL base file";
     return false;
   }
-  const uint64_t expected = 32 + static_cast<uint64_t>(n_tokens) * 4 +
-                            static_cast<uint64_t>(positions) * static_cast<uint64_t>(base.vocab) * 2;
+  const uint64_t expected =
+      32 + static_cast<uint64_t>(n_tokens) * 4 +
+      static_cast<uint64_t>(positions) * static_cast<uint64_t>(base.vocab) * 2;
   if (std::filesystem::file_size(path) != expected) {
     error = path + ": truncated or corrupt KL base file";
     return false;
@@ -93,7 +94,9 @@ Command RegisterPerplexity(CLI::App& app) {
   flags->model.Register(app);
   flags->model.context = 512;
   app.get_option("--ctx")->description("tokens per chunk")->default_str("512");
-  app.add_option("-f,--file", flags->text_file, "text file to score")->required()->check(CLI::ExistingFile);
+  app.add_option("-f,--file", flags->text_file, "text file to score")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--kl-base", flags->kl_base,
                  "file of reference distributions: written if it does not exist, else compared "
                  "against (KL divergence, top-1 agreement)");
@@ -122,7 +125,8 @@ Command RegisterPerplexity(CLI::App& app) {
         std::cerr << "error: " << error << "\n";
         return 1;
       }
-      const std::vector<int32_t> used(tokens.begin(), tokens.begin() + static_cast<size_t>(chunks) * ctx);
+      const std::vector<int32_t> used(tokens.begin(),
+                                      tokens.begin() + static_cast<size_t>(chunks) * ctx);
       if (base.vocab != vocab || base.ctx != ctx || base.tokens != used) {
         std::cerr << "error: " << flags->kl_base
                   << " was made with another vocabulary, --ctx or text\n";
@@ -152,7 +156,8 @@ Command RegisterPerplexity(CLI::App& app) {
         return 1;
       }
       for (int i = first_scored; i + 1 < ctx; ++i) {
-        LogSoftmax(std::span<const float>(&logits[static_cast<size_t>(i) * vocab], vocab), log_probs);
+        LogSoftmax(std::span<const float>(&logits[static_cast<size_t>(i) * vocab], vocab),
+                   log_probs);
         nll -= log_probs[chunk[i + 1]];
         ++scored;
         if (compare) {
@@ -160,16 +165,17 @@ Command RegisterPerplexity(CLI::App& app) {
           double kl = 0;
           int ref_best = 0, our_best = 0;
           for (int v = 0; v < vocab; ++v) {
-            const double lp = F16ToF32(ref[v]);
+            const double lp = Float16ToFloat32(ref[v]);
             kl += std::exp(lp) * (lp - log_probs[v]);
-            if (lp > F16ToF32(ref[ref_best])) ref_best = v;
+            if (lp > Float16ToFloat32(ref[ref_best])) ref_best = v;
             if (log_probs[v] > log_probs[our_best]) our_best = v;
           }
           kl_sum += kl;
           top1_agree += ref_best == our_best;
         } else if (!flags->kl_base.empty()) {
           for (int v = 0; v < vocab; ++v) {
-            base.log_probs.push_back(F32ToF16(static_cast<float>(std::max(log_probs[v], -60000.0))));
+            base.log_probs.push_back(
+                Float32ToFloat16(static_cast<float>(std::max(log_probs[v], -60000.0))));
           }
         }
       }
@@ -180,7 +186,8 @@ Command RegisterPerplexity(CLI::App& app) {
                 static_cast<long long>(scored), chunks, ctx);
     if (compare) {
       std::printf("KL divergence vs %s: mean %.6f nats; top-1 agreement %.4f\n",
-                  flags->kl_base.c_str(), kl_sum / scored, static_cast<double>(top1_agree) / scored);
+                  flags->kl_base.c_str(), kl_sum / scored,
+                  static_cast<double>(top1_agree) / scored);
     } else if (!flags->kl_base.empty()) {
       if (!WriteKlBase(flags->kl_base, base)) {
         std::cerr << "error: cannot write " << flags->kl_base << "\n";

@@ -1,14 +1,12 @@
 // gemma quantize IN OUT TYPE: a GGUF (any type) or a Hugging Face folder to a
 // GGUF file of TYPE, with llama.cpp's per-tensor mixes.
-#include "model/quantize.h"
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
 
-#include "base/error.h"
 #include "commands.h"
+#include "gemma/tools.h"
 
 namespace gemma::cli {
 
@@ -30,18 +28,17 @@ Command RegisterQuantize(CLI::App& app) {
     const int threads =
         flags->threads > 0 ? flags->threads : static_cast<int>(std::thread::hardware_concurrency());
     const auto start = std::chrono::steady_clock::now();
-    try {
-      QuantizeModel(flags->input, flags->output, flags->type, threads,
-                    [](const QuantizeProgress& p) {
-                      std::fprintf(stderr, "\r[%3zu/%3zu] %-48s", p.tensors_done, p.tensors_total,
-                                   p.tensor.c_str());
-                      if (p.tensors_done == p.tensors_total) {
-                        std::fprintf(stderr, "\n%.1f MiB -> %.1f MiB\n", p.bytes_in / 1048576.0,
-                                     p.bytes_out / 1048576.0);
-                      }
-                    });
-    } catch (const Error& e) {
-      std::cerr << "\nerror: " << e.what() << "\n";
+    const Status status = QuantizeModel(
+        flags->input, flags->output, flags->type, threads, [](const QuantizeProgress& p) {
+          std::fprintf(stderr, "\r[%3zu/%3zu] %-48s", p.tensors_done, p.tensors_total,
+                       p.tensor.c_str());
+          if (p.tensors_done == p.tensors_total) {
+            std::fprintf(stderr, "\n%.1f MiB -> %.1f MiB\n", p.bytes_in / 1048576.0,
+                         p.bytes_out / 1048576.0);
+          }
+        });
+    if (!status.ok()) {
+      std::cerr << "\nerror: " << status.message() << "\n";
       return 1;
     }
     std::fprintf(stderr, "wrote %s in %.1f s\n", flags->output.c_str(),

@@ -2,9 +2,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "base/error.h"
 #include "commands.h"
-#include "runtime/tokenizer_loader.h"
+#include "gemma/tools.h"
 
 namespace gemma::cli {
 namespace {
@@ -33,8 +32,13 @@ Command RegisterTokenize(CLI::App& app) {
   app.add_flag("--bos", flags->bos, "prepend BOS");
   app.add_flag("--literal", flags->literal, "do not turn <start_of_turn> etc. into control tokens");
   return [flags]() {
-    try {
-      const Tokenizer tokenizer = LoadTokenizerFile(flags->path);
+    auto opened = TextTokenizer::Open(flags->path);
+    if (!opened.ok()) {
+      std::cerr << "error: " << opened.status().message() << "\n";
+      return 1;
+    }
+    const TextTokenizer& tokenizer = **opened;
+    {
       auto encode = [&](const std::string& text) {
         std::vector<int32_t> ids;
         if (flags->bos) ids.push_back(tokenizer.bos_id());
@@ -64,9 +68,6 @@ Command RegisterTokenize(CLI::App& app) {
         std::cout << IdsToJson(encode(j["text"].get<std::string>())) << "\n";
       }
       return errors == 0 ? 0 : 1;
-    } catch (const Error& e) {
-      std::cerr << "error: " << e.what() << "\n";
-      return 1;
     }
   };
 }

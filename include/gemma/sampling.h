@@ -6,10 +6,10 @@
 namespace gemma {
 
 struct SamplingParams {
-  float temperature = 0.0f;  // <= 0: greedy (argmax)
-  int top_k = 0;             // 0: off
-  float top_p = 1.0f;        // 1: off
-  float min_p = 0.0f;        // 0: off; keep tokens with p >= min_p * p_max
+  float temperature = 0.0f;         // <= 0: greedy (argmax)
+  int top_k = 0;                    // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off; keep tokens with p >= min_p * p_max
   float repetition_penalty = 1.0f;  // 1: off; divides positive logits, multiplies negative ones
   float presence_penalty = 0.0f;    // 0: off; subtracted once per token already seen
   float frequency_penalty = 0.0f;   // 0: off; subtracted per occurrence

@@ -1,6 +1,8 @@
 // Status and Result<T>: how every public libgemma call reports failure. Bad
 // input (malformed files, unknown architectures, invalid requests) comes back
-// as a Status with a message naming the file and the key or tensor at fault.
+// as a Status with a message naming the file and the key or tensor at fault,
+// and a code that says what kind of failure it is (a server maps it to an HTTP
+// status: see StatusCode).
 #pragma once
 
 #include <optional>
@@ -9,26 +11,46 @@
 
 namespace gemma {
 
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,    // bad input: a malformed file, an unknown type, a bad flag (HTTP 400)
+  kNotFound,           // a file or a named thing that does not exist (404)
+  kOutOfRange,         // does not fit: a prompt longer than the context (400)
+  kResourceExhausted,  // out of memory, KV or queue full: retry later or ask for less (503)
+  kCancelled,          // stopped by the caller
+  kUnavailable,        // shutting down (503)
+  kUnimplemented,      // valid, but not supported by this engine (400)
+  kInternal,           // a bug: an invariant broke (500)
+};
+
+// "invalid argument", "not found", ...
+const char* StatusCodeName(StatusCode code);
+
 class Status {
  public:
   Status() = default;  // OK
-  static Status Error(std::string message) { return Status(std::move(message)); }
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  // An invalid-argument error (the common case: bad input).
+  static Status Error(std::string message) {
+    return Status(StatusCode::kInvalidArgument, std::move(message));
+  }
 
-  bool ok() const { return !message_.has_value(); }
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
   const std::string& message() const {
     static const std::string kOk = "OK";
-    return message_ ? *message_ : kOk;
+    return ok() ? kOk : message_;
   }
 
  private:
-  explicit Status(std::string message) : message_(std::move(message)) {}
-  std::optional<std::string> message_;
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
 };
 
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return value_.has_value(); }
@@ -39,6 +61,7 @@ class Result {
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
   T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
 
  private:
   std::optional<T> value_;

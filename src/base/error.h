@@ -10,11 +10,18 @@
 #include <type_traits>
 #include <utility>
 
+#include "gemma/status.h"
+
 namespace gemma {
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message, StatusCode code = StatusCode::kInvalidArgument)
+      : std::runtime_error(message), code_(code) {}
+  StatusCode code() const { return code_; }
+
+ private:
+  StatusCode code_;
 };
 
 inline std::string ToText(const std::string& s) { return s; }
@@ -24,13 +31,24 @@ inline std::string ToText(char c) { return std::string(1, c); }
 template <typename T>
 requires std::is_arithmetic_v<T> std::string ToText(T value) { return std::to_string(value); }
 
-// Throws an Error whose message is the concatenation of the arguments:
-// Fail("file ", path, ": bad magic").
 template <typename... Args>
-[[noreturn]] void Fail(const Args&... args) {
+std::string Concat(const Args&... args) {
   std::string message;
   (message.append(ToText(args)), ...);
-  throw Error(message);
+  return message;
+}
+
+// Throws an (invalid-argument) Error whose message is the concatenation of the
+// arguments: Fail("file ", path, ": bad magic").
+template <typename... Args>
+[[noreturn]] void Fail(const Args&... args) {
+  throw Error(Concat(args...));
+}
+
+// The same with another code: FailWith(StatusCode::kNotFound, path, ": no such file").
+template <typename... Args>
+[[noreturn]] void FailWith(StatusCode code, const Args&... args) {
+  throw Error(Concat(args...), code);
 }
 
 }  // namespace gemma

@@ -17,7 +17,11 @@ namespace gemma {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(path, ": cannot open: ", std::strerror(errno));
+  if (fd < 0) {
+    const int err = errno;
+    FailWith(err == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument, path,
+             ": cannot open: ", std::strerror(err));
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);

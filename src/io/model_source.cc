@@ -52,7 +52,8 @@ void OpenHuggingFaceFolder(const fs::path& dir, ModelSource& source) {
   for (const std::string& shard : shards) {
     source.mappings.push_back(ReadSafetensors(shard, source.tensors));
   }
-  if (fs::exists(dir / "tokenizer.json")) source.tokenizer_json_path = (dir / "tokenizer.json").string();
+  if (fs::exists(dir / "tokenizer.json"))
+    source.tokenizer_json_path = (dir / "tokenizer.json").string();
   if (fs::exists(dir / "tokenizer.model")) {
     source.tokenizer_model_path = (dir / "tokenizer.model").string();
   }
@@ -71,7 +72,7 @@ ModelSource OpenModelSource(const std::string& path) {
   source.path = path;
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) Fail(path, ": no such file or folder");
+  if (ec || !fs::exists(status)) FailWith(StatusCode::kNotFound, path, ": no such file or folder");
   if (fs::is_directory(status)) {
     OpenHuggingFaceFolder(fs::path(path), source);
     return source;

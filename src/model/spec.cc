@@ -337,4 +337,14 @@ ModelSpec BuildModelSpec(const ModelSource& source) {
   return source.format == ModelFormat::kGguf ? SpecFromGguf(source) : SpecFromHfConfig(source);
 }
 
+std::vector<KvLayerShape> KvShapes(const ModelSpec& spec) {
+  std::vector<KvLayerShape> shapes;
+  for (const LayerSpec& l : spec.layers) {
+    shapes.push_back({l.num_key_value_heads, l.head_dim,
+                      l.attention == AttentionType::kSliding ? l.sliding_window : 0,
+                      l.kv_source_layer});
+  }
+  return shapes;
+}
+
 }  // namespace gemma

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "memory/kv_memory.h"
+
 namespace gemma {
 
 struct ModelSource;
@@ -56,5 +58,8 @@ struct ModelSpec {
 ModelSpec SpecFromGguf(const ModelSource& source);
 ModelSpec SpecFromHfConfig(const ModelSource& source);
 ModelSpec BuildModelSpec(const ModelSource& source);
+
+// The KV cache's view of the layers.
+std::vector<KvLayerShape> KvShapes(const ModelSpec& spec);
 
 }  // namespace gemma

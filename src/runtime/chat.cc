@@ -24,7 +24,7 @@ std::vector<int32_t> WithMarkers(const Model& model,
                                  std::initializer_list<std::string_view> parts) {
   std::vector<int32_t> ids;
   for (std::string_view part : parts) {
-    const int32_t id = part.front() == '<' ? model.tokenizer().PieceToId(part) : -1;
+    const int32_t id = part.front() == '<' ? model.PieceToId(part) : -1;
     if (id >= 0) {
       ids.push_back(id);
     } else {

@@ -10,7 +10,7 @@
 #include "base/error.h"
 #include "gemma/gemma.h"
 #include "io/gguf.h"
-#include "model/quantize.h"
+#include "runtime/quantize.h"
 #include "testing/golden_case.h"
 
 namespace gemma {
@@ -76,7 +76,7 @@ BothPaths RunBothPaths(const std::string& path, const std::vector<int32_t>& prom
 TEST(Quantize, HfCheckpointToF32MatchesConverter) {
   for (const char* c : {"gemma1_mqa", "gemma3_qknorm"}) {
     const std::string out = Temp(std::string("hf_to_f32_") + c);
-    QuantizeModel(testing::GoldenDir(c) + "/hf", out, "f32", 2, nullptr);
+    WriteQuantizedModel(testing::GoldenDir(c) + "/hf", out, "f32", 2, nullptr);
     CompareTensors(out, Gguf(c, "f32"), /*require_same_bytes=*/true);
     // And it runs: same logits as the converter's file.
     auto a = Model::Open(out), b = Model::Open(Gguf(c, "f32"));
@@ -100,7 +100,7 @@ TEST(Quantize, LegacyTypesMatchLlamaQuantize) {
   for (const char* c : {"gemma1_mqa", "gemma3_qknorm"}) {
     for (const char* type : {"q8_0", "q4_0"}) {
       const std::string out = Temp(std::string(c) + "_" + type);
-      QuantizeModel(Gguf(c, "f32"), out, type, 2, nullptr);
+      WriteQuantizedModel(Gguf(c, "f32"), out, type, 2, nullptr);
       EXPECT_EQ(CompareTensors(out, Gguf(c, type), /*require_same_bytes=*/true), 0)
           << c << " " << type;
       fs::remove(out);
@@ -113,7 +113,7 @@ TEST(Quantize, LegacyTypesMatchLlamaQuantize) {
 // breaks ties differently; the types and the model's quality must not.
 TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
   const std::string out = Temp("h256_q4_k_m");
-  QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "q4_k_m", 2, nullptr);
+  WriteQuantizedModel(Gguf("gemma3_h256", "bf16"), out, "q4_k_m", 2, nullptr);
   const int differing =
       CompareTensors(out, Gguf("gemma3_h256", "q4_k_m"), /*require_same_bytes=*/false);
   std::printf("QUANTIZE q4_k_m: %d of 80 tensors differ in bytes from llama-quantize\n", differing);
@@ -138,7 +138,7 @@ TEST(Quantize, Q4KMMixMatchesLlamaQuantize) {
 // reference as the Q4_K_M bar, and the packed path close to --exact on it.
 TEST(Quantize, Q5KMRunsWithinTheQ4KMBar) {
   const std::string out = Temp("h256_q5_k_m");
-  QuantizeModel(Gguf("gemma3_h256", "bf16"), out, "Q5_K_M", 2, nullptr);
+  WriteQuantizedModel(Gguf("gemma3_h256", "bf16"), out, "Q5_K_M", 2, nullptr);
   const nlohmann::json c = testing::LoadCaseJson("gemma3_h256");
   const std::vector<int32_t> prompt = c["prompt"]["ids"].get<std::vector<int32_t>>();
   const BothPaths logits = RunBothPaths(out, prompt);
@@ -177,7 +177,7 @@ TEST(Quantize, LegacyMinTypesRunWithinTheQ4_0Bar) {
   const nlohmann::json& bars = c["suggested_tolerances"]["q4_0"];
   for (const char* type : {"q4_1", "q5_0", "q5_1"}) {
     const std::string out = Temp(std::string("h256_") + type);
-    QuantizeModel(Gguf("gemma3_h256", "bf16"), out, type, 2, nullptr);
+    WriteQuantizedModel(Gguf("gemma3_h256", "bf16"), out, type, 2, nullptr);
     const BothPaths logits = RunBothPaths(out, prompt);
     const testing::LogitComparison packed = testing::CompareLogits(logits.packed, ref, 512);
     const testing::LogitComparison vs_exact =
@@ -191,7 +191,7 @@ TEST(Quantize, LegacyMinTypesRunWithinTheQ4_0Bar) {
 }
 
 TEST(Quantize, RejectsUnknownType) {
-  EXPECT_THROW(QuantizeModel(Gguf("gemma1_mqa", "f32"), Temp("x"), "q3_xyz", 1, nullptr), Error);
+  EXPECT_THROW(WriteQuantizedModel(Gguf("gemma1_mqa", "f32"), Temp("x"), "q3_xyz", 1, nullptr), Error);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "model/quantize.h"
+#include "runtime/quantize.h"
 
 #include <cctype>
 #include <cstring>
@@ -11,6 +11,7 @@
 #include "model/spec.h"
 #include "model/weights.h"
 #include "quant/quant.h"
+#include "runtime/guard.h"
 #include "runtime/tokenizer_loader.h"
 #include "threading/thread_pool.h"
 
@@ -164,8 +165,9 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
 
 }  // namespace
 
-void QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
-                   int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+void WriteQuantizedModel(const std::string& input, const std::string& output,
+                         const std::string& type, int threads,
+                         const std::function<void(const QuantizeProgress&)>& progress) {
   // Either case, as llama-quantize takes "Q4_K_M" and "q4_k_m".
   std::string lower = type;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -221,6 +223,14 @@ void QuantizeModel(const std::string& input, const std::string& output, const st
     if (progress) progress(p);
   }
   writer.Write(output);
+}
+
+Status QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
+                     int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+  return Guarded([&] {
+    WriteQuantizedModel(input, output, type, threads, progress);
+    return Status();
+  });
 }
 
 }  // namespace gemma

@@ -1,0 +1,56 @@
+cmake_minimum_required(VERSION 3.25)
+# Refuses #includes that point up the layer order (run as a test:
+# cmake -DROOT=<repo> -P scripts/check_layers.cmake). Each folder of src/ may
+# include itself and the folders listed for it; "gemma/status.h" (a leaf) may be
+# included anywhere, the rest of the public API (include/gemma/) only by the
+# runtime layer that implements it and by the front ends above it. The front
+# ends (cli/, src/server/) include nothing internal but their own files.
+set(allowed_base "")
+set(allowed_threading base)
+set(allowed_io base)
+set(allowed_quant base)
+set(allowed_kernels base quant threading)
+set(allowed_tokenizer base)
+set(allowed_memory base quant kernels)
+set(allowed_model base threading io quant kernels tokenizer memory)
+set(allowed_runtime base threading io quant kernels tokenizer memory model gemma)
+set(allowed_server server gemma)
+set(layers base threading io quant kernels tokenizer memory model runtime server)
+
+set(violations "")
+foreach(layer IN LISTS layers)
+  file(GLOB_RECURSE files "${ROOT}/src/${layer}/*.h" "${ROOT}/src/${layer}/*.cc")
+  foreach(file IN LISTS files)
+    file(STRINGS "${file}" includes REGEX "^#include \"[^\"]+\"")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" header "${line}")
+      if(NOT header MATCHES "/")
+        continue()  # a file beside this one
+      endif()
+      string(REGEX REPLACE "/.*" "" target "${header}")
+      if(target STREQUAL layer OR header STREQUAL "gemma/status.h" OR target STREQUAL "hwy")
+        continue()
+      endif()
+      if(NOT target IN_LIST allowed_${layer})
+        list(APPEND violations "${file}: ${layer}/ must not include ${header}")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+file(GLOB cli_files "${ROOT}/cli/*.h" "${ROOT}/cli/*.cc")
+foreach(file IN LISTS cli_files)
+  file(STRINGS "${file}" includes REGEX "^#include \"[^\"]+\"")
+  foreach(line IN LISTS includes)
+    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" header "${line}")
+    if(header MATCHES "/" AND NOT header MATCHES "^gemma/")
+      list(APPEND violations "${file}: the CLI uses the public API only, not ${header}")
+    endif()
+  endforeach()
+endforeach()
+
+if(violations)
+  list(JOIN violations "\n" text)
+  message(FATAL_ERROR "layering violations:\n${text}")
+endif()
+message(STATUS "layering: no upward includes")
