@@ -25,6 +25,9 @@ struct ModelFlags {
   void Register(CLI::App& app, bool model_required = true);
   // Opens the model or prints the error and returns null.
   std::unique_ptr<Model> Open() const;
+  // The options Open() uses, and the model path (the default model if unset).
+  ModelOptions Options() const;
+  std::string path() const;
 };
 
 struct SamplingFlags {
@@ -40,6 +43,7 @@ Command RegisterLogits(CLI::App& app);
 Command RegisterBench(CLI::App& app);
 Command RegisterPerplexity(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
+Command RegisterServe(CLI::App& app);
 
 // Default model when -m is not given: the tiny random-weight model shipped in
 // the repository (models/), so that a fresh checkout runs end to end.

@@ -42,7 +42,7 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
                  "the CPU runs, or $GEMMA_SIMD)");
 }
 
-std::unique_ptr<Model> ModelFlags::Open() const {
+ModelOptions ModelFlags::Options() const {
   ModelOptions options;
   options.threads = threads;
   options.context_length = context;
@@ -51,8 +51,13 @@ std::unique_ptr<Model> ModelFlags::Open() const {
   options.batch_size = batch_size;
   options.exact = exact;
   options.simd = simd;
-  const std::string path = model_path.empty() ? DefaultModelPath() : model_path;
-  Result<std::unique_ptr<Model>> model = Model::Open(path, options);
+  return options;
+}
+
+std::string ModelFlags::path() const { return model_path.empty() ? DefaultModelPath() : model_path; }
+
+std::unique_ptr<Model> ModelFlags::Open() const {
+  Result<std::unique_ptr<Model>> model = Model::Open(path(), Options());
   if (!model.ok()) {
     std::cerr << "error: " << model.status().message() << "\n";
     return nullptr;

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
       gemma::cli::RegisterPerplexity);
   add("quantize", "write a model as a GGUF file of another type", gemma::cli::RegisterQuantize);
   add("bench", "prompt and generation speed, in llama-bench's format", gemma::cli::RegisterBench);
+  add("serve", "OpenAI- and Ollama-compatible HTTP server for many users at once",
+      gemma::cli::RegisterServe);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

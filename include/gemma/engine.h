@@ -48,6 +48,9 @@ struct Request {
   std::vector<int32_t> stop_tokens;
   bool ignore_eos = false;  // keep going past end-of-generation ids (benchmarks)
   int top_logprobs = -1;  // -1: no log-probabilities; 0..20: the chosen token's and this many more
+  // Added to these tokens' logits before sampling (OpenAI's logit_bias; -100
+  // bans a token). Log-probabilities stay the model's own.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   std::shared_ptr<TokenConstraint> constraint;
 };
 

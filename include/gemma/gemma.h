@@ -83,6 +83,19 @@ struct ModelInfo {
   std::string simd;         // SIMD code path in use, e.g. "AVX3_DL", "AVX2"
   size_t packed_bytes = 0;  // weights repacked at load for the integer kernels
   std::vector<TensorSummary> tensors;
+  // The Jinja chat template the file carries (GGUF tokenizer.chat_template,
+  // or tokenizer_config.json's), "" if none.
+  std::string chat_template;
+};
+
+// One token of the vocabulary as generated text contains it.
+struct VocabularyEntry {
+  enum class Kind { kText, kByte, kControl };
+  // kText: its UTF-8 text ("▁" as a space); kByte: the one raw byte of a
+  // byte-fallback piece; kControl (control, unknown, unused): the piece's
+  // name, e.g. "<end_of_turn>", never output text.
+  std::string bytes;
+  Kind kind = Kind::kText;
 };
 
 class Model {
@@ -101,6 +114,10 @@ class Model {
   int32_t tokenizer_bos() const;
   // The id of a piece of the vocabulary ("<end_of_turn>"), or -1.
   int32_t PieceToId(std::string_view piece) const;
+  // Every token id's entry (for constrained decoding).
+  std::vector<VocabularyEntry> Vocabulary() const;
+  // The ids that end a generation.
+  const std::vector<int32_t>& EndOfGenerationIds() const;
   // Ids that end a generation (<eos>, <end_of_turn>).
   bool IsEndOfGeneration(int32_t id) const;
 

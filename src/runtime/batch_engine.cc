@@ -157,6 +157,12 @@ Result<uint64_t> Engine::Submit(Request request, RequestCallbacks callbacks) {
                       " (including at least one generated token)");
   }
   if (request.top_logprobs > 20) return Status::Error("top_logprobs must be at most 20");
+  for (const auto& [id, bias] : request.logit_bias) {
+    if (id < 0 || id >= vocab || !std::isfinite(bias)) {
+      return Status::Error("logit_bias: token " + std::to_string(id) +
+                           " is outside the vocabulary or its bias is not finite");
+    }
+  }
   auto job = std::make_unique<Job>();
   job->prompt_tokens = static_cast<int>(request.prompt.size());
   job->tokens = request.prompt;
@@ -315,13 +321,17 @@ TokenEvent Engine::Impl::SampleNext(Job& job, float* row) {
   const int real = std::min(m.tokenizer->vocab_size(), vocab);
   std::fill(row + real, row + vocab, -INFINITY);
   const Request& r = job.request;
-  scratch.assign(row, row + vocab);
+  auto biased = [&] {
+    scratch.assign(row, row + vocab);
+    for (const auto& [id, bias] : r.logit_bias) scratch[id] += bias;
+  };
+  biased();
   Sampler sampler(r.sampling);
   sampler.Reseed(r.sampling.seed + job.tokens.size());  // as Session::Sample
   TokenEvent event;
   event.token = sampler.Sample(scratch.data(), vocab, job.tokens);
   if (r.constraint && !r.constraint->Allows(event.token)) {
-    scratch.assign(row, row + vocab);
+    biased();
     r.constraint->Mask(scratch);
     sampler.Reseed(r.sampling.seed + job.tokens.size() + 0x9e3779b97f4a7c15ull);
     event.token = sampler.Sample(scratch.data(), vocab, job.tokens);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/error.h"
@@ -55,6 +57,28 @@ ModelInfo Describe(const Model::Impl& m) {
   info.threads = m.pool->num_threads();
   info.simd = SimdTargetName();
   info.packed_bytes = m.packed_bytes;
+  if (m.source.gguf) {
+    const auto& meta = m.source.gguf->metadata();
+    const auto it = meta.find("tokenizer.chat_template");
+    if (it != meta.end()) info.chat_template = it->second.str;
+  } else {
+    // tokenizer_config.json beside config.json (a string, or a list of named templates).
+    std::error_code ec;
+    const std::filesystem::path config =
+        std::filesystem::path(m.source.path) / "tokenizer_config.json";
+    if (std::filesystem::is_regular_file(config, ec)) {
+      const nlohmann::json j =
+          nlohmann::json::parse(ReadFileToString(config.string()), nullptr, false);
+      if (j.is_object() && j.contains("chat_template")) {
+        const nlohmann::json& t = j["chat_template"];
+        if (t.is_string()) info.chat_template = t.get<std::string>();
+        if (t.is_array() && !t.empty() && t[0].is_object() && t[0].contains("template") &&
+            t[0]["template"].is_string()) {
+          info.chat_template = t[0]["template"].get<std::string>();
+        }
+      }
+    }
+  }
   const std::vector<std::string>* order = m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
   auto add = [&](const TensorEntry& t) {
     info.tensors.push_back({t.name, std::string(Name(t.type)), t.shape, t.size_bytes});
@@ -144,6 +168,32 @@ int32_t Model::tokenizer_bos() const { return impl_->spec.bos_id; }
 int32_t Model::PieceToId(std::string_view piece) const {
   return impl_->tokenizer->PieceToId(piece);
 }
+
+std::vector<VocabularyEntry> Model::Vocabulary() const {
+  const Tokenizer& t = *impl_->tokenizer;
+  std::vector<VocabularyEntry> out(t.vocab_size());
+  for (int32_t id = 0; id < t.vocab_size(); ++id) {
+    VocabularyEntry& e = out[id];
+    switch (t.Type(id)) {
+      case TokenType::kByte:
+        e.kind = VocabularyEntry::Kind::kByte;
+        break;
+      case TokenType::kNormal:
+      case TokenType::kUserDefined:
+        e.kind = VocabularyEntry::Kind::kText;
+        break;
+      default:
+        e.kind = VocabularyEntry::Kind::kControl;
+    }
+    e.bytes = e.kind == VocabularyEntry::Kind::kControl ? t.IdToPiece(id) : t.TokenBytes(id);
+    if (e.kind == VocabularyEntry::Kind::kByte && e.bytes.size() != 1) {
+      e.kind = VocabularyEntry::Kind::kControl;
+    }
+  }
+  return out;
+}
+
+const std::vector<int32_t>& Model::EndOfGenerationIds() const { return impl_->end_ids; }
 
 bool Model::IsEndOfGeneration(int32_t id) const {
   return std::find(impl_->end_ids.begin(), impl_->end_ids.end(), id) != impl_->end_ids.end();

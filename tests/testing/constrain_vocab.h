@@ -1,7 +1,7 @@
 // Builds the constrained decoder's vocabulary from the engine's tokenizer.
-// Header-only on purpose: gemma_constrain itself does not depend on the
-// engine; whoever includes this links gemma_lib (tests, benchmarks, the
-// server layer).
+// For tests and benchmarks (the server builds its index through the public
+// API, Model::Vocabulary): gemma_constrain itself does not depend on the
+// engine.
 #pragma once
 
 #include <memory>
