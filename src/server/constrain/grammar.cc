@@ -183,8 +183,10 @@ class RuleCompiler {
     }
     Eps(ue, after_unit);
     Eps(after_unit, xs, need_min);
-    Eps(after_unit, ss);
-    Eps(se, us, inc);
+    // The count check sits on the separator, not on the unit after it: after
+    // the max-th unit no separator may begin (else "[1,2,3," is a dead end).
+    Eps(after_unit, ss, inc);
+    Eps(se, us);
     Eps(xe, end);
     *start = ps;
     *accept = end;

@@ -31,7 +31,7 @@ class CompileError : public std::runtime_error {
 
 enum class EdgeKind : uint8_t { kBytes, kToken, kCall };
 
-inline constexpr uint8_t kEdgeInc = 1;      // starts a counted unit: count < max, then count + 1
+inline constexpr uint8_t kEdgeInc = 1;      // starts a unit or separator: count < max, count + 1
 inline constexpr uint8_t kEdgeNeedMin = 2;  // requires count >= min
 
 struct Edge {
