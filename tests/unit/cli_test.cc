@@ -236,7 +236,7 @@ TEST(Cli, InfoReportsCacheForContext) {
   const auto a = nlohmann::json::parse(small.text), b = nlohmann::json::parse(large.text);
   // One global layer of 6 grows with the context; the 5 sliding layers keep
   // window 16 + batch 256 - 1 slots (capped by the context).
-  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, bf16
+  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, f16 (auto for q8_0)
   EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * (64 + 5 * 64));
   EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * (1024 + 5 * 271));
 }
