@@ -18,7 +18,7 @@ struct ModelFlags {
   std::string tokenizer_path;
   int threads = 0;
   int context = 0;
-  std::string kv_type = "bf16";
+  std::string kv_type = ModelOptions{}.kv_cache_type;  // gemma.h holds the default
   int batch_size = 256;
   bool exact = false;
   std::string simd;

@@ -29,14 +29,17 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("-c,--ctx", context, "context length (default: the model's, at most 8192)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--kv-type", kv_type, "KV cache element type: bf16, f16, f32, q8_0, q4_0")
+  app.add_option("--kv-type", kv_type,
+                 "KV cache element type: auto (f32 for 16/32-bit weights, f16 for quantized), f32, "
+                 "f16, bf16, q8_0, q4_0")
       ->capture_default_str();
   app.add_option("-b,--batch-size", batch_size, "prompt tokens per forward step")
       ->capture_default_str()
       ->check(CLI::Range(1, 8192));
   app.add_flag("--exact", exact,
-               "f32 activations everywhere (default: 8-bit or bf16 activations with packed "
-               "weights on CPUs with AVX2 or AVX-512, as llama.cpp)");
+               "f32 activations everywhere (default: 8-bit activations with packed integer "
+               "weights on CPUs with AVX2 or AVX-512, as llama.cpp; hi + lo bf16 pairs with "
+               "BF16 weights on AVX512_BF16)");
   app.add_option("--simd", simd,
                  "cap the SIMD code path at this target (AVX3_DL, AVX2, SCALAR; default: the best "
                  "the CPU runs, or $GEMMA_SIMD)");

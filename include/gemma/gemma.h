@@ -23,8 +23,11 @@ namespace gemma {
 struct ModelOptions {
   int threads = 0;         // 0: one per core
   int context_length = 0;  // 0: the model's limit, capped at 8192
-  // Element type of the KV cache: "bf16" (default), "f16", "f32", "q8_0", "q4_0".
-  std::string kv_cache_type = "bf16";
+  // Element type of the KV cache: "auto" (default), "f32", "f16", "bf16", "q8_0",
+  // "q4_0". auto: f32 for models with 16/32-bit float weights, f16 (llama.cpp's
+  // default) for quantized ones; info().kv_cache_type says which. Attention
+  // multiplies f32/f16 rows with f32 queries and probabilities.
+  std::string kv_cache_type = "auto";
   // Most prompt tokens processed in one step (like llama.cpp's ubatch);
   // sliding-window layers keep window + batch_size - 1 cache slots.
   int batch_size = 256;
@@ -43,12 +46,13 @@ struct ModelOptions {
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
   // false (default): on CPUs with AVX2 or AVX-512 VNNI, repack Q4_0/Q4_1/Q5_0/Q5_1/
-  // Q8_0/Q2_K..Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
-  // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
-  // as llama.cpp does; with AVX512_BF16 and a bf16 KV cache, attention
-  // multiplies bf16 queries and probabilities with the cached rows the same
-  // way. true keeps f32 activations everywhere: slower, but
-  // exact f32 arithmetic on the file's weights (what the golden tests need).
+  // Q8_0/Q2_K..Q6_K (and, with AVX512_BF16, BF16) weights at load; activations
+  // are rounded to 8-bit blocks for the integer dot products, as llama.cpp
+  // does, and split into two bf16 values (hi + lo, ~16 bits) for the BF16
+  // ones, which llama.cpp rounds to one; with AVX512_BF16 and a bf16 KV cache
+  // (not the default), attention rounds queries and probabilities to bf16.
+  // true keeps f32 activations everywhere: slower, but exact f32 arithmetic
+  // on the file's weights (what the golden tests need). docs/numerics.md.
   bool exact = false;
   // SIMD code path: "" (default) picks the best this CPU runs; a Highway
   // target name ("AVX2", "AVX3_DL", "SCALAR") caps it, for the whole

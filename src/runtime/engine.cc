@@ -91,6 +91,24 @@ ModelInfo Describe(const Model::Impl& m) {
   return info;
 }
 
+// The KV cache type "auto" resolves to: f32 where every layer matrix is a
+// 16- or 32-bit float (the user chose full-precision weights, and an f16
+// cache alone changed the greedy continuation of a golden bf16 case), f16
+// where they are quantized (weight rounding dominates there: f16, bf16 and
+// f32 caches gave the same KL within noise on the golden quantized files, and
+// f16 takes half the memory). docs/numerics.md has the measurements.
+DType DefaultKvType(const ModelWeights& weights) {
+  for (const LayerWeights& l : weights.layers) {
+    for (const WeightMatrix* w :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      if (w->type != DType::kF32 && w->type != DType::kF16 && w->type != DType::kBF16) {
+        return DType::kF16;
+      }
+    }
+  }
+  return DType::kF32;
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -116,7 +134,8 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     if (options.context_length < 0) Fail("context length must be positive");
     if (options.batch_size <= 0 || options.batch_size > 8192) Fail("batch size must be 1..8192");
     m->batch_size = options.batch_size;
-    m->kv_type = ParseKvType(options.kv_cache_type);
+    m->kv_type = options.kv_cache_type == "auto" ? DefaultKvType(m->weights)
+                                                 : ParseKvType(options.kv_cache_type);
     m->context = options.context_length > 0 ? options.context_length
                                             : std::min(m->spec.context_length, kDefaultContextCap);
     if (m->context > m->spec.context_length) {

@@ -193,7 +193,7 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
     EXPECT_GT(r["avg_ts"].get<double>(), 0.0);
     EXPECT_EQ(r["samples_ts"].size(), 2u);
   }
-  EXPECT_EQ(j[0]["type_k"], "bf16");
+  EXPECT_EQ(j[0]["type_k"], "f16");  // the default KV type, as llama-bench reports it
 }
 
 TEST(Cli, PerplexityAndKlBase) {
@@ -238,7 +238,7 @@ TEST(Cli, InfoReportsCacheForContext) {
   // (plus one block of slack for the partly filled last one); the 5 sliding
   // layers keep the blocks a 256-token step at the end of the 16-token window
   // can touch, (16 + 256 - 2) / 64 + 2 = 6, or the context's blocks + 1 if fewer.
-  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, bf16
+  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, f16 (auto for q8_0)
   EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * 64 * (2 + 5 * 2));
   EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * 64 * (17 + 5 * 6));
 }
