@@ -88,6 +88,7 @@ Status Chat::Rebuild(size_t first_turn, size_t reserve) {
 
 Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions& options,
                                const std::function<bool(std::string_view)>& on_text) {
+  if (Status valid = ValidateSamplingParams(options.sampling); !valid.ok()) return valid;
   std::vector<int32_t> ids;
   if (session_.position() == 0) {
     ids.push_back(model_.tokenizer_bos());

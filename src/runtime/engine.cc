@@ -9,6 +9,8 @@
 #include "kernels/ops.h"
 #include "runtime/engine_impl.h"
 #include "runtime/guard.h"
+#include "runtime/limits.h"
+#include "runtime/model_info.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
 
@@ -73,6 +75,7 @@ Model::~Model() = default;
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
   try {
+    const size_t rss_at_open = ResidentSetBytes();
     if (!options.simd.empty()) {
       LimitSimdTarget(options.simd);
     } else if (const char* simd = std::getenv("GEMMA_SIMD"); simd != nullptr && *simd != '\0') {
@@ -98,14 +101,13 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
       Fail(path, ": context length ", m->context, " exceeds the model's limit of ",
            m->spec.context_length);
     }
-    const int threads = options.threads > 0
-                            ? options.threads
-                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const int threads = ChooseThreadCount(options.threads).threads;
     m->pool = std::make_unique<ThreadPool>(threads);
     m->exact = options.exact;
     if (!options.exact) m->packed_bytes = PackWeightsForKernels(m->source, m->weights, *m->pool);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
+    DescribeLoad(*m, options, rss_at_open, m->info);
     return std::unique_ptr<Model>(new Model(std::move(m)));
   } catch (...) {
     return StatusFromCurrentException(path);
@@ -220,7 +222,8 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
   StreamingDecoder decoder(*ModelInternals::Get(model).tokenizer);
   std::string answer;
   *ended = false;
-  for (int i = 0; i < options.max_tokens; ++i) {
+  const int limit = MaxNewTokens(options.max_tokens, session.capacity() - session.position());
+  for (int i = 0; i < limit; ++i) {
     const int32_t id = session.Sample(options.sampling);
     if (model.IsEndOfGeneration(id)) {
       *ended = true;
@@ -240,6 +243,7 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
 
 Result<std::string> Complete(Model& model, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text) {
+  if (Status valid = ValidateSamplingParams(options.sampling); !valid.ok()) return valid;
   Session session(model);
   const std::vector<int32_t> ids = model.Tokenize(prompt, /*add_bos=*/true, /*parse_special=*/true);
   const Status status = session.Append(ids);

@@ -99,6 +99,14 @@ Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_p
   Fail(source.path, ": no tokenizer.json or tokenizer.model in the folder (pass --tokenizer)");
 }
 
+std::string TokenizerOrigin(const ModelSource& source, const std::string& override_path) {
+  // The same order as LoadTokenizer.
+  if (!override_path.empty()) return override_path;
+  if (source.format == ModelFormat::kGguf) return source.path + " (GGUF metadata)";
+  if (!source.tokenizer_json_path.empty()) return source.tokenizer_json_path;
+  return source.tokenizer_model_path;
+}
+
 void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,
                                 const std::string& origin) {
   // Gemma 3's tokenizer.json lists 262,145 pieces (the last, <image_soft_token>,
