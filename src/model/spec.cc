@@ -274,7 +274,8 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
   h.eps = static_cast<float>(number("rms_norm_eps", 1e-6));
   if (h.generation != Generation::kGemma1) {
     h.sliding_window = integer("sliding_window", 4096, Null::kMeansAbsent);
-    h.query_pre_attn_scalar = static_cast<float>(number("query_pre_attn_scalar", h.head_dim, Null::kMeansAbsent));
+    h.query_pre_attn_scalar =
+        static_cast<float>(number("query_pre_attn_scalar", h.head_dim, Null::kMeansAbsent));
   }
   if (h.generation == Generation::kGemma2) {
     h.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0, Null::kMeansAbsent));
@@ -330,14 +331,15 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
   // vocabulary check comes with the tokenizer). eos_token_id may be a list
   // (Gemma 3: [1, 106]); its first entry is the end-of-sequence id.
   constexpr int64_t kMaxId = INT32_MAX;
-  spec.bos_id = static_cast<int32_t>(c.Integer("bos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(2));
+  spec.bos_id =
+      static_cast<int32_t>(c.Integer("bos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(2));
   const auto eos = c.json().find("eos_token_id");
   if (eos != c.json().end() && eos->is_array()) {
     if (eos->empty()) Fail(origin, ": key '", c.KeyPath("eos_token_id"), "' is an empty list");
     spec.eos_id = static_cast<int32_t>(ArrayElementInteger(c, "eos_token_id", 0, 0, kMaxId));
   } else {
-    spec.eos_id = static_cast<int32_t>(
-        c.Integer("eos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(1));
+    spec.eos_id =
+        static_cast<int32_t>(c.Integer("eos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(1));
   }
   spec.Validate(origin);
   return spec;
