@@ -28,6 +28,17 @@ struct ModelOptions {
   // Most prompt tokens processed in one step (like llama.cpp's ubatch);
   // sliding-window layers keep window + batch_size - 1 cache slots.
   int batch_size = 256;
+  // Sequences that run at the same time (sessions, or a server's requests);
+  // each can reach context_length.
+  int parallel = 1;
+  // Positions of KV memory shared by all sequences; 0: context_length *
+  // parallel (every sequence can be full at once). Less saves memory; a
+  // sequence that does not fit then waits (server) or fails (Session).
+  int64_t kv_size = 0;
+  // Keep the sliding-window layers' blocks that a window has left, for a
+  // while, so that a later prompt with the same beginning reuses them too (a
+  // server wants this; a single conversation does not need it).
+  bool prefix_cache = false;
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
@@ -66,7 +77,7 @@ struct ModelInfo {
   float query_scale = 0, attn_logit_softcap = 0, final_logit_softcap = 0;
   float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;
   size_t weights_bytes = 0;   // tensor bytes in the files (mmapped)
-  size_t kv_cache_bytes = 0;  // per session at active_context
+  size_t kv_cache_bytes = 0;  // the KV memory of all sequences (mapped; touched as used)
   std::string kv_cache_type;
   int threads = 0;
   std::string simd;         // SIMD code path in use, e.g. "AVX3_DL", "AVX2"

@@ -353,7 +353,8 @@ std::vector<KvLayerShape> KvShapes(const ModelSpec& spec) {
   std::vector<KvLayerShape> shapes;
   for (const LayerSpec& l : spec.layers) {
     shapes.push_back({l.num_key_value_heads, l.head_dim,
-                      l.attention == AttentionType::kSliding ? l.sliding_window : 0});
+                      l.attention == AttentionType::kSliding ? l.sliding_window : 0,
+                      l.kv_source_layer});
   }
   return shapes;
 }

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "kernels/ops.h"
+#include "model/batch.h"
 #include "runtime/engine_impl.h"
 #include "runtime/guard.h"
 #include "runtime/limits.h"
@@ -51,7 +52,7 @@ ModelInfo Describe(const Model::Impl& m) {
     }
   }
   info.weights_bytes = m.source.TotalTensorBytes();
-  info.kv_cache_bytes = KvCache::BytesNeeded(KvShapes(s), m.context, m.batch_size, m.kv_type);
+  info.kv_cache_bytes = m.kv->arena_bytes();
   info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
   info.simd = SimdTargetName();
@@ -105,6 +106,17 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->pool = std::make_unique<ThreadPool>(threads);
     m->exact = options.exact;
     if (!options.exact) m->packed_bytes = PackWeightsForKernels(m->source, m->weights, *m->pool);
+    if (options.parallel < 1 || options.parallel > 1024) Fail("parallel sequences must be 1..1024");
+    if (options.kv_size < 0) Fail("KV size must not be negative");
+    KvMemory::Config kv;
+    kv.type = m->kv_type;
+    kv.max_sequences = options.parallel;
+    kv.context_length = m->context;
+    kv.max_batch = m->batch_size;
+    kv.total_tokens = options.kv_size;
+    kv.prefix_cache = options.prefix_cache;
+    m->kv = std::make_unique<KvMemory>(KvShapes(m->spec), kv);
+    m->executor = std::make_unique<Transformer>(m->spec, m->weights, m->batch_size, m->exact);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
     DescribeLoad(*m, options, rss_at_open, m->info);
@@ -143,6 +155,36 @@ Session::Session(Model& model) : impl_(std::make_unique<Impl>(ModelInternals::Ge
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 
+void Model::Impl::Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all) {
+  std::lock_guard lock(mutex);
+  const size_t V = spec.vocab_size;
+  Batch batch;
+  for (size_t begin = 0; begin < tokens.size(); begin += batch_size) {
+    const size_t count = std::min<size_t>(batch_size, tokens.size() - begin);
+    const std::span<const int32_t> chunk = tokens.subspan(begin, count);
+    const bool last_chunk = begin + count == tokens.size();
+    if (!kv->Reserve(seq, seq.size() + static_cast<int>(count))) {
+      FailWith(StatusCode::kResourceExhausted, "the KV memory is full (",
+               kv->pool_blocks(KvMemory::kGlobalPool) * kKvBlockTokens,
+               " positions for all sequences): raise ModelOptions::kv_size / parallel "
+               "(--kv-size, --parallel) or end another session");
+    }
+    batch.Clear();
+    batch.Add(seq, chunk, last_chunk && last != nullptr, all != nullptr);
+    float* out = all != nullptr ? all + begin * V : last;
+    try {
+      executor->Forward(batch, *kv, *pool, out);
+    } catch (...) {
+      kv->TruncateTo(seq, seq.size());  // give back what was reserved
+      throw;
+    }
+    kv->Commit(seq, chunk);
+  }
+  if (all != nullptr && last != nullptr) {
+    std::copy(all + (tokens.size() - 1) * V, all + tokens.size() * V, last);
+  }
+}
+
 Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_logits) {
   Impl& s = *impl_;
   if (tokens.empty()) return Status::Error("no tokens to append");
@@ -153,28 +195,26 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
                            std::to_string(vocab - 1) + ")");
     }
   }
-  if (s.tokens.size() + tokens.size() > static_cast<size_t>(s.cache.context_length())) {
-    return Status::Error("context full: " + std::to_string(s.tokens.size()) + " + " +
-                         std::to_string(tokens.size()) + " tokens exceed the context length " +
-                         std::to_string(s.cache.context_length()) + " (raise --ctx)");
+  const size_t held = s.seq.tokens().size();
+  if (held + tokens.size() > static_cast<size_t>(s.model.context)) {
+    return Status(StatusCode::kOutOfRange, "context full: " + std::to_string(held) + " + " +
+                                               std::to_string(tokens.size()) +
+                                               " tokens exceed the context length " +
+                                               std::to_string(s.model.context) + " (raise --ctx)");
   }
-  try {
+  return Guarded([&] {
     if (all_logits != nullptr) {
       all_logits->resize(tokens.size() * static_cast<size_t>(vocab));
-      s.transformer.Forward(tokens, s.cache, *s.model.pool, all_logits->data(), true);
+      s.model.Run(s.seq, tokens, s.logits.data(), all_logits->data());
       for (size_t row = 0; row < tokens.size(); ++row) {
         MaskPaddingRows(all_logits->data() + row * vocab);
       }
-      std::copy(all_logits->end() - vocab, all_logits->end(), s.logits.begin());
     } else {
-      s.transformer.Forward(tokens, s.cache, *s.model.pool, s.logits.data(), false);
-      MaskPaddingRows(s.logits.data());
+      s.model.Run(s.seq, tokens, s.logits.data(), nullptr);
     }
-  } catch (...) {
-    return StatusFromCurrentException();
-  }
-  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
-  return Status();
+    MaskPaddingRows(s.logits.data());
+    return Status();
+  });
 }
 
 // Embedding rows past the tokenizer's vocabulary (Gemma 3 multimodal
@@ -189,32 +229,35 @@ std::span<const float> Session::logits() const { return impl_->logits; }
 
 int32_t Session::Sample(const SamplingParams& params) {
   Sampler sampler(params);
-  sampler.Reseed(params.seed + impl_->tokens.size());
+  sampler.Reseed(params.seed + impl_->seq.tokens().size());
   std::vector<float> logits = impl_->logits;
-  return sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()), impl_->tokens);
+  return sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()), impl_->seq.tokens());
 }
 
 void Session::Truncate(int n) {
-  n = std::clamp(n, 0, static_cast<int>(impl_->tokens.size()));
-  if (impl_->cache.CanTruncateTo(n)) {
-    impl_->tokens.resize(n);
-    impl_->cache.set_size(n);
-    return;
+  Impl& s = *impl_;
+  n = std::clamp(n, 0, static_cast<int>(s.seq.tokens().size()));
+  {
+    std::lock_guard lock(s.model.mutex);
+    if (s.model.kv->TruncateTo(s.seq, n)) return;
   }
-  // A sliding layer's ring has moved past keys that position n needs: build
-  // the prefix again rather than attend to overwritten slots.
-  std::vector<int32_t> keep(impl_->tokens.begin(), impl_->tokens.begin() + n);
-  impl_->tokens.clear();
-  impl_->cache.Clear();
+  // A sliding layer's window has moved past keys that position n needs (and
+  // they are no longer cached): build the prefix again rather than attend to
+  // missing rows.
+  const std::vector<int32_t> keep(s.seq.tokens().begin(), s.seq.tokens().begin() + n);
+  {
+    std::lock_guard lock(s.model.mutex);
+    s.model.kv->Release(s.seq);
+  }
   if (!keep.empty() && !Append(keep).ok()) {
-    impl_->tokens.clear();  // cannot happen for tokens that ran before; stay consistent
-    impl_->cache.Clear();
+    std::lock_guard lock(s.model.mutex);
+    s.model.kv->Release(s.seq);  // cannot happen for tokens that ran before; stay consistent
   }
 }
 
-const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }
-int Session::position() const { return static_cast<int>(impl_->tokens.size()); }
-int Session::capacity() const { return impl_->cache.context_length(); }
+const std::vector<int32_t>& Session::tokens() const { return impl_->seq.tokens(); }
+int Session::position() const { return impl_->seq.size(); }
+int Session::capacity() const { return impl_->model.context; }
 
 Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
                                  const std::function<bool(std::string_view)>& on_text,

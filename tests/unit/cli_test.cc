@@ -209,11 +209,13 @@ TEST(Cli, InfoReportsCacheForContext) {
   const Output large = RunCli("info --json --no-tensors -m " + kTinyModel + " --ctx 1024");
   ASSERT_EQ(small.exit_code, 0) << small.text;
   const auto a = nlohmann::json::parse(small.text), b = nlohmann::json::parse(large.text);
-  // One global layer of 6 grows with the context; the 5 sliding layers keep
-  // window 16 + batch 256 - 1 slots (capped by the context).
+  // Blocks of 64 positions. The one global layer of 6 grows with the context
+  // (plus one block of slack for the partly filled last one); the 5 sliding
+  // layers keep the blocks a 256-token step at the end of the 16-token window
+  // can touch, (16 + 256 - 2) / 64 + 2 = 6, or the context's blocks + 1 if fewer.
   const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, bf16
-  EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * (64 + 5 * 64));
-  EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * (1024 + 5 * 271));
+  EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * 64 * (2 + 5 * 2));
+  EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * 64 * (17 + 5 * 6));
 }
 
 }  // namespace
