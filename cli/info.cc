@@ -1,4 +1,5 @@
 // gemma info: what a model file holds and what running it takes.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -135,12 +136,14 @@ Command RegisterInfo(CLI::App& app) {
                                          : " (--template prints it)\n");
     }
     std::cout << "file:          " << Mib(i.weights_bytes) << " of tensors (mapped)\n"
-              << "resident:      " << Mib(i.resident_bytes) << " with one session: weights "
-              << Mib(i.resident_weights_bytes) << " (" << Mib(i.packed_bytes) << " repacked, "
-              << Mib(i.mapped_weights_bytes) << " read from the mapping), KV cache "
-              << Mib(i.kv_cache_bytes) << " (" << i.kv_cache_type << ", " << i.active_context
-              << " tokens), scratch " << Mib(i.scratch_bytes) << ", tokenizer and the rest "
-              << Mib(i.resident_other_bytes) << "\n"
+              << "resident:      " << Mib(i.resident_bytes) << " with the KV cache full ("
+              << Mib(i.resident_bytes - std::min(i.resident_bytes, i.kv_cache_bytes))
+              << " before it fills): weights " << Mib(i.resident_weights_bytes) << " ("
+              << Mib(i.packed_bytes) << " repacked, " << Mib(i.mapped_weights_bytes)
+              << " read from the mapping), KV cache " << Mib(i.kv_cache_bytes) << " ("
+              << i.kv_cache_type << ", " << i.active_context << " tokens), scratch "
+              << Mib(i.scratch_bytes) << ", tokenizer and the rest " << Mib(i.resident_other_bytes)
+              << "\n"
               << "kernels:       " << i.simd << ", " << i.threads << " threads, ";
     if (i.packed_bytes > 0) {
       std::cout << Mib(i.packed_bytes) << " of weights repacked\n";

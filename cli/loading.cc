@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -144,8 +145,11 @@ std::unique_ptr<Model> OpenModel(const std::string& path, const ModelOptions& op
   for (const std::string& warning : i.warnings) std::cerr << "warning: " << warning << "\n";
   if (show) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    std::fprintf(stderr, "loaded %s (%s, %d layers) in %.1f s; %s resident\n", name.c_str(),
-                 i.architecture.c_str(), i.num_layers, seconds, Mib(i.resident_bytes).c_str());
+    std::fprintf(stderr,
+                 "loaded %s (%s, %d layers) in %.1f s; %s resident, %s with the KV cache full\n",
+                 name.c_str(), i.architecture.c_str(), i.num_layers, seconds,
+                 Mib(i.resident_bytes - std::min(i.resident_bytes, i.kv_cache_bytes)).c_str(),
+                 Mib(i.resident_bytes).c_str());
     if (verbose) {
       std::fprintf(stderr,
                    "  weights %s (%s repacked, %s mapped), KV cache %s (%s, %d tokens), "

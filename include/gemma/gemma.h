@@ -104,8 +104,8 @@ struct ModelInfo {
   size_t resident_weights_bytes = 0;  // the packed arena + mapped_weights_bytes
   size_t mapped_weights_bytes = 0;    // file pages of matrices read in full every token
   size_t resident_other_bytes = 0;    // tokenizer, metadata, norms: measured growth at load
-  size_t scratch_bytes = 0;           // per session: one batch's activations and the logits
-  size_t resident_bytes = 0;          // weights + other + one session's KV cache and scratch
+  size_t scratch_bytes = 0;  // the forward pass's buffers for one batch, and a session's logits
+  size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
 
   std::vector<std::string> warnings;  // what Open adjusted (e.g. threads capped at the CPUs)
 };

@@ -22,7 +22,7 @@ size_t ResidentSetBytes() {
   return static_cast<size_t>(resident_pages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-size_t SessionScratchBytes(const ModelSpec& spec, int batch_size, int threads) {
+ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads) {
   size_t q_width = 0, kv_width = 0, ffn = 0;
   for (const LayerSpec& l : spec.layers) {
     q_width = std::max<size_t>(q_width, size_t{1} * l.num_attention_heads * l.head_dim);
@@ -30,17 +30,17 @@ size_t SessionScratchBytes(const ModelSpec& spec, int batch_size, int threads) {
     ffn = std::max<size_t>(ffn, l.intermediate_size);
   }
   const size_t hidden = spec.hidden_size;
-  const size_t batch = static_cast<size_t>(batch_size);
+  const size_t rows = static_cast<size_t>(batch_size);
+  ScratchBytes s;
   // Transformer: x, normed, proj [n, H]; q, attn_out [n, q]; k, v [n, kv];
-  // gate, up [n, F] -- all f32.
-  const size_t activations = batch * (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn);
-  // The session's logits and the copy Sample filters.
-  const size_t logits = 2 * static_cast<size_t>(spec.vocab_size);
-  // Each pool thread's kernel scratch holds a batch of the widest input in 8
-  // bits plus its block scales and sums: about 1.5 bytes a value.
+  // gate, up [n, F] in f32; positions and segments [n] in int.
+  s.activations =
+      rows * (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn) * sizeof(float) +
+      rows * 2 * sizeof(int);
   const size_t widest = std::max({hidden, q_width, ffn});
-  const size_t kernel = static_cast<size_t>(std::max(threads, 1)) * batch * widest * 3 / 2;
-  return (activations + logits) * sizeof(float) + kernel;
+  s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
+  s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
+  return s;
 }
 
 void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_at_open,
@@ -73,9 +73,12 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_
   // a token reads are not yet (nothing ran), so what else grew is the rest.
   const size_t now = ResidentSetBytes();
   const size_t grown = now > rss_at_open ? now - rss_at_open : 0;
-  const size_t arena = huge_pages(m.weights.packed_bytes);
-  info.resident_other_bytes = grown > arena ? grown - arena : 0;
-  info.scratch_bytes = SessionScratchBytes(m.spec, m.batch_size, m.pool->num_threads());
+  const ScratchBytes scratch = EstimateScratch(m.spec, m.batch_size, m.pool->num_threads());
+  // Resident already and reported apart: the arena and the executor's
+  // activations (zeroed when it was made). The KV memory is not touched yet.
+  const size_t counted = huge_pages(m.weights.packed_bytes) + scratch.activations;
+  info.resident_other_bytes = grown > counted ? grown - counted : 0;
+  info.scratch_bytes = scratch.total();
   info.resident_bytes = info.resident_weights_bytes + info.resident_other_bytes +
                         huge_pages(info.kv_cache_bytes) + info.scratch_bytes;
   if (const ThreadChoice threads = ChooseThreadCount(options.threads); !threads.warning.empty()) {

@@ -15,12 +15,23 @@ struct ModelSpec;
 // unavailable).
 size_t ResidentSetBytes();
 
-// Memory a session's forward pass allocates for a batch of `batch_size`
-// tokens: the Transformer's activations (mirrored from its constructor), the
-// logits a session keeps and the copy sampling makes, and the kernels'
-// per-thread scratch. tests/unit/memory_report_test.cc measures it against
-// what a session really allocates, so a change there shows up.
-size_t SessionScratchBytes(const ModelSpec& spec, int batch_size, int threads);
+// Memory the forward pass allocates for steps of up to `batch_size` rows.
+struct ScratchBytes {
+  // The model's executor (one per model, shared by its sessions): its
+  // activations of one step, mirrored from Transformer's constructor, which
+  // allocates (and zeroes) them at load.
+  size_t activations = 0;
+  // Each pool thread's kernel scratch, allocated at the first step: a step's
+  // widest input in 8 bits with its block scales and sums (about 1.5 bytes a
+  // value).
+  size_t kernels = 0;
+  // A session's logits and the copy Sample filters.
+  size_t logits = 0;
+  size_t total() const { return activations + kernels + logits; }
+};
+// tests/unit/memory_report_test.cc measures these against what the executor
+// and a first step really allocate, so a change there shows up.
+ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads);
 
 // rss_at_open: ResidentSetBytes() when Model::Open began, so that what the
 // load added besides the weights (tokenizer, metadata, norm gains) is
