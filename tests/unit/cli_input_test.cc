@@ -55,7 +55,7 @@ TEST(CliFlags, OutOfRangeValuesAreRefusedInWords) {
       {"--ctx -1", "--ctx: -1 is not allowed: use 0 (the model's limit, at most 8192)"},
       {"-t -4", "--threads: -4 is not allowed: use 0 (one per CPU) or a number of threads"},
       {"-b 0", "--batch-size: 0 is not allowed: use 1 to 8192 tokens"},
-      {"--kv-type bf17", "--kv-type: bf17 not in {bf16,f16,f32,q8_0,q4_0}"},
+      {"--kv-type bf17", "--kv-type: bf17 not in {auto,bf16,f16,f32,q8_0,q4_0}"},
   };
   const std::regex long_number("[0-9]{20,}");
   for (const auto& [flags, expected] : cases) {
