@@ -183,8 +183,11 @@ class RuleCompiler {
     }
     Eps(ue, after_unit);
     Eps(after_unit, xs, need_min);
-    Eps(after_unit, ss);
-    Eps(se, us, inc);
+    // The count check sits on the separator's first symbol, not on the next
+    // unit's: a separator must only be written when another unit may follow,
+    // or the output would reach a dead end after it.
+    Eps(after_unit, ss, inc);
+    Eps(se, us);
     Eps(xe, end);
     *start = ps;
     *accept = end;

@@ -9,8 +9,10 @@
 //
 // Bounded repetition that would be large unrolled (string lengths, array
 // sizes) uses a counted rule: the rule's frame carries a counter; edges flagged
-// kInc start one more unit (allowed while count < max), edges and final states
-// flagged kNeedMin require count >= min.
+// kInc commit to one more unit (allowed while count < max: the first symbol of
+// the first unit, then of each separator), edges and final states flagged
+// kNeedMin require count >= min (the first symbol of the closing suffix).
+// Every state a count check lets through can still be completed.
 #pragma once
 
 #include <cstdint>
