@@ -143,6 +143,10 @@ const char* const kSchemas[] = {
     // allOf and anyOf with sibling keywords, strings with a length range.
     R"({"allOf":[{"type":"object","properties":{"a":{"type":"string","minLength":2,"maxLength":4}},
         "required":["a"]},{"properties":{"b":{"anyOf":[{"type":"null"},{"type":"boolean"}]}},"required":["b"]}]})",
+    // Minimums without maximums (ended by the walk's steering).
+    R"({"type":"object","properties":{"s":{"type":"string","minLength":2},
+        "xs":{"type":"array","items":{"type":"integer","minimum":0,"maximum":9},"minItems":2}},
+        "required":["s","xs"],"additionalProperties":false})",
 };
 
 void RunWalks(const std::shared_ptr<const VocabIndex>& vocab, int seeds, int mask_checks) {

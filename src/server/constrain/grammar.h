@@ -63,6 +63,9 @@ struct RuleInfo {
   int32_t start;                   // global state id
   int32_t state_begin, state_end;  // the rule's global state ids
   int32_t min_count = 0, max_count = kUnbounded;
+  // Counts past this change nothing (the maximum, or the minimum when there is
+  // no maximum): they are capped so that equal stacks stay equal.
+  int32_t count_cap = 0;
   bool leaf = true;  // calls no rule: its token classes depend on nothing else
 };
 
