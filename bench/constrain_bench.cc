@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "server/constrain/json_schema.h"
-#include "server/constrain/tokenizer_vocab.h"
+#include "testing/constrain_vocab.h"
 
 namespace gemma::constrain {
 namespace {

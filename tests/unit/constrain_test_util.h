@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "server/constrain/matcher.h"
-#include "server/constrain/tokenizer_vocab.h"
+#include "testing/constrain_vocab.h"
 #include "server/constrain/vocab_index.h"
 #include "tokenizer/tokenizer.h"
 
