@@ -157,6 +157,16 @@ Result<uint64_t> Engine::Submit(Request request, RequestCallbacks callbacks) {
                       " (including at least one generated token)");
   }
   if (request.top_logprobs > 20) return Status::Error("top_logprobs must be at most 20");
+  // A prompt the whole KV memory cannot hold would wait forever.
+  const int prompt_end = static_cast<int>(request.prompt.size()) + 1;
+  if (e.m.kv->BlocksToGrow(0, prompt_end, KvMemory::kGlobalPool) >
+      e.m.kv->pool_blocks(KvMemory::kGlobalPool)) {
+    return Status(StatusCode::kResourceExhausted,
+                  "the prompt has " + std::to_string(request.prompt.size()) +
+                      " tokens, more than the KV memory holds for all requests together (" +
+                      std::to_string(e.m.kv->pool_blocks(KvMemory::kGlobalPool) * kKvBlockTokens) +
+                      " positions): raise --kv-size");
+  }
   for (const auto& [id, bias] : request.logit_bias) {
     if (id < 0 || id >= vocab || !std::isfinite(bias)) {
       return Status::Error("logit_bias: token " + std::to_string(id) +
@@ -412,10 +422,15 @@ bool Engine::Impl::Step() {
       while (!reserved && Preempt(job, batch)) reserved = reserve();
       if (!reserved) {
         if (batch.rows() > 0) continue;  // the others run first; this one waits
-        // Alone and still too big: it can never fit.
-        EndRunning(job, FinishReason::kError,
-                   Status(StatusCode::kResourceExhausted,
-                          "the request does not fit in the KV memory (raise --kv-size)"));
+        // Alone and still too big: it can never fit. An answer that reached
+        // the end of the memory ends there, as at the end of the context.
+        if (job->generated > 0) {
+          EndRunning(job, FinishReason::kLength);
+        } else {
+          EndRunning(job, FinishReason::kError,
+                     Status(StatusCode::kResourceExhausted,
+                            "the request does not fit in the KV memory (raise --kv-size)"));
+        }
         return true;
       }
       const std::span<const int32_t> rows(job->tokens.data() + job->seq.size(), n);

@@ -219,16 +219,23 @@ TEST(Engine, FullKvMemoryPreemptsAndResumes) {
   }
 }
 
-TEST(Engine, RequestLargerThanTheMemoryIsAnError) {
+TEST(Engine, RequestLargerThanTheMemoryIsRefused) {
   auto model = Open(1, /*kv_size=*/64, /*ctx=*/512);  // 2 blocks: 128 positions
   ASSERT_TRUE(model);
   auto engine = Engine::Start(*model);
   ASSERT_TRUE(engine.ok());
+  // A prompt that cannot fit is refused at once.
+  auto refused = (*engine)->Submit(Greedy(PromptFor(1, 200), 4), {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  // One that fits but grows to the end of the memory stops there, as at the
+  // end of the context.
   Collector c;
-  ASSERT_TRUE((*engine)->Submit(Greedy(PromptFor(1, 200), 4), c.For(0)).ok());
+  ASSERT_TRUE((*engine)->Submit(Greedy(PromptFor(1, 100), 100), c.For(0)).ok());
   const Answer a = c.Wait(1)[0];
-  EXPECT_EQ(a.done.reason, FinishReason::kError);
-  EXPECT_EQ(a.done.status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(a.done.reason, FinishReason::kLength);
+  // 128 positions hold the 101 prompt tokens and 27 generated ones; the 28th
+  // generated token (from the last position's logits) is never fed.
+  EXPECT_EQ(a.done.generated_tokens, 128 - 101 + 1);
 }
 
 TEST(Engine, CancelRunningAndWaiting) {
