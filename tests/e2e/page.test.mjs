@@ -4,7 +4,7 @@
 // API-key field against a server started with --api-key.
 // The page's answers must be those the API gives for the same conversation.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +31,10 @@ let browser = null;
 let profile = null;
 
 before(async () => {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`no browser at ${chromiumPath}: install Debian's chromium (scripts/install_deps.sh) ` +
+                    'or set CHROMIUM to another Chromium');
+  }
   profile = mkdtempSync(path.join(os.tmpdir(), 'gemma-e2e-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath, headless: true, args: chromiumArgs, timeout: 60_000,
