@@ -629,7 +629,8 @@ describe('errors', () => {
   });
 
   it('a body over the limit is a 413', async () => {
-    // The server takes 32 MiB; one byte more, as a JSON string.
+    // The server takes 32 MiB (ServeOptions::max_body_bytes); this body is a
+    // few bytes more.
     const body = `{"model":"x","messages":[{"role":"user","content":"${'a'.repeat(32 << 20)}"}]}`;
     const r = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body,
