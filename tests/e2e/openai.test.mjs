@@ -667,6 +667,25 @@ describe('errors', () => {
     assert.equal(ok.status, 200, ok.text);
   });
 
+  it('a prompt over the whole KV memory is a 400 naming both numbers, not a 503 to retry', async (t) => {
+    // --kv-size 128: two blocks of 64 positions for all sequences, and one
+    // more block per sequence; the context (1,024) would take the prompt.
+    const tight = await startServer(['--kv-size', '128', '--parallel', '2']);
+    t.after(() => stopAndCheck(tight));
+    const messages = [{ role: 'user', content: 'word '.repeat(120) }];
+    const r = await postJson(`${tight.url}/v1/chat/completions`, { model: modelId, messages, max_tokens: 4 });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.headers.get('retry-after'), null);
+    assertEnvelope(r.json, 'exceed_context_size_error');
+    const fits = await client.chat.completions.create({ model: modelId, messages, max_tokens: 1, ...greedy });
+    const numbers = (r.json.error.message.match(/\d+/g) ?? []).map(Number);
+    assert.ok(numbers.includes(fits.usage.prompt_tokens), `"${r.json.error.message}" does not name the prompt's length`);
+    assert.ok(numbers.some((n) => n >= 128 && n < fits.usage.prompt_tokens),
+              `"${r.json.error.message}" does not name what the memory holds`);
+    const ok = await postJson(`${tight.url}/v1/chat/completions`, { model: modelId, messages: hello, max_tokens: 4 });
+    assert.equal(ok.status, 200, ok.text);
+  });
+
   it('a full queue is a 503 with Retry-After', async (t) => {
     const busy = await startLongServer(['--parallel', '1', '--queue', '1']);
     t.after(() => stopAndCheck(busy, { expected5xx: 2 }));
