@@ -27,14 +27,16 @@ function sleep(ms) {
 // prints and for /health to say ok. Throws (the suite fails) when the binary
 // is missing, exits early or never becomes ready.
 // GEMMA_E2E_LOG=1 shows the server's request log on this process's stderr.
-export async function startServer(extraArgs = [], { quiet = !process.env.GEMMA_E2E_LOG, model = modelPath } = {}) {
+export async function startServer(extraArgs = [], {
+  quiet = !process.env.GEMMA_E2E_LOG, model = modelPath, env = {},
+} = {}) {
   if (!existsSync(serverBinary)) {
     throw new Error(`server binary ${serverBinary} not found (build the gemma target or set GEMMA_BIN)`);
   }
   const args = ['serve', '-m', model, '--host', '127.0.0.1', '--port', '0'];
   if (quiet) args.push('--quiet');
   args.push(...extraArgs);
-  const child = spawn(serverBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(serverBinary, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   let exited = null;
   const exitPromise = new Promise((resolve) => {
@@ -189,6 +191,38 @@ export function residentKiB(pid) {
   const m = status.match(/^VmRSS:\s+(\d+) kB$/m);
   if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(m[1]);
+}
+
+// The process's memory split for a leak check: `threads` (the Threads: line
+// of /proc/PID/status), `stacksKiB` (resident pages of the threads' stacks:
+// the anonymous read-write mappings exactly the size of the default thread
+// stack, RLIMIT_STACK's soft limit, which glibc gives every thread it
+// starts) and `otherKiB` (everything else resident: heap, arenas, KV,
+// mapped weights). Threads touch their stacks the first time a request
+// takes them deep (a JSON Schema compiles recursively), and which of a
+// server's 128 HTTP threads takes a request is arbitrary, so the stacks'
+// share keeps rising for many rounds without any leak; the rest must not.
+export function memoryKiB(pid) {
+  const limits = readFileSync(`/proc/${pid}/limits`, 'utf8').match(/^Max stack size\s+(\d+)/m);
+  if (!limits) throw new Error(`no finite stack size limit in /proc/${pid}/limits`);
+  const stackKiB = Number(limits[1]) / 1024;
+  const threads = Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Threads:\s+(\d+)$/m)[1]);
+  let stacksKiB = 0;
+  let totalKiB = 0;
+  let isStack = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = line.match(/^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/);
+    if (header) {
+      const sizeKiB = Number((BigInt(`0x${header[2]}`) - BigInt(`0x${header[1]}`)) / 1024n);
+      isStack = sizeKiB === stackKiB && header[3] === 'rw-p' && header[4] === '';
+      continue;
+    }
+    const rss = line.match(/^Rss:\s+(\d+) kB$/);
+    if (!rss) continue;
+    totalKiB += Number(rss[1]);
+    if (isStack) stacksKiB += Number(rss[1]);
+  }
+  return { threads, stacksKiB, otherKiB: totalKiB - stacksKiB };
 }
 
 export { sleep };
