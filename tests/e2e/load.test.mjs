@@ -4,9 +4,10 @@
 // the request alone on the server, then the 64 run at once: each answer must
 // be exactly its alone answer (nothing lost, nothing crossed between
 // sequences), nothing may be a 5xx, /metrics must show no request left
-// running or waiting, and a second identical round must not grow the
-// server's resident memory by more than a few MB. It prints what it measured
-// (requests/s, tokens/s, latency percentiles) as test diagnostics.
+// running or waiting, and identical rounds after the warm-up must not grow
+// the server's resident memory by more than a few MB. It prints what it
+// measured (requests/s, tokens/s, latency percentiles, memory) as test
+// diagnostics.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
