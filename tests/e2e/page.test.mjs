@@ -112,7 +112,7 @@ describe('chat page', () => {
     }
   });
 
-  it('shows the model, streams a reply, then a second turn, with a tokens/s line', async () => {
+  it('shows the model, the reply the API gives, then a second turn, with a tokens/s line', async () => {
     await page.waitForFunction((id) => document.getElementById('model').textContent === id, modelId);
     await settings(page, { temperature: 0, maxTokens: kMaxTokens });
     await watchReplies(page);
@@ -126,11 +126,12 @@ describe('chat page', () => {
     const expected = api.json.choices[0].message.content;
     assert.ok(api.json.usage.completion_tokens >= 500, 'the prompt must give a reply long enough to stream');
     assert.equal(await bubble.textContent(), expected);
-    // Streamed: the bubble grew through many states before the end.
+    // The bubble only ever grew. (How many steps it took depends on how far
+    // the page fell behind the server; that it shows text while the server
+    // still generates is checked with a longer reply below.)
     const watched = await page.evaluate(() => window.__reply);
     assert.equal(watched.rewritten, null, `the bubble's text was rewritten: ${JSON.stringify(watched.rewritten)}`);
     assert.equal(watched.last, expected);
-    assert.ok(watched.states >= 2, `the reply appeared in ${watched.states} step(s)`);
 
     const stats = await page.textContent('#stats');
     const m = stats.match(/^(\d+) tokens, ([\d.]+) tokens\/s, first token after ([\d.]+) s$/);
@@ -153,14 +154,21 @@ describe('chat page', () => {
     assert.equal(await page.locator('.msg.user').count(), 2);
   });
 
-  it('Stop ends a reply mid-way, on the page and on the server', async () => {
+  it('streams: the reply shows while the server generates it, and Stop ends it there', async () => {
     await page.click('#clear');
     // Some 40 s of reply if nobody stops it (the end tokens cannot be banned
-    // from the page, but this prompt's greedy reply runs past 500 tokens).
+    // from the page, but this prompt's greedy reply runs past 10,000 tokens).
     await settings(page, { temperature: 0, maxTokens: server.contextLength - 768 });
     await resetWatch(page);
     await page.fill('#input', 'Tell me about the sea.');
     await page.click('#send');
+    await page.waitForFunction(() => {
+      const bubbles = document.querySelectorAll('.msg.assistant');
+      const last = bubbles[bubbles.length - 1];
+      return last && last.dataset.done === '0' && last.textContent.length > 0;
+    }, null, { timeout: 60_000 });
+    assert.equal((await readMetrics(server.url)).values.gemma_requests_running, 1,
+                 'text on the page while the server still generates');
     await page.waitForFunction(() => window.__reply.states >= 3, null, { timeout: 60_000 });
     assert.equal((await readMetrics(server.url)).values.gemma_requests_running, 1);
     assert.equal(await page.isEnabled('#stop'), true);
