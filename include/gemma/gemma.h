@@ -87,9 +87,31 @@ struct ModelInfo {
   std::string simd;         // SIMD code path in use, e.g. "AVX3_DL", "AVX2"
   size_t packed_bytes = 0;  // weights repacked at load for the integer kernels
   std::vector<TensorSummary> tensors;
-  // The Jinja chat template the file carries (GGUF tokenizer.chat_template,
-  // or tokenizer_config.json's), "" if none.
+
+  // Tokenizer and prompt format.
+  std::string tokenizer;         // where the vocabulary comes from (a path, or the GGUF's metadata)
+  int tokenizer_vocab_size = 0;  // its pieces (the embedding may have padding rows beyond)
+  int bos_id = -1, eos_id = -1;
+  std::string bos_piece, eos_piece;  // "<bos>", "<eos>"
+  std::vector<int> stop_ids;         // ids that end an answer (<eos>, <end_of_turn>)
+  std::vector<std::string> stop_pieces;
+  std::string chat_format;  // the turn format Chat renders: "gemma" (<start_of_turn>role ...)
+  // The Jinja chat template the model ships (GGUF tokenizer.chat_template,
+  // or the HF folder's tokenizer_config.json / chat_template.jinja); "" if none.
   std::string chat_template;
+  std::string chat_template_origin;  // the file (and key) it was read from
+
+  // Resident memory (bytes): what stays in RAM while the model runs, so
+  // that a short run's peak RSS comes close to resident_bytes (plus the
+  // program itself).
+  // The packed arena and the KV cache count in whole 2 MiB huge pages.
+  size_t resident_weights_bytes = 0;  // the packed arena + mapped_weights_bytes
+  size_t mapped_weights_bytes = 0;    // file pages of matrices read in full every token
+  size_t resident_other_bytes = 0;    // tokenizer, metadata, norms: measured growth at load
+  size_t scratch_bytes = 0;  // the forward pass's buffers for one batch, and a session's logits
+  size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
+
+  std::vector<std::string> warnings;  // what Open adjusted (e.g. threads capped at the CPUs)
 };
 
 // One token of the vocabulary as generated text contains it.
@@ -172,7 +194,7 @@ class Session {
 
 struct GenerateOptions {
   SamplingParams sampling;
-  int max_tokens = 512;  // new tokens per answer
+  int max_tokens = 512;  // new tokens per answer; -1: until the end of the turn or the context
   // When a new turn would not fit in the context: false stops with an error
   // (the conversation is kept); true drops the oldest turns and re-prefills
   // the rest.

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/error.h"
@@ -12,6 +10,8 @@
 #include "model/batch.h"
 #include "runtime/engine_impl.h"
 #include "runtime/guard.h"
+#include "runtime/limits.h"
+#include "runtime/model_info.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
 
@@ -57,28 +57,6 @@ ModelInfo Describe(const Model::Impl& m) {
   info.threads = m.pool->num_threads();
   info.simd = SimdTargetName();
   info.packed_bytes = m.packed_bytes;
-  if (m.source.gguf) {
-    const auto& meta = m.source.gguf->metadata();
-    const auto it = meta.find("tokenizer.chat_template");
-    if (it != meta.end()) info.chat_template = it->second.str;
-  } else {
-    // tokenizer_config.json beside config.json (a string, or a list of named templates).
-    std::error_code ec;
-    const std::filesystem::path config =
-        std::filesystem::path(m.source.path) / "tokenizer_config.json";
-    if (std::filesystem::is_regular_file(config, ec)) {
-      const nlohmann::json j =
-          nlohmann::json::parse(ReadFileToString(config.string()), nullptr, false);
-      if (j.is_object() && j.contains("chat_template")) {
-        const nlohmann::json& t = j["chat_template"];
-        if (t.is_string()) info.chat_template = t.get<std::string>();
-        if (t.is_array() && !t.empty() && t[0].is_object() && t[0].contains("template") &&
-            t[0]["template"].is_string()) {
-          info.chat_template = t[0]["template"].get<std::string>();
-        }
-      }
-    }
-  }
   const std::vector<std::string>* order = m.source.gguf ? &m.source.gguf->tensor_order() : nullptr;
   auto add = [&](const TensorEntry& t) {
     info.tensors.push_back({t.name, std::string(Name(t.type)), t.shape, t.size_bytes});
@@ -116,6 +94,7 @@ Model::~Model() = default;
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
   try {
+    const size_t rss_at_open = ResidentSetBytes();
     if (!options.simd.empty()) {
       LimitSimdTarget(options.simd);
     } else if (const char* simd = std::getenv("GEMMA_SIMD"); simd != nullptr && *simd != '\0') {
@@ -142,9 +121,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
       Fail(path, ": context length ", m->context, " exceeds the model's limit of ",
            m->spec.context_length);
     }
-    const int threads = options.threads > 0
-                            ? options.threads
-                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const int threads = ChooseThreadCount(options.threads).threads;
     m->pool = std::make_unique<ThreadPool>(threads);
     m->exact = options.exact;
     if (!options.exact) m->packed_bytes = PackWeightsForKernels(m->source, m->weights, *m->pool);
@@ -161,6 +138,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->executor = std::make_unique<Transformer>(m->spec, m->weights, m->batch_size, m->exact);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
+    DescribeLoad(*m, options, rss_at_open, m->info);
     return std::unique_ptr<Model>(new Model(std::move(m)));
   } catch (...) {
     return StatusFromCurrentException(path);
@@ -332,7 +310,8 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
   StreamingDecoder decoder(*ModelInternals::Get(model).tokenizer);
   std::string answer;
   *ended = false;
-  for (int i = 0; i < options.max_tokens; ++i) {
+  const int limit = MaxNewTokens(options.max_tokens, session.capacity() - session.position());
+  for (int i = 0; i < limit; ++i) {
     const int32_t id = session.Sample(options.sampling);
     if (model.IsEndOfGeneration(id)) {
       *ended = true;
@@ -352,6 +331,7 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
 
 Result<std::string> Complete(Model& model, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text) {
+  if (Status valid = ValidateSamplingParams(options.sampling); !valid.ok()) return valid;
   Session session(model);
   const std::vector<int32_t> ids = model.Tokenize(prompt, /*add_bos=*/true, /*parse_special=*/true);
   const Status status = session.Append(ids);

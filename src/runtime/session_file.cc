@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "io/paths.h"
 #include "runtime/engine_impl.h"
 
 namespace gemma {
@@ -91,6 +92,7 @@ Status Session::Save(const std::string& path, const std::string& metadata) const
 
 Status Session::Load(const std::string& path, std::string* metadata) {
   Impl& s = *impl_;
+  if (Status file = CheckRegularFile(path, "session file"); !file.ok()) return file;
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(StatusCode::kNotFound, path + ": cannot open the session file");
   auto error = [&](const std::string& why) { return Status::Error(path + ": " + why); };

@@ -20,6 +20,10 @@ Tokenizer LoadTokenizerFile(const std::string& path);
 // (SentencePiece BPE, Gemma 1-3n) or "gemma4" (BPE with tokenizer.ggml.merges).
 Tokenizer TokenizerFromGguf(const GgufFile& file);
 
+// Where LoadTokenizer(source, override_path) takes the vocabulary from, in
+// words: the override path, "<file> (GGUF metadata)", or the folder's file.
+std::string TokenizerOrigin(const ModelSource& source, const std::string& override_path);
+
 // A tokenizer "matches" when every id it can produce has an embedding row.
 void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,
                                 const std::string& origin);

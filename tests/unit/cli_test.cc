@@ -9,40 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "testing/cli_runner.h"
 #include "testing/golden_case.h"
 
 namespace gemma {
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout and stderr
-};
-
-// Runs the CLI with `args` (already shell-quoted), optionally feeding stdin.
-Output RunCli(const std::string& args, const std::string& input = "") {
-  std::string command = std::string(GEMMA_CLI_PATH) + " " + args + " 2>&1";
-  std::string input_file;
-  if (!input.empty()) {
-    input_file =
-        (std::filesystem::temp_directory_path() / ("gemma_cli_input_" + std::to_string(::getpid())))
-            .string();
-    std::ofstream(input_file) << input;
-    command += " < " + input_file;
-  } else {
-    command += " < /dev/null";
-  }
-  Output out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.text.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (!input_file.empty()) std::filesystem::remove(input_file);
-  return out;
-}
+using Output = testing::CliOutput;
+using testing::RunCli;
 
 std::string LastLine(const std::string& text) {
   std::string s = text;
@@ -51,7 +25,7 @@ std::string LastLine(const std::string& text) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-const std::string kTinyModel = std::string(GEMMA_REPO_DIR) + "/models/tiny-gemma3.gguf";
+const std::string kTinyModel = testing::TinyModel();
 
 TEST(Cli, LogitsAndGreedyMatchReference) {
   const nlohmann::json c = testing::LoadCaseJson("gemma2_swa");
@@ -144,8 +118,9 @@ TEST(Cli, TokenizeJsonl) {
 
 TEST(Cli, RunIsReproducibleWithASeed) {
   const std::string args = "run -m " + kTinyModel + " -p 'Tell me a story' -n 12 --temp 1 --seed 7";
-  const Output a = RunCli(args);
-  const Output b = RunCli(args);
+  // stdout only: the timing line on stderr differs from run to run.
+  const Output a = RunCli(args, "", /*separate_stderr=*/true);
+  const Output b = RunCli(args, "", /*separate_stderr=*/true);
   ASSERT_EQ(a.exit_code, 0) << a.text;
   EXPECT_EQ(a.text, b.text);
   EXPECT_FALSE(a.text.empty());

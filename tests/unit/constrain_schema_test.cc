@@ -58,6 +58,11 @@ TEST(ConstrainSchema, Strings) {
   REJECTS(bounded, R"("a")");
   REJECTS(bounded, R"("abcd")");
   REJECTS(bounded, "\"\xC3\xA9\"");
+
+  const auto at_least = Compile(R"({"type":"string","minLength":3})");
+  REJECTS(at_least, R"("ab")");
+  ACCEPTS(at_least, R"("abc")");
+  ACCEPTS(at_least, R"("abcdefghijklmnopqrstuvwxyz")");
 }
 
 TEST(ConstrainSchema, Integers) {
@@ -221,6 +226,11 @@ TEST(ConstrainSchema, Arrays) {
   REJECTS(g, "[1,2,3,4]");
   REJECTS(g, "[1,]");
   REJECTS(g, "[\"1\"]");
+
+  const auto at_least = Compile(R"({"type":"array","items":{"type":"integer"},"minItems":2})");
+  REJECTS(at_least, "[1]");
+  ACCEPTS(at_least, "[1,2]");
+  ACCEPTS(at_least, "[1,2,3,4,5,6,7,8,9,10,11,12]");
 
   const auto empty_ok = Compile(R"({"type":"array","items":{"type":"string"}})");
   ACCEPTS(empty_ok, "[]");

@@ -5,13 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "server/constrain/matcher.h"
+#include "testing/constrain_vocab.h"
 #include "server/constrain/vocab_index.h"
+#include "tokenizer/tokenizer.h"
 
 namespace gemma::constrain::test_util {
 
@@ -83,6 +86,40 @@ inline ::testing::AssertionResult MaskAgreesWithAllows(Matcher& m) {
   }
   return ::testing::AssertionSuccess();
 }
+
+// The tiny 512-piece SentencePiece test tokenizer (byte fallback, <eos> = 1).
+inline std::shared_ptr<const VocabIndex> TinyVocab() {
+  static const std::shared_ptr<const VocabIndex> vocab = [] {
+    const Tokenizer t = Tokenizer::FromSentencePieceModel(std::string(GEMMA_TEST_DATA_DIR) +
+                                                          "/tokenizer/tiny-tokenizer.model");
+    return VocabIndexFromTokenizer(t, {t.eos_id()});
+  }();
+  return vocab;
+}
+
+inline const std::string& Gemma3TokenizerPath() {
+  static const std::string path =
+      std::string(GEMMA_TEST_DATA_DIR) + "/downloads/gemma3/tokenizer.json";
+  return path;
+}
+
+// The real Gemma 3 vocabulary (262,144 pieces + <image_soft_token>), end
+// tokens <eos> and <end_of_turn>; null when scripts/fetch_test_data.sh has not
+// been run. Loaded once per test binary.
+inline std::shared_ptr<const VocabIndex> Gemma3Vocab() {
+  static const std::shared_ptr<const VocabIndex> vocab = []() -> std::shared_ptr<const VocabIndex> {
+    std::ifstream probe(Gemma3TokenizerPath());
+    if (!probe) return nullptr;
+    const Tokenizer t = Tokenizer::FromTokenizerJson(Gemma3TokenizerPath());
+    return VocabIndexFromTokenizer(t, {1, 106});
+  }();
+  return vocab;
+}
+
+#define REQUIRE_GEMMA3_VOCAB()                                                           \
+  ASSERT_NE(::gemma::constrain::test_util::Gemma3Vocab(), nullptr)                       \
+      << ::gemma::constrain::test_util::Gemma3TokenizerPath()                            \
+      << " is missing: run scripts/fetch_test_data.sh to download the Gemma 3 tokenizer"
 
 inline std::vector<int32_t> AllowedTokens(Matcher& m) {
   const int32_t n = m.compiled().vocab().size();

@@ -166,8 +166,8 @@ class RuleCompiler {
   }
 
   void BuildCounted(const GrammarBuilder::CountedLoop& loop, int32_t* start, int32_t* accept) {
-    const bool bounded = loop.max != kUnbounded;
-    const uint8_t inc = bounded ? kEdgeInc : 0;
+    // Units are counted when a bound needs the count.
+    const uint8_t inc = loop.max != kUnbounded || loop.min > 0 ? kEdgeInc : 0;
     const uint8_t need_min = loop.min > 0 ? kEdgeNeedMin : 0;
     const auto [ps, pe] = Fragment(loop.prefix, 0);
     const auto [us, ue] = Fragment(loop.unit, 0);
@@ -183,8 +183,11 @@ class RuleCompiler {
     }
     Eps(ue, after_unit);
     Eps(after_unit, xs, need_min);
-    Eps(after_unit, ss);
-    Eps(se, us, inc);
+    // The count check sits on the separator's first symbol, not on the next
+    // unit's: a separator must only be written when another unit may follow,
+    // or the output would reach a dead end after it.
+    Eps(after_unit, ss, inc);
+    Eps(se, us);
     Eps(xe, end);
     *start = ps;
     *accept = end;
@@ -601,6 +604,7 @@ Grammar GrammarBuilder::Build(Rule root) {
     if (rule_defs_[r].counted) {
       info.min_count = rule_defs_[r].loop.min;
       info.max_count = rule_defs_[r].loop.max;
+      info.count_cap = info.max_count == kUnbounded ? info.min_count : info.max_count;
     }
     info.state_begin = static_cast<int32_t>(g.states_.size());
     if (!productive[r]) {

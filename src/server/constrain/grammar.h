@@ -9,8 +9,10 @@
 //
 // Bounded repetition that would be large unrolled (string lengths, array
 // sizes) uses a counted rule: the rule's frame carries a counter; edges flagged
-// kInc start one more unit (allowed while count < max), edges and final states
-// flagged kNeedMin require count >= min.
+// kInc commit to one more unit (allowed while count < max: the first symbol of
+// the first unit, then of each separator), edges and final states flagged
+// kNeedMin require count >= min (the first symbol of the closing suffix).
+// Every state a count check lets through can still be completed.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,9 @@ struct RuleInfo {
   int32_t start;                   // global state id
   int32_t state_begin, state_end;  // the rule's global state ids
   int32_t min_count = 0, max_count = kUnbounded;
+  // Counts past this change nothing (the maximum, or the minimum when there is
+  // no maximum): they are capped so that equal stacks stay equal.
+  int32_t count_cap = 0;
   bool leaf = true;  // calls no rule: its token classes depend on nothing else
 };
 

@@ -172,7 +172,8 @@ void Matcher::FillMask(std::span<uint64_t> mask) {
         it = resumed.end() - 1;
         seeds_.clear();
         if (state >= 0) {
-          seeds_.push_back({state, static_cast<int32_t>(count + inc), t.parent});
+          const int64_t resumed_count = std::min<int64_t>(count + inc, rule.count_cap);
+          seeds_.push_back({state, static_cast<int32_t>(resumed_count), t.parent});
         } else if (t.parent != kRootFrame) {
           seeds_.push_back(machine_.PopTo(t.parent));
         }

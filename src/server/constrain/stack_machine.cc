@@ -110,9 +110,10 @@ void StackMachine::Run(StateSet* out) {
       if (e.kind != EdgeKind::kCall) break;  // calls are sorted last
       const int32_t inc = e.flags & kEdgeInc;
       if (inc && !relaxed && t.count >= rule.max_count) continue;
+      const int32_t count = inc ? Bumped(rule, t.count, relaxed) : t.count;
       const int32_t parent = (states[e.target].flags & kStateTail)
                                  ? t.parent
-                                 : arena_.Intern(e.target, t.count + inc, t.parent);
+                                 : arena_.Intern(e.target, count, t.parent);
       work_.push_back({rules[e.value].start, 0, parent});
     }
     const bool final = (st.flags & kStateFinal) ||
@@ -163,7 +164,7 @@ void StackMachine::StepByte(const StateSet& in, uint8_t byte, StateSet* out) {
         if (inc && t.count >= rule.max_count) continue;
         if ((e.flags & kEdgeNeedMin) && t.count < rule.min_count) continue;
       }
-      work_.push_back({e.target, t.count + inc, t.parent});
+      work_.push_back({e.target, inc ? Bumped(rule, t.count, RelaxedFrame(t)) : t.count, t.parent});
     }
   }
   // The common case inside strings and literals: one successor whose closure
@@ -194,7 +195,7 @@ void StackMachine::StepToken(const StateSet& in, int32_t token, StateSet* out) {
       const int32_t inc = e.flags & kEdgeInc;
       if (inc && t.count >= rule.max_count) continue;
       if ((e.flags & kEdgeNeedMin) && t.count < rule.min_count) continue;
-      work_.push_back({e.target, t.count + inc, t.parent});
+      work_.push_back({e.target, inc ? Bumped(rule, t.count, false) : t.count, t.parent});
     }
   }
   Run(out);

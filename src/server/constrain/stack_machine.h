@@ -14,6 +14,7 @@
 // Escape instead of deciding.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -102,6 +103,11 @@ class StackMachine {
   bool Visit(const StackTop& t);
   void Run(StateSet* out);
   bool RelaxedFrame(const StackTop& t) const { return escapes_ && t.parent == kBottomFrame; }
+  // One more unit: capped on real frames; the relative count of a classify
+  // frame stays exact (the real count it adds to is unknown).
+  static int32_t Bumped(const RuleInfo& rule, int32_t count, bool relaxed) {
+    return relaxed ? count + 1 : std::min(count + 1, rule.count_cap);
+  }
 
   const Grammar* g_;
   StackArena arena_;
