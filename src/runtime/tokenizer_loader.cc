@@ -101,6 +101,9 @@ Tokenizer TokenizerFromGguf(const GgufFile& f) {
   vocab.eos_id = id("tokenizer.ggml.eos_token_id", 1, "<eos>");
   vocab.unk_id = id("tokenizer.ggml.unknown_token_id", 3, "<unk>");
   vocab.pad_id = id("tokenizer.ggml.padding_token_id", 0, "<pad>");
+  if (f.Find("tokenizer.ggml.eot_token_id") != nullptr) {
+    vocab.eot_id = id("tokenizer.ggml.eot_token_id", -1, "");
+  }
   vocab.add_space_prefix = f.GetBool("tokenizer.ggml.add_space_prefix").value_or(false);
   return Tokenizer::FromVocab(std::move(vocab), origin, "tokenizer.ggml.merges");
 }

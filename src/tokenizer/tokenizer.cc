@@ -211,6 +211,7 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::Create(VocabData vocab, BuildO
   CheckId(where, "eos id", v.eos_id, n);
   CheckId(where, "unk id", v.unk_id, n);
   CheckId(where, "pad id", v.pad_id, n);
+  CheckId(where, "eot id", v.eot_id, n);
 
   m->piece_index.Build(v.pieces);
   if (v.model == TokenizerModel::kGemma4) {
@@ -306,6 +307,7 @@ int32_t Tokenizer::end_of_turn_id() const {
 std::vector<int32_t> Tokenizer::EndOfGenerationIds() const {
   std::vector<int32_t> ids;
   if (eos_id() >= 0) ids.push_back(eos_id());
+  if (impl_->vocab.eot_id >= 0) ids.push_back(impl_->vocab.eot_id);
   for (const char* piece : {"<eos>", "<end_of_turn>", "<turn|>", "<|tool_response>"}) {
     if (const int32_t id = PieceToId(piece); id >= 0) ids.push_back(id);
   }

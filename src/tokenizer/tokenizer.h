@@ -53,6 +53,9 @@ struct VocabData {
   int32_t eos_id = 1;
   int32_t unk_id = 3;
   int32_t pad_id = 0;
+  // Another id that ends generation, from GGUF tokenizer.ggml.eot_token_id
+  // (end of turn); -1: none given.
+  int32_t eot_id = -1;
   bool add_space_prefix = false;  // Gemma: false
   // Characters without a piece are written as <0xHH> byte pieces (Gemma: true);
   // otherwise as unk_id.
@@ -126,7 +129,7 @@ class Tokenizer {
   // <end_of_turn> (Gemma 1-3n); -1 when the vocabulary has neither.
   int32_t end_of_turn_id() const;
   // Tokens that end generation (spec 6 and 8), sorted, without duplicates:
-  // eos_id and whichever of <eos>, <end_of_turn>, <turn|> and <|tool_response>
+  // eos_id, eot_id and whichever of <eos>, <end_of_turn>, <turn|> and <|tool_response>
   // (Gemma 4 stops there for the host to run the tool) the vocabulary has.
   std::vector<int32_t> EndOfGenerationIds() const;
 

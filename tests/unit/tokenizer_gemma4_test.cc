@@ -481,6 +481,23 @@ TEST(TokenizerGemma4, MalformedVocabData) {
               {"v.gguf", "no prefix"});
 }
 
+// GGUF's tokenizer.ggml.eot_token_id joins the end-of-generation set.
+TEST(TokenizerGemma4, EndOfTurnIdFromGguf) {
+  TempDir dir;
+  WriteGguf(dir.File("eot.gguf"),
+            [](GgufWriter& w) { w.SetU32("tokenizer.ggml.eot_token_id", 6); });
+  EXPECT_EQ(LoadTokenizerFile(dir.File("eot.gguf")).EndOfGenerationIds(),
+            (std::vector<int32_t>{2, 6, 9, 16}));
+  WriteGguf(dir.File("bad_eot.gguf"),
+            [](GgufWriter& w) { w.SetU32("tokenizer.ggml.eot_token_id", 298); });
+  ExpectError([&] { LoadTokenizerFile(dir.File("bad_eot.gguf")); },
+              {"bad_eot.gguf", "tokenizer.ggml.eot_token_id", "out of range"});
+  WriteGguf(dir.File("str_eot.gguf"),
+            [](GgufWriter& w) { w.SetString("tokenizer.ggml.eot_token_id", "<turn|>"); });
+  ExpectError([&] { LoadTokenizerFile(dir.File("str_eot.gguf")); },
+              {"str_eot.gguf", "tokenizer.ggml.eot_token_id", "integer"});
+}
+
 // The Gemma 1-3n vocabularies report their own end-of-generation set.
 TEST(TokenizerGemma4, SentencePieceEndOfGeneration) {
   VocabData v;
