@@ -110,8 +110,9 @@ class Engine {
   ~Engine();  // stops the thread; requests still running end as cancelled
 
   // Queues a request. Errors: kOutOfRange for a prompt longer than the
-  // context, kInvalidArgument for a bad request, kResourceExhausted when the
-  // queue is full, kUnavailable after Shutdown. On error no callback runs.
+  // context or than the whole KV memory holds, kInvalidArgument for a bad
+  // request, kResourceExhausted when the queue is full, kUnavailable after
+  // Shutdown. On error no callback runs.
   Result<uint64_t> Submit(Request request, RequestCallbacks callbacks);
   // Ends a request within one step (its on_done reports kCancelled). Safe
   // from any thread, also for requests that already ended.
