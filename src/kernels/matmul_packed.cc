@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/scratch.h"
+#include "kernels/target_extensions.h"
 #include "threading/thread_pool.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -32,8 +33,7 @@ namespace HWY_NAMESPACE {
 // avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has
 // it. AVX512_BF16 is not part of the target: the BF16 kernel only runs where
 // the CPU has it (PackedBf16T).
-#pragma GCC push_options
-#pragma GCC target("avx512vnni,avx512bf16")
+GEMMA_PUSH_AVX512_VNNI_BF16
 #endif
 
 namespace hn = hwy::HWY_NAMESPACE;
@@ -441,7 +441,7 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
-#pragma GCC pop_options
+GEMMA_POP_AVX512_VNNI_BF16
 #endif
 
 #else  // no packed kernels for this target
