@@ -1,6 +1,7 @@
 #include "model/spec.h"
 
 #include <cmath>
+#include <cstdint>
 #include <optional>
 
 #include "base/error.h"
@@ -325,7 +326,12 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
   h.vocab_size = VocabFromEmbedding(source, embed);
   CheckRanges(h, origin);
   ModelSpec spec = Expand(h);
-  spec.bos_id = static_cast<int32_t>(number("bos_token_id", 2));
+  // Range-checked before the conversion, which is undefined beyond int32.
+  const double bos = number("bos_token_id", 2);
+  if (!(bos >= -1 && bos <= INT32_MAX) || bos != std::floor(bos)) {
+    Fail(origin, ": key 'bos_token_id' has invalid value ", bos);
+  }
+  spec.bos_id = static_cast<int32_t>(bos);
   spec.eos_id = c.contains("eos_token_id") && c["eos_token_id"].is_number_integer()
                     ? c["eos_token_id"].get<int32_t>()
                     : 1;
