@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "memory/kv_memory.h"
 #include "model/attention.h"
-#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -36,31 +36,44 @@ ModelSpec GlobalLayer(int context) {
   return spec;
 }
 
-// One filled cache per (depth, type), shared by the benchmarks.
-const KvCache& FilledCache(int depth, DType type) {
-  static std::vector<std::unique_ptr<KvCache>> caches;
+// One filled memory per (depth, type), shared by the benchmarks.
+struct Filled {
+  std::unique_ptr<KvMemory> kv;
+  SequenceKv seq;
+};
+const Filled& FilledCache(int depth, DType type) {
+  static std::vector<std::unique_ptr<Filled>> caches;
   for (const auto& c : caches) {
-    if (c->size() == depth && c->type() == type) return *c;
+    if (c->seq.size() == depth && c->kv->type() == type) return *c;
   }
   const ModelSpec spec = GlobalLayer(depth);
-  auto cache = std::make_unique<KvCache>(KvShapes(spec), depth, 256, type);
+  auto filled = std::make_unique<Filled>();
+  KvMemory::Config config;
+  config.type = type;
+  config.context_length = depth;
+  config.max_batch = 256;
+  filled->kv = std::make_unique<KvMemory>(KvShapes(spec), config);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> k(256), v(256);
+  if (!filled->kv->Reserve(filled->seq, depth)) std::abort();
   for (int pos = 0; pos < depth; ++pos) {
     for (float& x : k) x = normal(rng);
     for (float& x : v) x = normal(rng);
-    for (int layer = 0; layer < kLayers; ++layer) cache->Store(layer, pos, k.data(), v.data());
+    for (int layer = 0; layer < kLayers; ++layer) {
+      filled->kv->Store(filled->seq, layer, pos, k.data(), v.data());
+    }
   }
-  cache->set_size(depth);
-  caches.push_back(std::move(cache));
+  filled->kv->Commit(filled->seq, std::vector<int32_t>(depth, 1));
+  caches.push_back(std::move(filled));
   return *caches.back();
 }
 
 void Run(benchmark::State& state, int queries) {
   const int depth = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  const KvCache& cache = FilledCache(depth, DType::kBF16);
+  const Filled& cache = FilledCache(depth, DType::kBF16);
+  const AttentionSegment segment{&cache.seq, 0, queries, depth - queries};
   const LayerSpec l = GlobalLayer(depth).layers[0];
   std::vector<float> q(static_cast<size_t>(queries) * 4 * 256, 0.5f);
   std::vector<float> out(q.size());
@@ -68,7 +81,7 @@ void Run(benchmark::State& state, int queries) {
   TiledAttention attention(/*bf16_dot=*/state.range(2) != 0);
   for (auto _ : state) {
     for (int layer = 0; layer < kLayers; ++layer) {
-      attention.Run(l, layer, q.data(), queries, depth - queries, cache, pool, out.data());
+      attention.Run(l, layer, q.data(), {&segment, 1}, *cache.kv, pool, out.data());
     }
     benchmark::DoNotOptimize(out.data());
   }

@@ -121,7 +121,7 @@ Command RegisterBench(CLI::App& app) {
       ->capture_default_str();
   app.add_option("-r,--repetitions", flags->repetitions, "repetitions of each test")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->check(NumberIn(1, 1000, "use 1 to 1000 repetitions"));
   app.add_flag("--json", flags->json, "print a JSON array (llama-bench's field names)");
   return [flags]() {
     std::vector<int> prompts, gens, threads, depths;

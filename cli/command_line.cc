@@ -20,6 +20,7 @@ CommandLine::CommandLine()
       RegisterPerplexity);
   add("quantize", "write a model as a GGUF file of another type", RegisterQuantize);
   add("bench", "prompt and generation speed, in llama-bench's format", RegisterBench);
+  add("serve", "OpenAI- and Ollama-compatible HTTP server for many users at once", RegisterServe);
 }
 
 Command CommandLine::Selected() const {

@@ -1,4 +1,5 @@
 // gemma info: what a model file holds and what running it takes.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -28,11 +29,13 @@ Command RegisterInfo(CLI::App& app) {
     ModelFlags model;
     bool json = false;
     bool tensors = true;
+    bool template_text = false;
   };
   auto flags = std::make_shared<Flags>();
   flags->model.Register(app, /*model_required=*/false);
   app.add_flag("--json", flags->json, "print JSON");
   app.add_flag("!--no-tensors", flags->tensors, "omit the tensor list");
+  app.add_flag("--template", flags->template_text, "print the chat template in full");
   return [flags]() {
     std::unique_ptr<Model> model = flags->model.Open();
     if (!model) return 1;
@@ -62,7 +65,23 @@ Command RegisterInfo(CLI::App& app) {
                           {"kv_cache_bytes", i.kv_cache_bytes},
                           {"kv_cache_type", i.kv_cache_type},
                           {"simd", i.simd},
-                          {"packed_bytes", i.packed_bytes}};
+                          {"threads", i.threads},
+                          {"packed_bytes", i.packed_bytes},
+                          {"tokenizer", i.tokenizer},
+                          {"tokenizer_vocab_size", i.tokenizer_vocab_size},
+                          {"bos", {{"id", i.bos_id}, {"piece", i.bos_piece}}},
+                          {"eos", {{"id", i.eos_id}, {"piece", i.eos_piece}}},
+                          {"stop_ids", i.stop_ids},
+                          {"stop_pieces", i.stop_pieces},
+                          {"chat_format", i.chat_format},
+                          {"chat_template", i.chat_template},
+                          {"chat_template_origin", i.chat_template_origin},
+                          {"resident_bytes", i.resident_bytes},
+                          {"resident_weights_bytes", i.resident_weights_bytes},
+                          {"mapped_weights_bytes", i.mapped_weights_bytes},
+                          {"resident_other_bytes", i.resident_other_bytes},
+                          {"scratch_bytes", i.scratch_bytes},
+                          {"warnings", i.warnings}};
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
         for (const TensorSummary& t : i.tensors) {
@@ -100,15 +119,38 @@ Command RegisterInfo(CLI::App& app) {
     std::cout << "\n";
     std::cout << "tensor types: ";
     for (const auto& [type, count] : type_counts) std::cout << " " << type << ":" << count;
-    std::cout << "\nmemory:        weights " << Mib(i.weights_bytes) << " (mmapped), KV cache "
-              << Mib(i.kv_cache_bytes) << " (" << i.kv_cache_type << ") per session at "
-              << i.active_context << " tokens\n"
-              << "kernels:       " << i.simd << ", ";
+    std::cout << "\ntokenizer:     " << i.tokenizer << ", " << i.tokenizer_vocab_size << " pieces\n"
+              << "special:       BOS " << i.bos_id << " " << i.bos_piece << ", EOS " << i.eos_id
+              << " " << i.eos_piece << "; an answer stops at";
+    for (size_t k = 0; k < i.stop_ids.size(); ++k) {
+      std::cout << (k ? "," : "") << " " << i.stop_ids[k] << " " << i.stop_pieces[k];
+    }
+    std::cout << "\nchat format:   " << i.chat_format
+              << " turns (<start_of_turn>user ... <end_of_turn>), rendered by the engine\n"
+              << "chat template: ";
+    if (i.chat_template.empty()) {
+      std::cout << "none in the model files\n";
+    } else {
+      std::cout << i.chat_template_origin << ", " << i.chat_template.size() << " bytes"
+                << (flags->template_text ? ":\n" + i.chat_template + "\n"
+                                         : " (--template prints it)\n");
+    }
+    std::cout << "file:          " << Mib(i.weights_bytes) << " of tensors (mapped)\n"
+              << "resident:      " << Mib(i.resident_bytes) << " with the KV cache full ("
+              << Mib(i.resident_bytes - std::min(i.resident_bytes, i.kv_cache_bytes))
+              << " before it fills): weights " << Mib(i.resident_weights_bytes) << " ("
+              << Mib(i.packed_bytes) << " repacked, " << Mib(i.mapped_weights_bytes)
+              << " read from the mapping), KV cache " << Mib(i.kv_cache_bytes) << " ("
+              << i.kv_cache_type << ", " << i.active_context << " tokens), scratch "
+              << Mib(i.scratch_bytes) << ", tokenizer and the rest " << Mib(i.resident_other_bytes)
+              << "\n"
+              << "kernels:       " << i.simd << ", " << i.threads << " threads, ";
     if (i.packed_bytes > 0) {
       std::cout << Mib(i.packed_bytes) << " of weights repacked\n";
     } else {
       std::cout << "file layout (float kernels)\n";
     }
+
     if (flags->tensors) {
       std::cout << "\ntensors:\n";
       for (const TensorSummary& t : i.tensors) {

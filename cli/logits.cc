@@ -1,6 +1,7 @@
 // gemma logits: the logits of every position of a token sequence, as raw
 // little-endian f32 [tokens, vocab], so anyone can compare us with a reference.
 #include <algorithm>
+#include <climits>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -43,7 +44,7 @@ Command RegisterLogits(CLI::App& app) {
   app.add_option("--greedy", flags->greedy,
                  "then decode N tokens greedily through the KV cache; their ids are printed "
                  "space-separated as the last line")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberIn(0, INT_MAX, "use 0 (none) or a number of tokens"));
   return [flags]() {
     std::vector<int32_t> ids;
     if (!ParseIds(flags->tokens, ids)) {

@@ -4,6 +4,7 @@
 // another model's (or another KV type's) saved distributions. The tool to
 // judge a quantization or a KV cache type.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@ namespace gemma::cli {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'K', 'L', '1'};
+constexpr int kMinPerplexityContext = 3;
 
 // Scored positions' log-probabilities, stored as f16 (as llama.cpp keeps its
 // KL base compact); the token ids let a comparison check it saw the same text.
@@ -60,7 +62,8 @@ bool ReadKlBase(const std::string& path, KlBase& base, std::string& error) {
   const uint64_t expected =
       32 + static_cast<uint64_t>(n_tokens) * 4 +
       static_cast<uint64_t>(positions) * static_cast<uint64_t>(base.vocab) * 2;
-  if (std::filesystem::file_size(path) != expected) {
+  std::error_code ec;
+  if (std::filesystem::file_size(path, ec) != expected || ec) {
     error = path + ": truncated or corrupt KL base file";
     return false;
   }
@@ -94,20 +97,47 @@ Command RegisterPerplexity(CLI::App& app) {
   flags->model.Register(app);
   flags->model.context = 512;
   app.get_option("--ctx")->description("tokens per chunk")->default_str("512");
-  app.add_option("-f,--file", flags->text_file, "text file to score")
-      ->required()
-      ->check(CLI::ExistingFile);
+  app.add_option("-f,--file", flags->text_file, "text file to score")->required();
   app.add_option("--kl-base", flags->kl_base,
                  "file of reference distributions: written if it does not exist, else compared "
                  "against (KL divergence, top-1 agreement)");
-  app.add_option("--chunks", flags->max_chunks, "score at most this many chunks (0: all)");
+  app.add_option("--chunks", flags->max_chunks, "score at most this many chunks (0: all)")
+      ->check(NumberIn(0, INT_MAX, "use 0 (all) or a number of chunks"));
   return [flags]() {
+    // Each chunk scores its second half: positions ctx/2 .. ctx-2 predict
+    // the next token, so a chunk of fewer than 3 tokens scores nothing.
+    if (flags->model.context != 0 && flags->model.context < kMinPerplexityContext) {
+      std::cerr << "error: --ctx " << flags->model.context
+                << " is too small to score anything: each chunk scores the tokens of its "
+                   "second half, so use --ctx "
+                << kMinPerplexityContext << " or more (512 is usual)\n";
+      return 1;
+    }
+    // stat() first: a FIFO would block the reads below.
+    if (const std::string error = InputFileError(flags->text_file, "text file", false);
+        !error.empty()) {
+      std::cerr << "error: " << error << "\n";
+      return 1;
+    }
+    bool base_exists = false;
+    if (!flags->kl_base.empty()) {
+      if (const std::string error =
+              InputFileError(flags->kl_base, "KL base file", /*may_be_missing=*/true, &base_exists);
+          !error.empty()) {
+        std::cerr << "error: " << error << "\n";
+        return 1;
+      }
+    }
     std::unique_ptr<Model> model = flags->model.Open();
     if (!model) return 1;
     std::ifstream in(flags->text_file, std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), {});
     const std::vector<int32_t> tokens = model->Tokenize(text, false, false);
     const int ctx = model->info().active_context;
+    if (ctx < kMinPerplexityContext) {
+      std::cerr << "error: the context of " << ctx << " tokens is too small to score anything\n";
+      return 1;
+    }
     const int vocab = model->info().vocab_size;
     int chunks = static_cast<int>(tokens.size()) / ctx;
     if (flags->max_chunks > 0) chunks = std::min(chunks, flags->max_chunks);
@@ -118,7 +148,7 @@ Command RegisterPerplexity(CLI::App& app) {
     }
 
     KlBase base;
-    const bool compare = !flags->kl_base.empty() && std::filesystem::exists(flags->kl_base);
+    const bool compare = base_exists;
     if (compare) {
       std::string error;
       if (!ReadKlBase(flags->kl_base, base, error)) {

@@ -14,6 +14,7 @@ Command RegisterQuantize(CLI::App& app) {
   struct Flags {
     std::string input, output, type;
     int threads = 0;
+    bool allow_requantize = false;
   };
   auto flags = std::make_shared<Flags>();
   app.add_option("input", flags->input, "a .gguf file or a Hugging Face checkpoint folder")
@@ -23,20 +24,26 @@ Command RegisterQuantize(CLI::App& app) {
          "type", flags->type,
          "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k, bf16, f16 or f32 (either case)")
       ->required();
-  app.add_option("-t,--threads", flags->threads, "threads (default: one per core)");
+  app.add_option("-t,--threads", flags->threads, "threads (default: one per core)")
+      ->check(NumberIn(0, 4096, "use 0 (one per core) or a number of threads"));
+  app.add_flag("--allow-requantize", flags->allow_requantize,
+               "quantize weights that are already quantized (the rounding of both steps adds "
+               "up; better start from the f16/bf16 original)");
   return [flags]() {
     const int threads =
         flags->threads > 0 ? flags->threads : static_cast<int>(std::thread::hardware_concurrency());
     const auto start = std::chrono::steady_clock::now();
     const Status status = QuantizeModel(
-        flags->input, flags->output, flags->type, threads, [](const QuantizeProgress& p) {
+        flags->input, flags->output, flags->type, threads,
+        [](const QuantizeProgress& p) {
           std::fprintf(stderr, "\r[%3zu/%3zu] %-48s", p.tensors_done, p.tensors_total,
                        p.tensor.c_str());
           if (p.tensors_done == p.tensors_total) {
             std::fprintf(stderr, "\n%.1f MiB -> %.1f MiB\n", p.bytes_in / 1048576.0,
                          p.bytes_out / 1048576.0);
           }
-        });
+        },
+        flags->allow_requantize);
     if (!status.ok()) {
       std::cerr << "\nerror: " << status.message() << "\n";
       return 1;

@@ -23,21 +23,36 @@ namespace gemma {
 struct ModelOptions {
   int threads = 0;         // 0: one per core
   int context_length = 0;  // 0: the model's limit, capped at 8192
-  // Element type of the KV cache: "bf16" (default), "f16", "f32", "q8_0", "q4_0".
-  std::string kv_cache_type = "bf16";
+  // Element type of the KV cache: "auto" (default), "f32", "f16", "bf16", "q8_0",
+  // "q4_0". auto: f32 for models with 16/32-bit float weights, f16 (llama.cpp's
+  // default) for quantized ones; info().kv_cache_type says which. Attention
+  // multiplies f32/f16 rows with f32 queries and probabilities.
+  std::string kv_cache_type = "auto";
   // Most prompt tokens processed in one step (like llama.cpp's ubatch);
   // sliding-window layers keep window + batch_size - 1 cache slots.
   int batch_size = 256;
+  // Sequences that run at the same time (sessions, or a server's requests);
+  // each can reach context_length.
+  int parallel = 1;
+  // Positions of KV memory shared by all sequences; 0: context_length *
+  // parallel (every sequence can be full at once). Less saves memory; a
+  // sequence that does not fit then waits (server) or fails (Session).
+  int64_t kv_size = 0;
+  // Keep the sliding-window layers' blocks that a window has left, for a
+  // while, so that a later prompt with the same beginning reuses them too (a
+  // server wants this; a single conversation does not need it).
+  bool prefix_cache = false;
   // Tokenizer to use instead of the model's own (a tokenizer.json or
   // tokenizer.model); needed for HF folders that ship neither.
   std::string tokenizer_path;
   // false (default): on CPUs with AVX2 or AVX-512 VNNI, repack Q4_0/Q4_1/Q5_0/Q5_1/
-  // Q8_0/Q2_K..Q6_K (and, with AVX512_BF16, BF16) weights at load and round activations
-  // to 8-bit blocks (bf16 for BF16 weights) for integer / bf16 dot products,
-  // as llama.cpp does; with AVX512_BF16 and a bf16 KV cache, attention
-  // multiplies bf16 queries and probabilities with the cached rows the same
-  // way. true keeps f32 activations everywhere: slower, but
-  // exact f32 arithmetic on the file's weights (what the golden tests need).
+  // Q8_0/Q2_K..Q6_K (and, with AVX512_BF16, BF16) weights at load; activations
+  // are rounded to 8-bit blocks for the integer dot products, as llama.cpp
+  // does, and split into two bf16 values (hi + lo, ~16 bits) for the BF16
+  // ones, which llama.cpp rounds to one; with AVX512_BF16 and a bf16 KV cache
+  // (not the default), attention rounds queries and probabilities to bf16.
+  // true keeps f32 activations everywhere: slower, but exact f32 arithmetic
+  // on the file's weights (what the golden tests need). docs/numerics.md.
   bool exact = false;
   // SIMD code path: "" (default) picks the best this CPU runs; a Highway
   // target name ("AVX2", "AVX3_DL", "SCALAR") caps it, for the whole
@@ -66,12 +81,47 @@ struct ModelInfo {
   float query_scale = 0, attn_logit_softcap = 0, final_logit_softcap = 0;
   float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;
   size_t weights_bytes = 0;   // tensor bytes in the files (mmapped)
-  size_t kv_cache_bytes = 0;  // per session at active_context
+  size_t kv_cache_bytes = 0;  // the KV memory of all sequences (mapped; touched as used)
   std::string kv_cache_type;
   int threads = 0;
   std::string simd;         // SIMD code path in use, e.g. "AVX3_DL", "AVX2"
   size_t packed_bytes = 0;  // weights repacked at load for the integer kernels
   std::vector<TensorSummary> tensors;
+
+  // Tokenizer and prompt format.
+  std::string tokenizer;         // where the vocabulary comes from (a path, or the GGUF's metadata)
+  int tokenizer_vocab_size = 0;  // its pieces (the embedding may have padding rows beyond)
+  int bos_id = -1, eos_id = -1;
+  std::string bos_piece, eos_piece;  // "<bos>", "<eos>"
+  std::vector<int> stop_ids;         // ids that end an answer (<eos>, <end_of_turn>)
+  std::vector<std::string> stop_pieces;
+  std::string chat_format;  // the turn format Chat renders: "gemma" (<start_of_turn>role ...)
+  // The Jinja chat template the model ships (GGUF tokenizer.chat_template,
+  // or the HF folder's tokenizer_config.json / chat_template.jinja); "" if none.
+  std::string chat_template;
+  std::string chat_template_origin;  // the file (and key) it was read from
+
+  // Resident memory (bytes): what stays in RAM while the model runs, so
+  // that a short run's peak RSS comes close to resident_bytes (plus the
+  // program itself).
+  // The packed arena and the KV cache count in whole 2 MiB huge pages.
+  size_t resident_weights_bytes = 0;  // the packed arena + mapped_weights_bytes
+  size_t mapped_weights_bytes = 0;    // file pages of matrices read in full every token
+  size_t resident_other_bytes = 0;    // tokenizer, metadata, norms: measured growth at load
+  size_t scratch_bytes = 0;  // the forward pass's buffers for one batch, and a session's logits
+  size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
+
+  std::vector<std::string> warnings;  // what Open adjusted (e.g. threads capped at the CPUs)
+};
+
+// One token of the vocabulary as generated text contains it.
+struct VocabularyEntry {
+  enum class Kind { kText, kByte, kControl };
+  // kText: its UTF-8 text ("▁" as a space); kByte: the one raw byte of a
+  // byte-fallback piece; kControl (control, unknown, unused): the piece's
+  // name, e.g. "<end_of_turn>", never output text.
+  std::string bytes;
+  Kind kind = Kind::kText;
 };
 
 class Model {
@@ -90,6 +140,10 @@ class Model {
   int32_t tokenizer_bos() const;
   // The id of a piece of the vocabulary ("<end_of_turn>"), or -1.
   int32_t PieceToId(std::string_view piece) const;
+  // Every token id's entry (for constrained decoding).
+  std::vector<VocabularyEntry> Vocabulary() const;
+  // The ids that end a generation.
+  const std::vector<int32_t>& EndOfGenerationIds() const;
   // Ids that end a generation (<eos>, <end_of_turn>).
   bool IsEndOfGeneration(int32_t id) const;
 
@@ -140,7 +194,7 @@ class Session {
 
 struct GenerateOptions {
   SamplingParams sampling;
-  int max_tokens = 512;  // new tokens per answer
+  int max_tokens = 512;  // new tokens per answer; -1: until the end of the turn or the context
   // When a new turn would not fit in the context: false stops with an error
   // (the conversation is kept); true drops the oldest turns and re-prefills
   // the rest.

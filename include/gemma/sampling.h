@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "gemma/status.h"
+
 namespace gemma {
 
 struct SamplingParams {
@@ -16,5 +18,11 @@ struct SamplingParams {
   int penalty_last_n = 64;          // window of recent tokens the penalties look at (-1: all)
   uint64_t seed = 0xC0FFEE;         // same seed, same output
 };
+
+// OK, or an invalid-argument Status naming the first parameter out of its
+// range (in the units above): temperature >= 0; top_k >= 0; top_p and min_p in
+// [0, 1]; repetition_penalty > 0; presence and frequency penalties in [-2, 2]
+// (OpenAI's range); penalty_last_n >= -1. NaN and infinities are refused.
+Status ValidateSamplingParams(const SamplingParams& params);
 
 }  // namespace gemma

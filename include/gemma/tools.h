@@ -44,8 +44,12 @@ struct QuantizeProgress {
 // Rewrites a model (a GGUF file or a Hugging Face folder) as a GGUF file of
 // `type` ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k",
 // "bf16", "f16", "f32", either case) with llama.cpp's per-tensor mixes.
+// Input whose weights are already quantized is refused for a quantized type
+// unless allow_requantize (the rounding of both steps adds up). Tensors are
+// streamed to `output`: memory stays about one tensor piece plus metadata.
 Status QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
-                     int threads, const std::function<void(const QuantizeProgress&)>& progress);
+                     int threads, const std::function<void(const QuantizeProgress&)>& progress,
+                     bool allow_requantize = false);
 
 // IEEE half precision, round to nearest even.
 uint16_t Float32ToFloat16(float value);

@@ -16,7 +16,9 @@
 namespace gemma {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO (or a device) must not block the open; fstat below
+  // refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     FailWith(err == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument, path,

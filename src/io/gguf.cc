@@ -279,6 +279,9 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     tensor_order_.push_back(info.entry.name);
     tensors_.Add(std::move(info.entry));
   }
+  // Everything before the tensor data (metadata, a 262k-piece vocabulary, the
+  // tensor table) has been copied out: its pages need not stay resident.
+  file_->ReleasePages(file_->data(), data_start);
 }
 
 const GgufValue* GgufFile::Find(const std::string& key) const {

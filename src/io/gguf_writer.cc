@@ -1,5 +1,7 @@
 #include "io/gguf_writer.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
@@ -97,10 +99,24 @@ void GgufWriter::SetBool(const std::string& key, bool value) {
 
 void GgufWriter::AddTensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
                            std::vector<uint8_t> bytes) {
-  tensors_.push_back({name, type, shape, std::move(bytes)});
+  const size_t size = bytes.size();
+  tensors_.push_back({name, type, shape, size, std::move(bytes)});
 }
 
-std::vector<uint8_t> GgufWriter::Serialize() const {
+void GgufWriter::DeclareTensor(const std::string& name, DType type,
+                               const std::vector<int64_t>& shape) {
+  int64_t elements = 1;
+  for (int64_t d : shape) elements *= d;
+  tensors_.push_back({name, type, shape, BytesFor(type, elements), {}});
+}
+
+std::vector<size_t> GgufWriter::TensorSizes() const {
+  std::vector<size_t> sizes;
+  for (const Tensor& t : tensors_) sizes.push_back(t.size);
+  return sizes;
+}
+
+std::vector<uint8_t> GgufWriter::SerializeHeader() const {
   std::vector<uint8_t> out;
   Put<uint32_t>(out, 0x46554747);
   Put<uint32_t>(out, 3);
@@ -118,10 +134,17 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) Put<uint64_t>(out, *it);
     Put<uint32_t>(out, static_cast<uint32_t>(t.type));
     Put<uint64_t>(out, offset);
-    offset = padded(offset + t.bytes.size());
+    offset = padded(offset + t.size);
   }
   out.resize(padded(out.size()), 0);
+  return out;
+}
+
+std::vector<uint8_t> GgufWriter::Serialize() const {
+  std::vector<uint8_t> out = SerializeHeader();
+  auto padded = [&](size_t n) { return (n + alignment_ - 1) / alignment_ * alignment_; };
   for (const Tensor& t : tensors_) {
+    if (t.bytes.size() != t.size) Fail("GgufWriter: tensor '", t.name, "' was declared, not added");
     out.insert(out.end(), t.bytes.begin(), t.bytes.end());
     out.resize(padded(out.size()), 0);
   }
@@ -131,9 +154,70 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
 void GgufWriter::Write(const std::string& path) const {
   const std::vector<uint8_t> bytes = Serialize();
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   if (!out) Fail(path, ": cannot write");
+}
+
+GgufStreamWriter::GgufStreamWriter(const GgufWriter& layout, std::string path)
+    : path_(std::move(path)),
+      temp_path_(path_ + ".tmp"),
+      alignment_(layout.alignment()),
+      sizes_(layout.TensorSizes()) {
+  file_ = std::fopen(temp_path_.c_str(), "wb");
+  if (file_ == nullptr) Fail(path_, ": cannot write: ", std::strerror(errno));
+  const std::vector<uint8_t> header = layout.SerializeHeader();
+  if (std::fwrite(header.data(), 1, header.size(), file_) != header.size()) {
+    Fail(path_, ": cannot write: ", std::strerror(errno));
+  }
+  while (tensor_ < sizes_.size() && sizes_[tensor_] == 0) ++tensor_;
+}
+
+GgufStreamWriter::~GgufStreamWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!finished_) std::remove(temp_path_.c_str());
+}
+
+void GgufStreamWriter::Pad() {
+  static const uint8_t kZeros[64] = {};
+  size_t pad = (alignment_ - sizes_[tensor_] % alignment_) % alignment_;
+  while (pad > 0) {
+    const size_t n = std::min(pad, sizeof(kZeros));
+    if (std::fwrite(kZeros, 1, n, file_) != n)
+      Fail(path_, ": cannot write: ", std::strerror(errno));
+    pad -= n;
+  }
+}
+
+void GgufStreamWriter::Append(const uint8_t* data, size_t size) {
+  while (size > 0) {
+    if (tensor_ >= sizes_.size()) Fail(path_, ": more tensor bytes than the header declares");
+    const size_t n = std::min(size, sizes_[tensor_] - written_);
+    if (std::fwrite(data, 1, n, file_) != n) Fail(path_, ": cannot write: ", std::strerror(errno));
+    data += n;
+    size -= n;
+    written_ += n;
+    if (written_ == sizes_[tensor_]) {
+      Pad();
+      written_ = 0;
+      ++tensor_;
+      while (tensor_ < sizes_.size() && sizes_[tensor_] == 0) ++tensor_;
+    }
+  }
+}
+
+void GgufStreamWriter::Finish() {
+  if (tensor_ != sizes_.size()) {
+    Fail(path_, ": tensor ", tensor_, " of ", sizes_.size(), " was not written in full");
+  }
+  const int closed = std::fclose(file_);
+  file_ = nullptr;
+  if (closed != 0) Fail(path_, ": cannot write: ", std::strerror(errno));
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    Fail(path_, ": cannot write: ", std::strerror(errno));
+  }
+  finished_ = true;
 }
 
 }  // namespace gemma

@@ -4,6 +4,8 @@
 #include <set>
 
 #include "base/error.h"
+#include "io/json_fields.h"
+#include "io/paths.h"
 #include "io/safetensors.h"
 
 namespace gemma {
@@ -12,34 +14,41 @@ namespace {
 namespace fs = std::filesystem;
 
 nlohmann::json ReadJson(const std::string& path) {
-  const std::string text = ReadFileToString(path);
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) Fail(path, ": not valid JSON");
-  return json;
+  RequireRegularFile(path);
+  return ParseJsonText(ReadFileToString(path), path);
+}
+
+// A file of the folder that may be absent; one that is there but is not a
+// regular file (a FIFO, a symlink loop) is an error, not "absent".
+bool HasFile(const fs::path& path) {
+  const PathType type = StatPath(path.string());
+  if (type == PathType::kMissing) return false;
+  if (type != PathType::kFile) RequireRegularFile(path.string());
+  return true;
 }
 
 void OpenHuggingFaceFolder(const fs::path& dir, ModelSource& source) {
   source.format = ModelFormat::kHuggingFace;
   const fs::path config = dir / "config.json";
-  if (!fs::exists(config)) Fail(dir.string(), ": not a model folder (no config.json)");
+  if (!HasFile(config)) Fail(dir.string(), ": not a model folder (no config.json)");
   source.hf_config = ReadJson(config.string());
-  if (!source.hf_config.is_object()) Fail(config.string(), ": expected a JSON object");
+  if (!source.hf_config.is_object()) {
+    Fail(config.string(), ": expected a JSON object but found ", JsonTypeName(source.hf_config));
+  }
 
   std::vector<std::string> shards;
   const fs::path single = dir / "model.safetensors";
   const fs::path index = dir / "model.safetensors.index.json";
-  if (fs::exists(single)) {
+  if (HasFile(single)) {
     shards.push_back(single.string());
-  } else if (fs::exists(index)) {
+  } else if (HasFile(index)) {
     const nlohmann::json index_json = ReadJson(index.string());
-    const auto map = index_json.find("weight_map");
-    if (!index_json.is_object() || map == index_json.end() || !map->is_object()) {
-      Fail(index.string(), ": missing weight_map");
-    }
+    const std::optional<JsonObject> map =
+        JsonObject(index_json, index.string()).Object("weight_map");
+    if (!map) Fail(index.string(), ": missing weight_map");
     std::set<std::string> files;
-    for (const auto& [tensor, file] : map->items()) {
-      if (!file.is_string()) Fail(index.string(), ": weight_map['", tensor, "'] is not a string");
-      const std::string name = file.get<std::string>();
+    for (const auto& [tensor, file] : map->json().items()) {
+      const std::string name = map->String(tensor).value();
       if (name.find('/') != std::string::npos || name == "..") {
         Fail(index.string(), ": weight_map names a file outside the folder: ", name);
       }
@@ -52,10 +61,13 @@ void OpenHuggingFaceFolder(const fs::path& dir, ModelSource& source) {
   for (const std::string& shard : shards) {
     source.mappings.push_back(ReadSafetensors(shard, source.tensors));
   }
-  if (fs::exists(dir / "tokenizer.json"))
+  if (HasFile(dir / "tokenizer.json"))
     source.tokenizer_json_path = (dir / "tokenizer.json").string();
-  if (fs::exists(dir / "tokenizer.model")) {
+  if (HasFile(dir / "tokenizer.model")) {
     source.tokenizer_model_path = (dir / "tokenizer.model").string();
+  }
+  if (HasFile(dir / "tokenizer_config.json")) {
+    source.tokenizer_config_path = (dir / "tokenizer_config.json").string();
   }
 }
 
@@ -70,12 +82,16 @@ size_t ModelSource::TotalTensorBytes() const {
 ModelSource OpenModelSource(const std::string& path) {
   ModelSource source;
   source.path = path;
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) FailWith(StatusCode::kNotFound, path, ": no such file or folder");
-  if (fs::is_directory(status)) {
-    OpenHuggingFaceFolder(fs::path(path), source);
-    return source;
+  switch (StatPath(path)) {
+    case PathType::kMissing:
+      FailWith(StatusCode::kNotFound, path, ": no such file or folder");
+    case PathType::kDirectory:
+      OpenHuggingFaceFolder(fs::path(path), source);
+      return source;
+    case PathType::kOther:
+      Fail(path, ": is ", DescribeSpecialFile(path), ", not a model file or folder");
+    case PathType::kFile:
+      break;
   }
   source.format = ModelFormat::kGguf;
   source.gguf = std::make_unique<GgufFile>(path);

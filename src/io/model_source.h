@@ -26,6 +26,7 @@ struct ModelSource {
   nlohmann::json hf_config;         // HF: config.json
   std::string tokenizer_json_path;   // HF: tokenizer.json if present
   std::string tokenizer_model_path;  // HF: tokenizer.model if present
+  std::string tokenizer_config_path;  // HF: tokenizer_config.json if present
   std::vector<std::shared_ptr<MappedFile>> mappings;
 
   size_t TotalTensorBytes() const;

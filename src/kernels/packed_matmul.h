@@ -1,9 +1,10 @@
 // The packed MatMul path: weights repacked at load time into groups of 16
 // rows (one 32-bit lane per row of a 512-bit vector; AVX2 takes a group as two
-// 8-row halves), activations rounded on the fly to 8-bit blocks (bf16 for
-// BF16 weights), and u8 x s8 dot products (AVX-512 VNNI, or AVX2's
-// vpmaddubsw) or bf16 pair products (AVX512_BF16) accumulated in int32
-// within a block and f32 across blocks. Layouts and measurements:
+// 8-row halves), activations rounded on the fly to 8-bit blocks (for BF16
+// weights: split into two bf16 values, hi + lo, ~16 significant bits), and
+// u8 x s8 dot products (AVX-512 VNNI, or AVX2's vpmaddubsw) accumulated in
+// int32 within a block and f32 across blocks, or bf16 pair products
+// (AVX512_BF16) accumulated in f32. Layouts and measurements:
 // docs/kernels.md.
 //
 // Activations get one f32 scale per 32 values (as llama.cpp's Q8_0/Q8_1 and
@@ -53,7 +54,7 @@ ActivationBlocks ActivationBlocksFor(DType type);
 namespace kernels {
 // y = W x through w.packed (non-null). Only call when PackedMatMulSupports(w).
 // precise: the int8 kernels take a second pass over each token's rounding
-// error (see MatMulHead in ops.h).
+// error (see MatMulHead in ops.h); BF16 is always precise (hi + lo).
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, bool precise = false);
 }  // namespace kernels

@@ -1,10 +1,10 @@
 #include "model/spec.h"
 
 #include <cmath>
-#include <cstdint>
 #include <optional>
 
 #include "base/error.h"
+#include "io/json_fields.h"
 #include "io/model_source.h"
 
 namespace gemma {
@@ -230,13 +230,13 @@ ModelSpec SpecFromGguf(const ModelSource& source) {
 
 ModelSpec SpecFromHfConfig(const ModelSource& source) {
   const std::string origin = source.path + "/config.json";
-  nlohmann::json c = source.hf_config;
-  std::string model_type = c.value("model_type", "");
+  using Null = JsonObject::Null;
+  JsonObject c(source.hf_config, origin);
+  std::string model_type = c.String("model_type").value_or("");
   if (model_type == "gemma3") {  // multimodal checkpoint: the text decoder's config
-    if (!c.contains("text_config") || !c["text_config"].is_object()) {
-      Fail(origin, ": gemma3 config without text_config");
-    }
-    c = c["text_config"];
+    const std::optional<JsonObject> text = c.Object("text_config");
+    if (!text) Fail(origin, ": gemma3 config without text_config");
+    c = *text;
     model_type = "gemma3_text";
   }
   Hyper h;
@@ -250,21 +250,19 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
     Fail(origin, ": unknown or unsupported model_type '", model_type,
          "' (this engine runs gemma, gemma2, gemma3_text, gemma3)");
   }
-  auto number = [&](const char* key, std::optional<double> fallback) -> double {
-    const auto it = c.find(key);
-    if (it == c.end() || it->is_null()) {
-      if (!fallback) Fail(origin, ": missing key '", key, "'");
-      return *fallback;
-    }
-    if (!it->is_number()) Fail(origin, ": key '", key, "' should be a number");
-    return it->get<double>();
+  // HF writes null for keys a model leaves unset (soft-caps, rope_scaling);
+  // elsewhere a null is a broken file, not a request for the default.
+  auto number = [&](const char* key, std::optional<double> fallback,
+                    Null null = Null::kIsError) -> double {
+    const std::optional<double> v = c.Number(key, null);
+    if (!v && !fallback) Fail(origin, ": missing key '", c.KeyPath(key), "'");
+    return v ? *v : *fallback;
   };
-  auto integer = [&](const char* key, std::optional<double> fallback) {
-    const double v = number(key, fallback);
-    if (v <= 0 || v > (1 << 30) || v != std::floor(v)) {
-      Fail(origin, ": key '", key, "' has invalid value ", v);
-    }
-    return static_cast<int>(v);
+  auto integer = [&](const char* key, std::optional<int64_t> fallback,
+                     Null null = Null::kIsError) -> int {
+    const std::optional<int64_t> v = c.Integer(key, 1, int64_t{1} << 30, null);
+    if (!v && !fallback) Fail(origin, ": missing key '", c.KeyPath(key), "'");
+    return static_cast<int>(v ? *v : *fallback);
   };
   h.hidden = integer("hidden_size", std::nullopt);
   h.layers = integer("num_hidden_layers", std::nullopt);
@@ -275,46 +273,49 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
   h.context = integer("max_position_embeddings", 8192);
   h.eps = static_cast<float>(number("rms_norm_eps", 1e-6));
   if (h.generation != Generation::kGemma1) {
-    h.sliding_window = integer("sliding_window", 4096);
-    h.query_pre_attn_scalar = static_cast<float>(number("query_pre_attn_scalar", h.head_dim));
+    h.sliding_window = integer("sliding_window", 4096, Null::kMeansAbsent);
+    h.query_pre_attn_scalar =
+        static_cast<float>(number("query_pre_attn_scalar", h.head_dim, Null::kMeansAbsent));
   }
   if (h.generation == Generation::kGemma2) {
-    h.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0));
-    h.final_softcap = static_cast<float>(number("final_logit_softcapping", 0));
-  } else {
-    h.final_softcap = static_cast<float>(number("final_logit_softcapping", 0));
+    h.attn_softcap = static_cast<float>(number("attn_logit_softcapping", 0, Null::kMeansAbsent));
   }
+  h.final_softcap = static_cast<float>(number("final_logit_softcapping", 0, Null::kMeansAbsent));
   h.rope_global = static_cast<float>(number("rope_theta", 10000.0));
   h.rope_local = static_cast<float>(number("rope_local_base_freq", 10000.0));
-  auto linear_factor = [&](const nlohmann::json& scaling) -> float {
-    if (!scaling.is_object()) return 1.0f;
-    const std::string type = scaling.value("rope_type", scaling.value("type", ""));
-    if (type == "linear") return scaling.value("factor", 1.0f);
+  auto linear_factor = [&](const JsonObject& scaling) -> float {
+    const std::string type =
+        scaling.String("rope_type").value_or(scaling.String("type").value_or(""));
+    if (type == "linear") return static_cast<float>(scaling.Number("factor").value_or(1.0));
     if (type.empty() || type == "default") return 1.0f;
     Fail(origin, ": unsupported rope scaling type '", type, "'");
   };
-  if (c.contains("rope_scaling")) h.rope_global_factor = linear_factor(c["rope_scaling"]);
+  if (const auto scaling = c.Object("rope_scaling", Null::kMeansAbsent)) {
+    h.rope_global_factor = linear_factor(*scaling);
+  }
   // Newer transformers write per-layer-type RoPE parameters instead.
-  if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) {
-    const auto& rp = c["rope_parameters"];
-    if (rp.contains("full_attention") && rp["full_attention"].is_object()) {
-      h.rope_global = rp["full_attention"].value("rope_theta", h.rope_global);
-      h.rope_global_factor = linear_factor(rp["full_attention"]);
+  if (const auto rp = c.Object("rope_parameters", Null::kMeansAbsent)) {
+    if (const auto full = rp->Object("full_attention", Null::kMeansAbsent)) {
+      h.rope_global = static_cast<float>(full->Number("rope_theta").value_or(h.rope_global));
+      h.rope_global_factor = linear_factor(*full);
     }
-    if (rp.contains("sliding_attention") && rp["sliding_attention"].is_object()) {
-      h.rope_local = rp["sliding_attention"].value("rope_theta", h.rope_local);
+    if (const auto sliding = rp->Object("sliding_attention", Null::kMeansAbsent)) {
+      h.rope_local = static_cast<float>(sliding->Number("rope_theta").value_or(h.rope_local));
     }
   }
-  if (c.contains("layer_types") && c["layer_types"].is_array()) {
-    const auto& types = c["layer_types"];
-    if (static_cast<int>(types.size()) != h.layers) {
-      Fail(origin, ": layer_types has ", types.size(), " entries for ", h.layers, " layers");
+  if (const nlohmann::json* types = c.Array("layer_types", Null::kMeansAbsent)) {
+    if (static_cast<int>(types->size()) != h.layers) {
+      Fail(origin, ": layer_types has ", types->size(), " entries for ", h.layers, " layers");
     }
-    for (const auto& t : types) {
-      if (!t.is_string()) Fail(origin, ": layer_types entries must be strings");
+    for (size_t i = 0; i < types->size(); ++i) {
+      const nlohmann::json& t = (*types)[i];
+      if (!t.is_string()) {
+        Fail(origin, ": key '", c.KeyPath("layer_types"), "[", i, "]' should be a string but is ",
+             JsonTypeName(t));
+      }
       h.sliding.push_back(t.get<std::string>() == "sliding_attention");
     }
-  } else if (h.generation == Generation::kGemma3 && c.contains("sliding_window_pattern")) {
+  } else if (h.generation == Generation::kGemma3 && c.Has("sliding_window_pattern")) {
     const int period = integer("sliding_window_pattern", 6);
     for (int i = 0; i < h.layers; ++i) h.sliding.push_back((i + 1) % period != 0);
   }
@@ -326,15 +327,20 @@ ModelSpec SpecFromHfConfig(const ModelSource& source) {
   h.vocab_size = VocabFromEmbedding(source, embed);
   CheckRanges(h, origin);
   ModelSpec spec = Expand(h);
-  // Range-checked before the conversion, which is undefined beyond int32.
-  const double bos = number("bos_token_id", 2);
-  if (!(bos >= -1 && bos <= INT32_MAX) || bos != std::floor(bos)) {
-    Fail(origin, ": key 'bos_token_id' has invalid value ", bos);
+  // Token ids: checked against the range of int32 before converting (the
+  // vocabulary check comes with the tokenizer). eos_token_id may be a list
+  // (Gemma 3: [1, 106]); its first entry is the end-of-sequence id.
+  constexpr int64_t kMaxId = INT32_MAX;
+  spec.bos_id =
+      static_cast<int32_t>(c.Integer("bos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(2));
+  const auto eos = c.json().find("eos_token_id");
+  if (eos != c.json().end() && eos->is_array()) {
+    if (eos->empty()) Fail(origin, ": key '", c.KeyPath("eos_token_id"), "' is an empty list");
+    spec.eos_id = static_cast<int32_t>(ArrayElementInteger(c, "eos_token_id", 0, 0, kMaxId));
+  } else {
+    spec.eos_id =
+        static_cast<int32_t>(c.Integer("eos_token_id", 0, kMaxId, Null::kMeansAbsent).value_or(1));
   }
-  spec.bos_id = static_cast<int32_t>(bos);
-  spec.eos_id = c.contains("eos_token_id") && c["eos_token_id"].is_number_integer()
-                    ? c["eos_token_id"].get<int32_t>()
-                    : 1;
   spec.Validate(origin);
   return spec;
 }
@@ -347,7 +353,8 @@ std::vector<KvLayerShape> KvShapes(const ModelSpec& spec) {
   std::vector<KvLayerShape> shapes;
   for (const LayerSpec& l : spec.layers) {
     shapes.push_back({l.num_key_value_heads, l.head_dim,
-                      l.attention == AttentionType::kSliding ? l.sliding_window : 0});
+                      l.attention == AttentionType::kSliding ? l.sliding_window : 0,
+                      l.kv_source_layer});
   }
   return shapes;
 }

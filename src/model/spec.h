@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "memory/kv_cache.h"
+#include "memory/kv_memory.h"
 
 namespace gemma {
 

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "kernels/ops.h"
-#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -51,10 +50,10 @@ void ForEachToken(ThreadPool& pool, int n, const Fn& fn) {
 
 }  // namespace
 
-Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk,
+Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_rows,
                          bool exact)
-    : spec_(spec), max_chunk_(max_chunk), weights_(weights), attention_(/*bf16_dot=*/!exact) {
-  const size_t n = max_chunk;
+    : spec_(spec), max_rows_(max_rows), weights_(weights), attention_(/*bf16_dot=*/!exact) {
+  const size_t n = max_rows;
   const size_t H = spec.hidden_size;
   size_t q_width = 0, kv_width = 0, F = 0;
   for (const LayerSpec& l : spec.layers) {
@@ -70,6 +69,8 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
     }
     rope_inv_freq_.push_back(std::move(inv_freq));
   }
+  positions_.resize(n);
+  row_segment_.resize(n);
   x_.resize(n * H);
   normed_.resize(n * H);
   proj_.resize(n * H);
@@ -81,22 +82,17 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   up_.resize(n * F);
 }
 
-void Transformer::Forward(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
-                          float* logits, bool all_logits) {
-  const size_t V = spec_.vocab_size;
-  for (size_t begin = 0; begin < tokens.size(); begin += max_chunk_) {
-    const size_t count = std::min<size_t>(max_chunk_, tokens.size() - begin);
-    const bool last_chunk = begin + count == tokens.size();
-    float* out = all_logits ? logits + begin * V : (last_chunk ? logits : nullptr);
-    ForwardChunk(tokens.subspan(begin, count), cache, pool, out, all_logits);
-  }
-}
-
-void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
-                               float* logits, bool all_logits) {
-  const int n = static_cast<int>(tokens.size());
+void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
+                          float* hidden) {
+  const int n = batch.rows();
   const int H = spec_.hidden_size;
-  const int start_pos = cache.size();
+  for (size_t s = 0; s < batch.segments.size(); ++s) {
+    const AttentionSegment& seg = batch.segments[s];
+    for (int i = 0; i < seg.count; ++i) {
+      positions_[seg.first_row + i] = seg.start_pos + i;
+      row_segment_[seg.first_row + i] = static_cast<int>(s);
+    }
+  }
   auto trace = [&](const float* rows) {
     if (trace_ != nullptr) trace_->insert(trace_->end(), rows, rows + static_cast<size_t>(n) * H);
   };
@@ -104,38 +100,41 @@ void Transformer::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, 
   // 1. Embedding lookup, scaled by sqrt(hidden) (the tied head is not scaled).
   for (int t = 0; t < n; ++t) {
     float* row = &x_[static_cast<size_t>(t) * H];
-    DequantizeRow(weights_.embedding, tokens[t], row);
+    DequantizeRow(weights_.embedding, batch.tokens[t], row);
     for (int i = 0; i < H; ++i) row[i] *= spec_.embedding_scale;
   }
   trace(x_.data());
 
   // 2. Decoder layers.
   for (int layer = 0; layer < spec_.num_layers(); ++layer) {
-    Attention(layer, n, start_pos, cache, pool);
+    Attention(layer, batch, kv, pool);
     FeedForward(layer, n, pool);
     trace(x_.data());
   }
-  cache.set_size(start_pos + n);
 
-  // 3. Final norm over the rows whose logits are wanted.
-  const int first = all_logits ? 0 : n - 1;
-  for (int t = first; t < n; ++t) {
-    const size_t offset = static_cast<size_t>(t) * H;
-    RMSNorm(&x_[offset], weights_.final_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
+  // 3. Final norm over the rows whose logits are wanted, packed in order.
+  const int rows = static_cast<int>(batch.logit_rows.size());
+  for (int i = 0; i < rows; ++i) {
+    RMSNorm(&x_[static_cast<size_t>(batch.logit_rows[i]) * H], weights_.final_norm.data(),
+            spec_.rms_norm_eps, H, &normed_[static_cast<size_t>(i) * H]);
   }
   trace(normed_.data());
-  if (logits == nullptr) return;
+  if (hidden != nullptr) {
+    std::copy(normed_.begin(), normed_.begin() + static_cast<size_t>(rows) * H, hidden);
+    return;
+  }
+  if (rows == 0) return;
 
   // 4. Logits through the output head (the tied embedding), then the final soft-cap (Gemma 2).
-  const int rows = n - first;
   const int64_t V = spec_.vocab_size;
-  MatMulHead(weights_.output_head, &normed_[static_cast<size_t>(first) * H], rows, logits, V, pool);
+  MatMulHead(weights_.output_head, normed_.data(), rows, logits, V, pool);
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
 }
 
 // h += [post_norm](o_proj(softmax(mask(softcap(c * q.k))) . v)), q/k/v from input_norm(h).
 // The softmax-weighted sum runs tiled over the cache (attention.cc).
-void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, ThreadPool& pool) {
+void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool) {
+  const int n = batch.rows();
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
@@ -148,14 +147,18 @@ void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, Thr
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
   });
+  // A layer that shares another layer's K/V (kv_source_layer) computes only q.
+  const bool own_kv = l.kv_source_layer < 0;
   MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
-  MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
-  MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
+  if (own_kv) {
+    MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
+    MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
+  }
 
-  // QK-norm (Gemma 3) then RoPE on every head; store K/V in the cache.
+  // QK-norm (Gemma 3) then RoPE on every head; store K/V in the sequence's memory.
   const float* inv_freq = rope_inv_freq_[layer].data();
   ForEachToken(pool, n, [&](int t) {
-    const int pos = start_pos + t;
+    const int pos = positions_[t];
     const RopeAngles angles(d / 2, pos, inv_freq);
     float* q = &q_[static_cast<size_t>(t) * q_width];
     float* k = &k_[static_cast<size_t>(t) * kv_width];
@@ -163,14 +166,16 @@ void Transformer::Attention(int layer, int n, int start_pos, KvCache& cache, Thr
       if (l.qk_norm) RMSNorm(q + h * d, w.q_norm.data(), eps, d, q + h * d);
       ApplyRope(q + h * d, d, angles);
     }
+    if (!own_kv) return;
     for (int h = 0; h < l.num_key_value_heads; ++h) {
       if (l.qk_norm) RMSNorm(k + h * d, w.k_norm.data(), eps, d, k + h * d);
       ApplyRope(k + h * d, d, angles);
     }
-    cache.Store(layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);  // distinct slots
+    const AttentionSegment& seg = batch.segments[row_segment_[t]];
+    kv.Store(*seg.seq, layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);  // distinct rows
   });
 
-  attention_.Run(l, layer, q_.data(), n, start_pos, cache, pool, attn_out_.data());
+  attention_.Run(l, layer, q_.data(), batch.segments, kv, pool, attn_out_.data());
 
   MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
   ForEachToken(pool, n, [&](int t) {

@@ -6,49 +6,52 @@
 #include <span>
 #include <vector>
 
+#include "memory/kv_memory.h"
 #include "model/attention.h"
+#include "model/batch.h"
 #include "model/spec.h"
 #include "model/weights.h"
 
 namespace gemma {
 
-class KvCache;
 class ThreadPool;
 
 class Transformer {
  public:
-  // max_chunk: the most tokens one internal step processes; longer inputs are
-  // split into chunks of this size (the KV cache must be made for it).
+  // max_rows: the most rows one Forward call takes (scratch is sized for it).
   // exact: f32 arithmetic in attention too (see TiledAttention).
-  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_chunk,
-              bool exact = false);
+  Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_rows, bool exact = false);
 
-  // Runs `tokens` at positions cache.size() .. cache.size() + n - 1, appending
-  // their keys/values to `cache`. Writes logits for every token ([n, vocab])
-  // when all_logits, else for the last token only ([vocab]). The caller checks
-  // that the cache has room and that ids are < vocab_size.
-  void Forward(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool, float* logits,
-               bool all_logits);
+  // Runs one step: every row's token at its position (after the positions its
+  // sequence holds), storing its keys and values in `kv`, and writes the
+  // logits of batch.logit_rows to `logits` ([logit_rows, vocab], in order).
+  // The caller has reserved the KV blocks for every segment (KvMemory::Reserve)
+  // and commits the tokens afterwards; ids are < vocab_size; rows <= max_rows.
+  // With `hidden`, the final-norm outputs of those rows ([logit_rows, hidden])
+  // go there instead, and no logits are computed.
+  void Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
+               float* hidden = nullptr);
 
   // Debugging aid (as the golden files' hidden states): when set, Forward
-  // appends the residual stream [n, hidden] after the embedding, after every
-  // layer, and after the final norm. Single-chunk inputs only.
+  // appends the residual stream [rows, hidden] after the embedding, after every
+  // layer, and after the final norm (every row must want logits).
   void set_trace(std::vector<float>* trace) { trace_ = trace; }
 
+  int max_rows() const { return max_rows_; }
   const ModelSpec& spec() const { return spec_; }
 
  private:
-  void ForwardChunk(std::span<const int32_t> tokens, KvCache& cache, ThreadPool& pool,
-                    float* logits, bool all_logits);
-  void Attention(int layer, int n, int start_pos, KvCache& cache, ThreadPool& pool);
+  void Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool);
   void FeedForward(int layer, int n, ThreadPool& pool);
 
   const ModelSpec& spec_;
-  int max_chunk_;
+  int max_rows_;
   const ModelWeights& weights_;
   std::vector<float>* trace_ = nullptr;
 
-  // Scratch for one chunk, allocated once (row-major [token, width]).
+  // Scratch for one step, allocated once (row-major [row, width]).
+  std::vector<int> positions_;                     // per row
+  std::vector<int> row_segment_;                   // per row: its batch segment
   std::vector<float> x_;                           // residual stream [n, H]
   std::vector<float> normed_;                      // [n, H]
   std::vector<float> q_, k_, v_;                   // [n, n_h*d_h], [n, n_kv*d_h] x2

@@ -32,8 +32,10 @@ struct ModelWeights {
   WeightMatrix output_head;  // [V, H]: the embedding (tied) unless the file has its own
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;
-  // Repacked copies for the integer kernels (PackWeightsForKernels), owned here.
-  std::vector<HugeBuffer> packed;
+  // Repacked copies for the integer kernels (PackWeightsForKernels): one
+  // arena for all matrices, owned here.
+  HugeBuffer packed;
+  size_t packed_bytes = 0;
 };
 
 enum class TensorRole {
@@ -75,11 +77,16 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
 
 // Repacks every matrix the packed kernels support (kernels/packed_matmul.h)
-// and sets its `packed`; no-op where the CPU lacks them. The embedding keeps
+// into one arena and sets its `packed`; no-op where the CPU lacks them. The embedding keeps
 // its file layout for row lookups; a tied output head gets its own packed
 // copy. The packed-away file pages are handed back to the OS (they stay in
 // the page cache), so resident memory is not doubled. Returns bytes packed.
 size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool);
+
+// Bytes of the mapped files that every token reads in full: the matrices
+// left in the file's layout (not repacked). Those pages stay resident while
+// the model runs; a repacked matrix's pages were handed back.
+size_t MappedBytesReadPerToken(const ModelWeights& weights);
 
 // A matrix tensor as the kernels see it; throws gemma::Error naming the file
 // and tensor if its type is one the kernels cannot read.

@@ -3,6 +3,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
+#include "runtime/chat_metadata.h"
 #include "runtime/engine_impl.h"
 #include "tokenizer/tokenizer.h"
 
@@ -87,6 +88,7 @@ Status Chat::Rebuild(size_t first_turn, size_t reserve) {
 
 Result<std::string> Chat::Send(std::string_view user_text, const GenerateOptions& options,
                                const std::function<bool(std::string_view)>& on_text) {
+  if (Status valid = ValidateSamplingParams(options.sampling); !valid.ok()) return valid;
   std::vector<int32_t> ids;
   if (session_.position() == 0) {
     ids.push_back(model_.tokenizer_bos());
@@ -152,18 +154,14 @@ Status Chat::Load(const std::string& path) {
   std::string metadata;
   const Status status = session_.Load(path, &metadata);
   if (!status.ok()) return status;
-  const nlohmann::json meta = nlohmann::json::parse(metadata, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object() || !meta.contains("turns") ||
-      !meta["turns"].is_array()) {
+  Result<ChatMetadata> meta = ParseChatMetadata(metadata, path, system_prompt_);
+  if (!meta.ok()) {
     Reset();
-    return Status::Error(path + ": not a chat session (no turns)");
+    return meta.status();
   }
-  history_.clear();
-  for (const auto& t : meta["turns"]) {
-    history_.push_back({t.value("user", ""), t.value("model", "")});
-  }
-  turn_open_ = meta.value("turn_open", false);
-  system_prompt_ = meta.value("system", system_prompt_);
+  history_ = std::move(meta->turns);
+  turn_open_ = meta->turn_open;
+  system_prompt_ = std::move(meta->system);
   return Status();
 }
 

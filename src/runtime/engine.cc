@@ -7,8 +7,11 @@
 
 #include "base/error.h"
 #include "kernels/ops.h"
+#include "model/batch.h"
 #include "runtime/engine_impl.h"
 #include "runtime/guard.h"
+#include "runtime/limits.h"
+#include "runtime/model_info.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer_loader.h"
 
@@ -49,7 +52,7 @@ ModelInfo Describe(const Model::Impl& m) {
     }
   }
   info.weights_bytes = m.source.TotalTensorBytes();
-  info.kv_cache_bytes = KvCache::BytesNeeded(KvShapes(s), m.context, m.batch_size, m.kv_type);
+  info.kv_cache_bytes = m.kv->arena_bytes();
   info.kv_cache_type = std::string(Name(m.kv_type));
   info.threads = m.pool->num_threads();
   info.simd = SimdTargetName();
@@ -66,6 +69,24 @@ ModelInfo Describe(const Model::Impl& m) {
   return info;
 }
 
+// The KV cache type "auto" resolves to: f32 where every layer matrix is a
+// 16- or 32-bit float (the user chose full-precision weights, and an f16
+// cache alone changed the greedy continuation of a golden bf16 case), f16
+// where they are quantized (weight rounding dominates there: f16, bf16 and
+// f32 caches gave the same KL within noise on the golden quantized files, and
+// f16 takes half the memory). docs/numerics.md has the measurements.
+DType DefaultKvType(const ModelWeights& weights) {
+  for (const LayerWeights& l : weights.layers) {
+    for (const WeightMatrix* w :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      if (w->type != DType::kF32 && w->type != DType::kF16 && w->type != DType::kBF16) {
+        return DType::kF16;
+      }
+    }
+  }
+  return DType::kF32;
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -73,6 +94,7 @@ Model::~Model() = default;
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
   try {
+    const size_t rss_at_open = ResidentSetBytes();
     if (!options.simd.empty()) {
       LimitSimdTarget(options.simd);
     } else if (const char* simd = std::getenv("GEMMA_SIMD"); simd != nullptr && *simd != '\0') {
@@ -91,21 +113,32 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     if (options.context_length < 0) Fail("context length must be positive");
     if (options.batch_size <= 0 || options.batch_size > 8192) Fail("batch size must be 1..8192");
     m->batch_size = options.batch_size;
-    m->kv_type = ParseKvType(options.kv_cache_type);
+    m->kv_type = options.kv_cache_type == "auto" ? DefaultKvType(m->weights)
+                                                 : ParseKvType(options.kv_cache_type);
     m->context = options.context_length > 0 ? options.context_length
                                             : std::min(m->spec.context_length, kDefaultContextCap);
     if (m->context > m->spec.context_length) {
       Fail(path, ": context length ", m->context, " exceeds the model's limit of ",
            m->spec.context_length);
     }
-    const int threads = options.threads > 0
-                            ? options.threads
-                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const int threads = ChooseThreadCount(options.threads).threads;
     m->pool = std::make_unique<ThreadPool>(threads);
     m->exact = options.exact;
     if (!options.exact) m->packed_bytes = PackWeightsForKernels(m->source, m->weights, *m->pool);
+    if (options.parallel < 1 || options.parallel > 1024) Fail("parallel sequences must be 1..1024");
+    if (options.kv_size < 0) Fail("KV size must not be negative");
+    KvMemory::Config kv;
+    kv.type = m->kv_type;
+    kv.max_sequences = options.parallel;
+    kv.context_length = m->context;
+    kv.max_batch = m->batch_size;
+    kv.total_tokens = options.kv_size;
+    kv.prefix_cache = options.prefix_cache;
+    m->kv = std::make_unique<KvMemory>(KvShapes(m->spec), kv);
+    m->executor = std::make_unique<Transformer>(m->spec, m->weights, m->batch_size, m->exact);
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
+    DescribeLoad(*m, options, rss_at_open, m->info);
     return std::unique_ptr<Model>(new Model(std::move(m)));
   } catch (...) {
     return StatusFromCurrentException(path);
@@ -133,6 +166,32 @@ int32_t Model::PieceToId(std::string_view piece) const {
   return impl_->tokenizer->PieceToId(piece);
 }
 
+std::vector<VocabularyEntry> Model::Vocabulary() const {
+  const Tokenizer& t = *impl_->tokenizer;
+  std::vector<VocabularyEntry> out(t.vocab_size());
+  for (int32_t id = 0; id < t.vocab_size(); ++id) {
+    VocabularyEntry& e = out[id];
+    switch (t.Type(id)) {
+      case TokenType::kByte:
+        e.kind = VocabularyEntry::Kind::kByte;
+        break;
+      case TokenType::kNormal:
+      case TokenType::kUserDefined:
+        e.kind = VocabularyEntry::Kind::kText;
+        break;
+      default:
+        e.kind = VocabularyEntry::Kind::kControl;
+    }
+    e.bytes = e.kind == VocabularyEntry::Kind::kControl ? t.IdToPiece(id) : t.TokenBytes(id);
+    if (e.kind == VocabularyEntry::Kind::kByte && e.bytes.size() != 1) {
+      e.kind = VocabularyEntry::Kind::kControl;
+    }
+  }
+  return out;
+}
+
+const std::vector<int32_t>& Model::EndOfGenerationIds() const { return impl_->end_ids; }
+
 bool Model::IsEndOfGeneration(int32_t id) const {
   return std::find(impl_->end_ids.begin(), impl_->end_ids.end(), id) != impl_->end_ids.end();
 }
@@ -140,6 +199,36 @@ bool Model::IsEndOfGeneration(int32_t id) const {
 Session::Session(Model& model) : impl_(std::make_unique<Impl>(ModelInternals::Get(model))) {}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
+
+void Model::Impl::Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all) {
+  std::lock_guard lock(mutex);
+  const size_t V = spec.vocab_size;
+  Batch batch;
+  for (size_t begin = 0; begin < tokens.size(); begin += batch_size) {
+    const size_t count = std::min<size_t>(batch_size, tokens.size() - begin);
+    const std::span<const int32_t> chunk = tokens.subspan(begin, count);
+    const bool last_chunk = begin + count == tokens.size();
+    if (!kv->Reserve(seq, seq.size() + static_cast<int>(count))) {
+      FailWith(StatusCode::kResourceExhausted, "the KV memory is full (",
+               kv->pool_blocks(KvMemory::kGlobalPool) * kKvBlockTokens,
+               " positions for all sequences): raise ModelOptions::kv_size / parallel "
+               "(--kv-size, --parallel) or end another session");
+    }
+    batch.Clear();
+    batch.Add(seq, chunk, last_chunk && last != nullptr, all != nullptr);
+    float* out = all != nullptr ? all + begin * V : last;
+    try {
+      executor->Forward(batch, *kv, *pool, out);
+    } catch (...) {
+      kv->TruncateTo(seq, seq.size());  // give back what was reserved
+      throw;
+    }
+    kv->Commit(seq, chunk);
+  }
+  if (all != nullptr && last != nullptr) {
+    std::copy(all + (tokens.size() - 1) * V, all + tokens.size() * V, last);
+  }
+}
 
 Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_logits) {
   Impl& s = *impl_;
@@ -151,28 +240,26 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
                            std::to_string(vocab - 1) + ")");
     }
   }
-  if (s.tokens.size() + tokens.size() > static_cast<size_t>(s.cache.context_length())) {
-    return Status::Error("context full: " + std::to_string(s.tokens.size()) + " + " +
-                         std::to_string(tokens.size()) + " tokens exceed the context length " +
-                         std::to_string(s.cache.context_length()) + " (raise --ctx)");
+  const size_t held = s.seq.tokens().size();
+  if (held + tokens.size() > static_cast<size_t>(s.model.context)) {
+    return Status(StatusCode::kOutOfRange, "context full: " + std::to_string(held) + " + " +
+                                               std::to_string(tokens.size()) +
+                                               " tokens exceed the context length " +
+                                               std::to_string(s.model.context) + " (raise --ctx)");
   }
-  try {
+  return Guarded([&] {
     if (all_logits != nullptr) {
       all_logits->resize(tokens.size() * static_cast<size_t>(vocab));
-      s.transformer.Forward(tokens, s.cache, *s.model.pool, all_logits->data(), true);
+      s.model.Run(s.seq, tokens, s.logits.data(), all_logits->data());
       for (size_t row = 0; row < tokens.size(); ++row) {
         MaskPaddingRows(all_logits->data() + row * vocab);
       }
-      std::copy(all_logits->end() - vocab, all_logits->end(), s.logits.begin());
     } else {
-      s.transformer.Forward(tokens, s.cache, *s.model.pool, s.logits.data(), false);
-      MaskPaddingRows(s.logits.data());
+      s.model.Run(s.seq, tokens, s.logits.data(), nullptr);
     }
-  } catch (...) {
-    return StatusFromCurrentException();
-  }
-  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
-  return Status();
+    MaskPaddingRows(s.logits.data());
+    return Status();
+  });
 }
 
 // Embedding rows past the tokenizer's vocabulary (Gemma 3 multimodal
@@ -187,32 +274,35 @@ std::span<const float> Session::logits() const { return impl_->logits; }
 
 int32_t Session::Sample(const SamplingParams& params) {
   Sampler sampler(params);
-  sampler.Reseed(params.seed + impl_->tokens.size());
+  sampler.Reseed(params.seed + impl_->seq.tokens().size());
   std::vector<float> logits = impl_->logits;
-  return sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()), impl_->tokens);
+  return sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()), impl_->seq.tokens());
 }
 
 void Session::Truncate(int n) {
-  n = std::clamp(n, 0, static_cast<int>(impl_->tokens.size()));
-  if (impl_->cache.CanTruncateTo(n)) {
-    impl_->tokens.resize(n);
-    impl_->cache.set_size(n);
-    return;
+  Impl& s = *impl_;
+  n = std::clamp(n, 0, static_cast<int>(s.seq.tokens().size()));
+  {
+    std::lock_guard lock(s.model.mutex);
+    if (s.model.kv->TruncateTo(s.seq, n)) return;
   }
-  // A sliding layer's ring has moved past keys that position n needs: build
-  // the prefix again rather than attend to overwritten slots.
-  std::vector<int32_t> keep(impl_->tokens.begin(), impl_->tokens.begin() + n);
-  impl_->tokens.clear();
-  impl_->cache.Clear();
+  // A sliding layer's window has moved past keys that position n needs (and
+  // they are no longer cached): build the prefix again rather than attend to
+  // missing rows.
+  const std::vector<int32_t> keep(s.seq.tokens().begin(), s.seq.tokens().begin() + n);
+  {
+    std::lock_guard lock(s.model.mutex);
+    s.model.kv->Release(s.seq);
+  }
   if (!keep.empty() && !Append(keep).ok()) {
-    impl_->tokens.clear();  // cannot happen for tokens that ran before; stay consistent
-    impl_->cache.Clear();
+    std::lock_guard lock(s.model.mutex);
+    s.model.kv->Release(s.seq);  // cannot happen for tokens that ran before; stay consistent
   }
 }
 
-const std::vector<int32_t>& Session::tokens() const { return impl_->tokens; }
-int Session::position() const { return static_cast<int>(impl_->tokens.size()); }
-int Session::capacity() const { return impl_->cache.context_length(); }
+const std::vector<int32_t>& Session::tokens() const { return impl_->seq.tokens(); }
+int Session::position() const { return impl_->seq.size(); }
+int Session::capacity() const { return impl_->model.context; }
 
 Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
                                  const std::function<bool(std::string_view)>& on_text,
@@ -220,7 +310,8 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
   StreamingDecoder decoder(*ModelInternals::Get(model).tokenizer);
   std::string answer;
   *ended = false;
-  for (int i = 0; i < options.max_tokens; ++i) {
+  const int limit = MaxNewTokens(options.max_tokens, session.capacity() - session.position());
+  for (int i = 0; i < limit; ++i) {
     const int32_t id = session.Sample(options.sampling);
     if (model.IsEndOfGeneration(id)) {
       *ended = true;
@@ -240,6 +331,7 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
 
 Result<std::string> Complete(Model& model, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text) {
+  if (Status valid = ValidateSamplingParams(options.sampling); !valid.ok()) return valid;
   Session session(model);
   const std::vector<int32_t> ids = model.Tokenize(prompt, /*add_bos=*/true, /*parse_special=*/true);
   const Status status = session.Append(ids);

@@ -3,14 +3,15 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "gemma/gemma.h"
 #include "io/model_source.h"
+#include "memory/kv_memory.h"
 #include "model/spec.h"
 #include "model/transformer.h"
 #include "model/weights.h"
-#include "memory/kv_cache.h"
 #include "threading/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -32,6 +33,19 @@ struct Model::Impl {
   // Identifies the weights (shapes, types and sampled bytes of every tensor),
   // so a saved session is only loaded into the model that made it.
   uint64_t fingerprint = 0;
+
+  // The keys and values of every sequence, and the one forward pass (with its
+  // scratch) that all of them share. `mutex` serializes their use: sessions
+  // on different threads take turns.
+  std::unique_ptr<KvMemory> kv;
+  std::unique_ptr<Transformer> executor;
+  std::mutex mutex;
+
+  // Runs `tokens` after the positions `seq` holds, in steps of batch_size
+  // rows; logits of the last token go to `last` (if not null) and of every
+  // token to `all` ([n, vocab], if not null). Holds `mutex`. Throws
+  // gemma::Error (kResourceExhausted when the KV memory is full).
+  void Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all);
 };
 
 uint64_t ModelFingerprint(const ModelSource& source);
@@ -42,16 +56,14 @@ struct ModelInternals {
 };
 
 struct Session::Impl {
-  explicit Impl(Model::Impl& m)
-      : model(m),
-        cache(KvShapes(m.spec), m.context, m.batch_size, m.kv_type),
-        transformer(m.spec, m.weights, m.batch_size, m.exact),
-        logits(m.spec.vocab_size) {}
+  explicit Impl(Model::Impl& m) : model(m), logits(m.spec.vocab_size) {}
+  ~Impl() {
+    std::lock_guard lock(model.mutex);
+    model.kv->Release(seq);
+  }
   Model::Impl& model;
-  KvCache cache;
-  Transformer transformer;
+  SequenceKv seq;  // its tokens are the context
   std::vector<float> logits;
-  std::vector<int32_t> tokens;
 };
 
 // Samples and appends tokens until an end-of-generation id or max_tokens,

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "io/chat_template.h"
 #include "io/gguf_writer.h"
 #include "io/model_source.h"
 #include "kernels/ops.h"
@@ -12,6 +13,7 @@
 #include "model/weights.h"
 #include "quant/quant.h"
 #include "runtime/guard.h"
+#include "runtime/limits.h"
 #include "runtime/tokenizer_loader.h"
 #include "threading/thread_pool.h"
 
@@ -161,13 +163,31 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
   w.SetBool("tokenizer.ggml.add_bos_token", true);
   w.SetBool("tokenizer.ggml.add_eos_token", false);
   w.SetBool("tokenizer.ggml.add_space_prefix", false);
+  // As llama.cpp's converter: the folder's chat template travels with the file.
+  if (const ChatTemplate chat = ReadChatTemplate(source); !chat.text.empty()) {
+    w.SetString("tokenizer.chat_template", chat.text);
+  }
 }
+
+}  // namespace
+
+namespace {
+
+bool IsFloatType(DType type) {
+  return type == DType::kF32 || type == DType::kF16 || type == DType::kBF16;
+}
+
+// Output bytes per piece of a matrix: small enough that a piece (and the
+// input rows behind it) is a sliver of a large tensor, large enough that the
+// pool's threads each get many rows.
+constexpr size_t kPieceBytes = size_t{16} << 20;
 
 }  // namespace
 
 void WriteQuantizedModel(const std::string& input, const std::string& output,
                          const std::string& type, int threads,
-                         const std::function<void(const QuantizeProgress&)>& progress) {
+                         const std::function<void(const QuantizeProgress&)>& progress,
+                         bool allow_requantize) {
   // Either case, as llama-quantize takes "Q4_K_M" and "q4_k_m".
   std::string lower = type;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -183,6 +203,19 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   const ModelSpec spec = BuildModelSpec(source);
   const std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
 
+  // Quantizing quantized weights again compounds the rounding of both steps:
+  // as llama-quantize, only on request (writing f32/f16/bf16 loses nothing).
+  if (!IsFloatType(ft->base) && !allow_requantize) {
+    for (const ModelTensor& t : tensors) {
+      if (!t.is_norm && !IsFloatType(t.entry->type)) {
+        Fail(input, ": its weights are already quantized ('", t.entry->name, "' is ",
+             Name(t.entry->type), "); quantizing them again to ", ft->name,
+             " adds the rounding of both steps. Start from the f16/bf16 original, or pass "
+             "--allow-requantize");
+      }
+    }
+  }
+
   GgufWriter writer;
   if (source.format == ModelFormat::kGguf) {
     for (const auto& [key, value] : source.gguf->metadata()) writer.SetValue(key, value);
@@ -194,41 +227,65 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
 
   bool tied = true;
   for (const ModelTensor& t : tensors) tied = tied && t.role != TensorRole::kOutputHead;
-  ThreadPool pool(std::max(1, threads));
+  std::vector<DType> targets;
+  for (const ModelTensor& t : tensors) {
+    targets.push_back(ChooseType(*ft, t, spec.num_layers(), tied));
+    writer.DeclareTensor(t.gguf_name, targets.back(), t.shape);
+  }
+
+  // Tensor by tensor, a matrix in pieces of rows: only a piece is in memory
+  // at a time, and the input pages it was made from are handed back to the
+  // OS (they stay in the page cache), so the peak is the metadata plus a
+  // piece, not the model.
+  GgufStreamWriter out(writer, output);
+  ThreadPool pool(ChooseThreadCount(threads).threads);
+  auto release_input = [&](const uint8_t* data, size_t size) {
+    for (const auto& file : source.mappings) file->ReleasePages(data, size);
+  };
   QuantizeProgress p;
   p.tensors_total = tensors.size();
-  for (const ModelTensor& t : tensors) {
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const ModelTensor& t = tensors[i];
     const TensorEntry& e = *t.entry;
-    const DType target = ChooseType(*ft, t, spec.num_layers(), tied);
-    std::vector<uint8_t> bytes(BytesFor(target, e.elements()));
+    const DType target = targets[i];
     if (t.is_norm) {
       const std::vector<float> gain = EffectiveGain(source, e);  // GGUF stores 1 + w
-      std::memcpy(bytes.data(), gain.data(), bytes.size());
+      out.Append(reinterpret_cast<const uint8_t*>(gain.data()), gain.size() * sizeof(float));
+      p.bytes_out += gain.size() * sizeof(float);
     } else {
       const WeightMatrix m = AsMatrix(t);
       const size_t out_row = BytesFor(target, m.cols);
+      const int64_t piece_rows = std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / out_row));
       std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
-      pool.ParallelFor(static_cast<size_t>(m.rows), 16, [&](size_t begin, size_t end, int thread) {
-        for (size_t r = begin; r < end; ++r) {
-          DequantizeRow(m, static_cast<int64_t>(r), scratch[thread].data());
-          QuantizeRowRef(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
-        }
-      });
+      for (int64_t r0 = 0; r0 < m.rows; r0 += piece_rows) {
+        const int64_t rows = std::min(piece_rows, m.rows - r0);
+        bytes.resize(static_cast<size_t>(rows) * out_row);
+        pool.ParallelFor(static_cast<size_t>(rows), 16, [&](size_t begin, size_t end, int thread) {
+          for (size_t r = begin; r < end; ++r) {
+            DequantizeRow(m, r0 + static_cast<int64_t>(r), scratch[thread].data());
+            QuantizeRowRef(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
+          }
+        });
+        out.Append(bytes.data(), bytes.size());
+        release_input(m.Row(r0), static_cast<size_t>(rows) * m.row_bytes);
+        p.bytes_out += bytes.size();
+      }
     }
+    release_input(e.data, e.size_bytes);
     p.bytes_in += e.size_bytes;
-    p.bytes_out += bytes.size();
-    writer.AddTensor(t.gguf_name, target, t.shape, std::move(bytes));
     ++p.tensors_done;
     p.tensor = t.gguf_name + " -> " + std::string(Name(target));
     if (progress) progress(p);
   }
-  writer.Write(output);
+  out.Finish();
 }
 
 Status QuantizeModel(const std::string& input, const std::string& output, const std::string& type,
-                     int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+                     int threads, const std::function<void(const QuantizeProgress&)>& progress,
+                     bool allow_requantize) {
   return Guarded([&] {
-    WriteQuantizedModel(input, output, type, threads, progress);
+    WriteQuantizedModel(input, output, type, threads, progress, allow_requantize);
     return Status();
   });
 }

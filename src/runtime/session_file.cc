@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "io/paths.h"
 #include "runtime/engine_impl.h"
 
 namespace gemma {
@@ -48,33 +49,36 @@ uint64_t ModelFingerprint(const ModelSource& source) {
 
 Status Session::Save(const std::string& path, const std::string& metadata) const {
   const Impl& s = *impl_;
+  std::lock_guard lock(s.model.mutex);
+  KvMemory& kv = *s.model.kv;
+  const std::vector<int32_t>& tokens = s.seq.tokens();
   Header h{};
   std::memcpy(h.magic, kMagic, 8);
   h.version = kVersion;
-  h.kv_type = static_cast<uint32_t>(s.cache.type());
+  h.kv_type = static_cast<uint32_t>(kv.type());
   h.fingerprint = s.model.fingerprint;
-  h.layers = static_cast<uint32_t>(s.cache.num_layers());
+  h.layers = static_cast<uint32_t>(kv.num_layers());
   h.vocab = static_cast<uint32_t>(s.logits.size());
-  h.tokens = static_cast<uint32_t>(s.tokens.size());
+  h.tokens = static_cast<uint32_t>(tokens.size());
   h.metadata_bytes = static_cast<uint32_t>(metadata.size());
   std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(&h), sizeof(h));
   out.write(metadata.data(), static_cast<std::streamsize>(metadata.size()));
-  out.write(reinterpret_cast<const char*>(s.tokens.data()),
-            static_cast<std::streamsize>(s.tokens.size() * sizeof(int32_t)));
+  out.write(reinterpret_cast<const char*>(tokens.data()),
+            static_cast<std::streamsize>(tokens.size() * sizeof(int32_t)));
   out.write(reinterpret_cast<const char*>(s.logits.data()),
             static_cast<std::streamsize>(s.logits.size() * sizeof(float)));
-  // Per layer, the positions it still holds (a sliding layer only its ring),
-  // oldest first.
-  const KvCache& cache = s.cache;
-  const int n = static_cast<int>(s.tokens.size());
-  for (int layer = 0; layer < cache.num_layers(); ++layer) {
-    const uint32_t kept = static_cast<uint32_t>(std::min(n, cache.capacity(layer)));
+  // Per layer, the positions it still holds (a sliding layer only its
+  // window's blocks), oldest first.
+  const int n = static_cast<int>(tokens.size());
+  for (int layer = 0; layer < kv.num_layers(); ++layer) {
+    const int first = kv.FirstHeld(s.seq, layer);
+    const uint32_t kept = static_cast<uint32_t>(n - first);
     out.write(reinterpret_cast<const char*>(&kept), sizeof(kept));
-    const std::streamsize row = static_cast<std::streamsize>(cache.row_bytes(layer));
-    for (int pos = n - static_cast<int>(kept); pos < n; ++pos) {
-      out.write(reinterpret_cast<const char*>(cache.KeyRow(layer, pos)), row);
-      out.write(reinterpret_cast<const char*>(cache.ValueRow(layer, pos)), row);
+    const std::streamsize row = static_cast<std::streamsize>(kv.row_bytes(layer));
+    for (int pos = first; pos < n; ++pos) {
+      out.write(reinterpret_cast<const char*>(kv.KeyRow(s.seq, layer, pos)), row);
+      out.write(reinterpret_cast<const char*>(kv.ValueRow(s.seq, layer, pos)), row);
     }
   }
   out.close();
@@ -88,27 +92,29 @@ Status Session::Save(const std::string& path, const std::string& metadata) const
 
 Status Session::Load(const std::string& path, std::string* metadata) {
   Impl& s = *impl_;
+  if (Status file = CheckRegularFile(path, "session file"); !file.ok()) return file;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::Error(path + ": cannot open the session file");
+  if (!in) return Status(StatusCode::kNotFound, path + ": cannot open the session file");
   auto error = [&](const std::string& why) { return Status::Error(path + ": " + why); };
+  std::lock_guard lock(s.model.mutex);
+  KvMemory& kv = *s.model.kv;
   Header h{};
   in.read(reinterpret_cast<char*>(&h), sizeof(h));
   if (!in || std::memcmp(h.magic, kMagic, 8) != 0) return error("not a gemma session file");
   if (h.version != kVersion)
     return error("unsupported session file version " + std::to_string(h.version));
-  if (h.fingerprint != s.model.fingerprint ||
-      h.layers != static_cast<uint32_t>(s.cache.num_layers()) || h.vocab != s.logits.size()) {
+  if (h.fingerprint != s.model.fingerprint || h.layers != static_cast<uint32_t>(kv.num_layers()) ||
+      h.vocab != s.logits.size()) {
     return error("the session was saved with a different model");
   }
-  if (h.kv_type != static_cast<uint32_t>(s.cache.type())) {
+  if (h.kv_type != static_cast<uint32_t>(kv.type())) {
     return error("the session was saved with --kv-type " +
                  std::string(Name(static_cast<DType>(h.kv_type))) + "; this one uses " +
-                 std::string(Name(s.cache.type())));
+                 std::string(Name(kv.type())));
   }
-  if (h.tokens > static_cast<uint32_t>(s.cache.context_length())) {
+  if (h.tokens > static_cast<uint32_t>(s.model.context)) {
     return error("the session holds " + std::to_string(h.tokens) +
-                 " tokens, more than the context length " +
-                 std::to_string(s.cache.context_length()));
+                 " tokens, more than the context length " + std::to_string(s.model.context));
   }
   if (h.metadata_bytes > (1u << 24)) return error("corrupt session file");
   std::string meta(h.metadata_bytes, '\0');
@@ -121,33 +127,41 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   for (int32_t id : tokens) {
     if (id < 0 || id >= static_cast<int32_t>(h.vocab)) return error("corrupt session file");
   }
+  // The rows go into a fresh sequence, which replaces this session's only
+  // once the whole file has been read.
+  SequenceKv seq;
   const int n = static_cast<int>(h.tokens);
+  if (!kv.Reserve(seq, n)) {
+    return Status(StatusCode::kResourceExhausted, path + ": the KV memory is full");
+  }
+  auto fail = [&](const std::string& why) {
+    kv.Release(seq);
+    return error(why);
+  };
   std::vector<char> row;
-  for (int layer = 0; layer < s.cache.num_layers(); ++layer) {
+  for (int layer = 0; layer < kv.num_layers(); ++layer) {
     uint32_t kept = 0;
     in.read(reinterpret_cast<char*>(&kept), sizeof(kept));
     // A layer must bring every position it will still attend to.
-    const int needed = std::min(n, s.cache.capacity(layer));
+    const int needed = kv.Needed(layer, n);
     if (!in || kept > static_cast<uint32_t>(n) || static_cast<int>(kept) < needed) {
-      Truncate(0);  // part of the cache may already be overwritten
-      return error("corrupt session file");
+      return fail("corrupt session file");
     }
-    row.resize(s.cache.row_bytes(layer));
+    row.resize(kv.row_bytes(layer));
+    const bool own = kv.Storage(layer) == layer;  // shared K/V arrive with their source
     for (int pos = n - static_cast<int>(kept); pos < n; ++pos) {
-      const bool keep = pos >= n - needed;
+      const bool keep = own && pos >= n - needed;
       in.read(row.data(), static_cast<std::streamsize>(row.size()));
-      if (keep) std::memcpy(s.cache.KeyRow(layer, pos), row.data(), row.size());
+      if (keep) std::memcpy(kv.KeyRow(seq, layer, pos), row.data(), row.size());
       in.read(row.data(), static_cast<std::streamsize>(row.size()));
-      if (keep) std::memcpy(s.cache.ValueRow(layer, pos), row.data(), row.size());
+      if (keep) std::memcpy(kv.ValueRow(seq, layer, pos), row.data(), row.size());
     }
-    if (!in) {
-      Truncate(0);
-      return error("truncated session file");
-    }
+    if (!in) return fail("truncated session file");
   }
-  s.tokens = std::move(tokens);
+  kv.Commit(seq, tokens);
+  kv.Release(s.seq);
+  s.seq = std::move(seq);
   s.logits = std::move(logits);
-  s.cache.set_size(n);
   if (metadata != nullptr) *metadata = std::move(meta);
   return Status();
 }

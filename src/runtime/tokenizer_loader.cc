@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "io/model_source.h"
+#include "io/paths.h"
 #include "model/spec.h"
 
 namespace gemma {
@@ -61,15 +62,22 @@ Tokenizer FromGguf(const GgufFile& f) {
 
 Tokenizer LoadTokenizerFile(const std::string& path) {
   namespace fs = std::filesystem;
-  if (fs::is_directory(path)) {
-    if (fs::exists(fs::path(path) / "tokenizer.json")) {
-      return Tokenizer::FromTokenizerJson((fs::path(path) / "tokenizer.json").string());
+  // stat() first: a FIFO must not be opened, and a symlink loop or an
+  // over-long name is an error message, not a filesystem_error.
+  if (StatPath(path) == PathType::kDirectory) {
+    const std::string json = (fs::path(path) / "tokenizer.json").string();
+    if (StatPath(json) != PathType::kMissing) {
+      RequireRegularFile(json, "tokenizer file");
+      return Tokenizer::FromTokenizerJson(json);
     }
-    if (fs::exists(fs::path(path) / "tokenizer.model")) {
-      return Tokenizer::FromSentencePieceModel((fs::path(path) / "tokenizer.model").string());
+    const std::string model = (fs::path(path) / "tokenizer.model").string();
+    if (StatPath(model) != PathType::kMissing) {
+      RequireRegularFile(model, "tokenizer file");
+      return Tokenizer::FromSentencePieceModel(model);
     }
     Fail(path, ": no tokenizer.json or tokenizer.model in this folder");
   }
+  RequireRegularFile(path, "tokenizer file");
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
     return Tokenizer::FromTokenizerJson(path);
   }
@@ -89,6 +97,14 @@ Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_p
     return Tokenizer::FromSentencePieceModel(source.tokenizer_model_path);
   }
   Fail(source.path, ": no tokenizer.json or tokenizer.model in the folder (pass --tokenizer)");
+}
+
+std::string TokenizerOrigin(const ModelSource& source, const std::string& override_path) {
+  // The same order as LoadTokenizer.
+  if (!override_path.empty()) return override_path;
+  if (source.format == ModelFormat::kGguf) return source.path + " (GGUF metadata)";
+  if (!source.tokenizer_json_path.empty()) return source.tokenizer_json_path;
+  return source.tokenizer_model_path;
 }
 
 void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,

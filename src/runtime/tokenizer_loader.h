@@ -16,6 +16,10 @@ struct ModelSpec;
 Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path);
 Tokenizer LoadTokenizerFile(const std::string& path);
 
+// Where LoadTokenizer(source, override_path) takes the vocabulary from, in
+// words: the override path, "<file> (GGUF metadata)", or the folder's file.
+std::string TokenizerOrigin(const ModelSource& source, const std::string& override_path);
+
 // A tokenizer "matches" when every id it can produce has an embedding row.
 void CheckTokenizerMatchesModel(const Tokenizer& tokenizer, const ModelSpec& spec,
                                 const std::string& origin);

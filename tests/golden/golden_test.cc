@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "gemma/gemma.h"
 #include "testing/golden_case.h"
@@ -41,6 +43,19 @@ std::vector<Variant> AllVariants() {
 }
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.case_name << " " << v.file; }
+
+// The peers' figures on the golden files (written by scripts/fidelity_report.py).
+const nlohmann::json& LoadPeerFidelity() {
+  static const nlohmann::json json = [] {
+    std::ifstream in(std::string(GEMMA_TEST_DATA_DIR) + "/golden/peer_fidelity.json");
+    if (!in) {
+      ADD_FAILURE() << "missing tests/data/golden/peer_fidelity.json";
+      return nlohmann::json::object();
+    }
+    return nlohmann::json::parse(in);
+  }();
+  return json;
+}
 
 class GoldenTest : public ::testing::TestWithParam<Variant> {
  protected:
@@ -153,6 +168,22 @@ std::vector<float> VariantPromptLogits(const Variant& v, const nlohmann::json& j
                       exact);
 }
 
+// The argmax of the session's logits, appended and decoded, n times (the
+// last id is not appended): the greedy continuation through the KV cache.
+std::vector<int32_t> GreedyContinuation(Session& session, size_t n) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < n; ++i) {
+    const std::span<const float> l = session.logits();
+    const int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    ids.push_back(next);
+    if (i + 1 < n && !session.Append(std::span<const int32_t>(&next, 1)).ok()) {
+      ADD_FAILURE() << "decode step " << i << " failed";
+      break;
+    }
+  }
+  return ids;
+}
+
 // With --exact, a quantized file is computed exactly (f32 activations on its
 // dequantized weights): it must then match the file's own dequantized
 // reference to the f32_compute tolerance, a far sharper check of every weight
@@ -174,25 +205,38 @@ TEST_P(ExactQuantizedTest, MatchesDequantizedReference) {
   EXPECT_EQ(c.top1, 1.0);
 }
 
-// The default path for BF16 weights rounds activations to bf16 (as
-// llama.cpp's CPU backend does) where the CPU has AVX512_BF16. Bound, from
-// the four cases (docs/numerics.md): mean KL <= 2e-3 against the f32
-// reference (about 2.5x the worst measured; q8_0 files sit at 6e-3..2e-2) and
-// top-1 >= 0.94.
-class FastBf16Test : public ::testing::TestWithParam<Variant> {};
+// The default path for BF16 weights splits activations into hi + lo bf16
+// values (~16 significant bits) where the CPU has AVX512_BF16, and runs the
+// f32 kernels elsewhere. With the f32 cache it must then meet nearly the
+// f32_compute bars: 2x the tolerance (hi + lo leaves x 2^-17 off, against
+// f32's 2^-24; measured 0.3-0.8x the tolerance), every argmax, and the greedy
+// continuation. Rounding to one bf16 (llama.cpp's BF16 path, ours before)
+// missed all three: max rel 1-5e-2, top-1 0.96-1.0, one greedy change.
+class DefaultBf16Test : public ::testing::TestWithParam<Variant> {};
 
-TEST_P(FastBf16Test, StaysCloseToReference) {
+TEST_P(DefaultBf16Test, MatchesReferenceNearlyToF32) {
   const Variant& v = GetParam();
   const nlohmann::json json = LoadCaseJson(v.case_name);
-  const std::vector<float> logits = VariantPromptLogits(v, json, /*exact=*/false);
+  ModelOptions options;
+  options.threads = 2;
+  options.kv_cache_type = "f32";
+  auto model = Model::Open(v.path(), options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  Session session(**model);
+  std::vector<float> logits;
+  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
   const LogitComparison c = CompareLogits(
-      logits, LoadF32(GoldenDir(v.case_name) + "/logits/expected_prompt_logits.f32.bin"),
-      json["config_summary"]["vocab_size"].get<int>());
+      logits, LoadF32(GoldenDir(v.case_name) + "/logits/expected_prompt_logits.f32.bin"), vocab);
   std::printf("GOLDEN %-14s %-7s %-22s max_abs %.3e max_rel %.3e top1 %.3f kl %.3e\n",
               v.case_name.c_str(), v.file.c_str(), "default vs f32 ref", c.max_abs, c.max_rel,
               c.top1, c.kl_mean);
-  EXPECT_LE(c.kl_mean, 2e-3);
-  EXPECT_GE(c.top1, 0.94);
+  const double tolerance =
+      json["suggested_tolerances"]["f32_compute"]["max_rel_diff"].get<double>();
+  EXPECT_LE(c.max_rel, 2 * tolerance);
+  EXPECT_EQ(c.top1, 1.0);
+  const std::vector<int32_t> expected = json["greedy"]["ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(GreedyContinuation(session, expected.size()), expected);
 }
 
 // Prefilling in pieces (a multi-turn chat's pattern) must give the logits of
@@ -218,11 +262,12 @@ TEST_P(ChunkedPrefillTest, EqualsOnePass) {
   EXPECT_EQ(c.top1, 1.0);
 }
 
-// What a user runs by default: packed weights, a bf16 cache, and (with
-// AVX512_BF16) bf16-dot attention. The prompt's logits must not depend on how
-// it is batched, to the bit, whether 256, 5 or 1 token(s) go per step (1 is
-// the decode path): the attention kernels sum in one order however many
-// queries share a tile.
+// What a user runs by default: packed weights, the "auto" cache (f32 for
+// 16-bit weights, f16 for quantized ones), and, with an explicit bf16 cache
+// on AVX512_BF16, bf16-dot attention. The prompt's logits must not depend on
+// how it is batched, to the bit, whether 256, 5 or 1 token(s) go per step (1
+// is the decode path): the attention kernels sum in one order however many
+// queries share a tile, and each token's activations are rounded alone.
 class DefaultPathTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(DefaultPathTest, LogitsDoNotDependOnBatchSize) {
@@ -230,43 +275,74 @@ TEST_P(DefaultPathTest, LogitsDoNotDependOnBatchSize) {
   const nlohmann::json json = LoadCaseJson(v.case_name);
   const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
   const int vocab = json["config_summary"]["vocab_size"].get<int>();
-  const std::vector<float> whole = PromptLogits(v.path(), prompt, "bf16", 256, /*exact=*/false);
-  for (int batch : {5, 1}) {
-    const std::vector<float> pieces = PromptLogits(v.path(), prompt, "bf16", batch, false);
-    const LogitComparison c = CompareLogits(pieces, whole, vocab);
-    EXPECT_EQ(c.max_abs, 0.0) << "batch " << batch;
+  for (const char* kv : {"auto", "bf16"}) {
+    const std::vector<float> whole = PromptLogits(v.path(), prompt, kv, 256, /*exact=*/false);
+    for (int batch : {5, 1}) {
+      const std::vector<float> pieces = PromptLogits(v.path(), prompt, kv, batch, false);
+      const LogitComparison c = CompareLogits(pieces, whole, vocab);
+      EXPECT_EQ(c.max_abs, 0.0) << "kv " << kv << ", batch " << batch;
+    }
   }
 }
 
-// The default configuration meets the same bars as the f32 cache the
-// golden tolerances assume (GoldenTest, FastBf16Test): the bf16 cache and
-// bf16-dot attention add no loss that matters. Quantized files against their
-// dequantized reference with case.json's bars, bf16 files against the f32
-// reference with FastBf16Test's.
-TEST_P(DefaultPathTest, Bf16CacheMeetsTheCaseBars) {
+// The default configuration (ModelOptions{}: packed weights, auto cache)
+// against the reference, held to the figures of the peers measured on the
+// same files (tests/data/golden/peer_fidelity.json, which says where each
+// came from): 16-bit files must have KL no larger and top-1 no lower than
+// the best peer, and the reference's greedy continuation wherever a peer has
+// it. Quantized files: the peers round activations to 8 bits as we do, so
+// which near-ties flip is chance; they are held to case.json's bars against
+// their dequantized reference (2x ik_llama.cpp's KL) and to the best peer's
+// KL against the f32 reference with 1.25x slack (measured: at most 1.14x,
+// gemma3_h256 q8_0 against llama.cpp).
+class PeerBarTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
   const Variant& v = GetParam();
   const nlohmann::json json = LoadCaseJson(v.case_name);
-  const std::vector<int32_t> prompt = json["prompt"]["ids"].get<std::vector<int32_t>>();
-  const int vocab = json["config_summary"]["vocab_size"].get<int>();
-  const std::vector<float> logits = PromptLogits(v.path(), prompt, "bf16", 256, false);
-  const std::string dir = GoldenDir(v.case_name) + "/logits/";
-  if (v.quantized()) {
-    const nlohmann::json& t = json["suggested_tolerances"][v.file]["vs_dequant_reference"];
-    const LogitComparison c = CompareLogits(
-        logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"), vocab);
-    std::printf("DEFAULT %-14s %-7s bf16 cache vs dequant ref: top1 %.3f kl %.3e\n",
-                v.case_name.c_str(), v.file.c_str(), c.top1, c.kl_mean);
-    EXPECT_LE(c.kl_mean, t["kl_mean_max"].get<double>());
-    EXPECT_GE(c.top1, t["top1_agreement_min"].get<double>() - 2.0 / 54);
-    EXPECT_EQ(c.decisive_flips, 0);
-  } else {
-    const LogitComparison c =
-        CompareLogits(logits, LoadF32(dir + "expected_prompt_logits.f32.bin"), vocab);
-    std::printf("DEFAULT %-14s %-7s bf16 cache vs f32 ref: top1 %.3f kl %.3e\n",
-                v.case_name.c_str(), v.file.c_str(), c.top1, c.kl_mean);
-    EXPECT_LE(c.kl_mean, 2e-3);
-    EXPECT_GE(c.top1, 0.94);
+  const nlohmann::json peers =
+      LoadPeerFidelity()["figures"][v.case_name][v.file == "hf" ? "bf16" : v.file];
+  ASSERT_FALSE(peers.empty()) << "no peer figures for " << v.case_name << " " << v.file;
+  double best_kl = INFINITY, best_top1 = 0;
+  bool a_peer_keeps_greedy = false;
+  for (const auto& [engine, f] : peers.items()) {
+    best_kl = std::min(best_kl, f["kl"].get<double>());
+    best_top1 = std::max(best_top1, f["top1"].get<double>());
+    a_peer_keeps_greedy = a_peer_keeps_greedy || f.value("greedy_equal", false);
   }
+  ModelOptions options;
+  options.threads = 2;
+  auto model = Model::Open(v.path(), options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  Session session(**model);
+  std::vector<float> logits;
+  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const std::string dir = GoldenDir(v.case_name) + "/logits/";
+  const LogitComparison c =
+      CompareLogits(logits, LoadF32(dir + "expected_prompt_logits.f32.bin"), vocab);
+  const std::vector<int32_t> expected = json["greedy"]["ids"].get<std::vector<int32_t>>();
+  const bool greedy_equal = GreedyContinuation(session, expected.size()) == expected;
+  std::printf(
+      "DEFAULT %-14s %-7s kv %-4s vs f32 ref: kl %.3e (best peer %.3e) top1 %.3f (%.3f) "
+      "greedy %s\n",
+      v.case_name.c_str(), v.file.c_str(), model.value()->info().kv_cache_type.c_str(), c.kl_mean,
+      best_kl, c.top1, best_top1, greedy_equal ? "=" : "differs");
+  if (!v.quantized()) {
+    EXPECT_LE(c.kl_mean, best_kl);
+    EXPECT_GE(c.top1, best_top1);
+    if (a_peer_keeps_greedy) {
+      EXPECT_TRUE(greedy_equal);
+    }
+    return;
+  }
+  EXPECT_LE(c.kl_mean, 1.25 * best_kl);
+  const nlohmann::json& t = json["suggested_tolerances"][v.file]["vs_dequant_reference"];
+  const LogitComparison dq = CompareLogits(
+      logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"), vocab);
+  EXPECT_LE(dq.kl_mean, t["kl_mean_max"].get<double>());
+  EXPECT_GE(dq.top1, t["top1_agreement_min"].get<double>() - 2.0 / 54);
+  EXPECT_EQ(dq.decisive_flips, 0);
 }
 
 std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
@@ -289,7 +365,7 @@ std::vector<Variant> Bf16Variants() {  // the bf16 GGUFs and the bf16 safetensor
   }
   return out;
 }
-INSTANTIATE_TEST_SUITE_P(Cases, FastBf16Test, ::testing::ValuesIn(Bf16Variants()), VariantName);
+INSTANTIATE_TEST_SUITE_P(Cases, DefaultBf16Test, ::testing::ValuesIn(Bf16Variants()), VariantName);
 
 INSTANTIATE_TEST_SUITE_P(Cases, ExactQuantizedTest, ::testing::ValuesIn(QuantizedVariants()),
                          VariantName);
@@ -313,6 +389,7 @@ std::vector<Variant> DefaultPathVariants() {
 }
 INSTANTIATE_TEST_SUITE_P(Cases, DefaultPathTest, ::testing::ValuesIn(DefaultPathVariants()),
                          VariantName);
+INSTANTIATE_TEST_SUITE_P(Cases, PeerBarTest, ::testing::ValuesIn(AllVariants()), VariantName);
 
 }  // namespace
 }  // namespace gemma

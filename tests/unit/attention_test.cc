@@ -1,6 +1,7 @@
-// Tiled attention and the ring-buffer KV cache against a direct two-pass
-// computation: window edges, ring wrap-around, GQA grouping, soft-cap, the
-// split-key decode path, and every KV element type.
+// Tiled attention over the KV memory against a direct two-pass computation:
+// window edges, blocks released behind the window, GQA grouping, soft-cap,
+// split keys, every KV element type; and batch invariance: a query's bits do
+// not depend on the other rows of its call, the thread count or the chunking.
 #include "model/attention.h"
 
 #include <gtest/gtest.h>
@@ -9,7 +10,7 @@
 #include <random>
 
 #include "base/error.h"
-#include "memory/kv_cache.h"
+#include "memory/kv_memory.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -85,11 +86,49 @@ void PrintTo(const Case& c, std::ostream* os) {
 
 class AttentionTest : public ::testing::TestWithParam<Case> {};
 
+KvMemory::Config MemoryFor(DType type, int context, int chunk, int sequences = 1) {
+  KvMemory::Config config;
+  config.type = type;
+  config.max_sequences = sequences;
+  config.context_length = context;
+  config.max_batch = chunk;
+  return config;
+}
+
+// Fills `seq` with random keys/values for positions [seq.size(), end) in
+// chunks, returning what the memory holds after rounding (the reference uses
+// those, so that tests isolate the attention arithmetic).
+void Fill(KvMemory& kv, SequenceKv& seq, int end, int chunk, std::mt19937& rng,
+          std::vector<float>& stored_keys, std::vector<float>& stored_values) {
+  const KvLayerShape& s = kv.shape(0);
+  const int kv_width = s.kv_heads * s.head_dim;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  stored_keys.resize(static_cast<size_t>(end) * kv_width);
+  stored_values.resize(stored_keys.size());
+  std::vector<float> k(kv_width), v(kv_width);
+  while (seq.size() < end) {
+    const int start = seq.size();
+    const int n = std::min(chunk, end - start);
+    ASSERT_TRUE(kv.Reserve(seq, start + n));
+    for (int pos = start; pos < start + n; ++pos) {
+      for (float& x : k) x = normal(rng);
+      for (float& x : v) x = normal(rng);
+      kv.Store(seq, 0, pos, k.data(), v.data());
+      for (int g = 0; g < s.kv_heads; ++g) {
+        const size_t at = (static_cast<size_t>(pos) * s.kv_heads + g) * s.head_dim;
+        kv.LoadKeys(seq, 0, g, pos, 1, &stored_keys[at]);
+        kv.LoadValues(seq, 0, g, pos, 1, &stored_values[at]);
+      }
+    }
+    kv.Commit(seq, std::vector<int32_t>(n, 1));
+  }
+}
+
 TEST_P(AttentionTest, MatchesDirectComputation) {
   const Case c = GetParam();
   const ModelSpec spec = OneLayer(c.window, c.softcap, 4, 2, c.head_dim);
   const LayerSpec& l = spec.layers[0];
-  const int total = 150;  // far beyond the window: the ring wraps many times
+  const int total = 300;  // far beyond the window: sliding blocks are released behind it
   const int kv_width = l.num_key_value_heads * l.head_dim;
   const int q_width = l.num_attention_heads * l.head_dim;
   std::mt19937 rng(c.window * 100 + c.chunk);
@@ -100,38 +139,43 @@ TEST_P(AttentionTest, MatchesDirectComputation) {
   for (float& v : values) v = normal(rng);
   for (float& v : queries) v = 2.0f * normal(rng);
 
-  KvCache cache(KvShapes(spec), total, c.chunk, c.kv_type);
-  // What the cache actually holds after rounding to its type: the reference
-  // uses those, so this test isolates the attention arithmetic.
+  KvMemory kv(KvShapes(spec), MemoryFor(c.kv_type, total, c.chunk));
+  SequenceKv seq;
   std::vector<float> stored_keys(keys.size()), stored_values(values.size());
   ThreadPool pool(c.threads);
   TiledAttention attention;
   double worst = 0;
   for (int start = 0; start < total; start += c.chunk) {
     const int n = std::min(c.chunk, total - start);
+    ASSERT_TRUE(kv.Reserve(seq, start + n));
     for (int t = 0; t < n; ++t) {
       const int pos = start + t;
-      cache.Store(0, pos, &keys[static_cast<size_t>(pos) * kv_width],
-                  &values[static_cast<size_t>(pos) * kv_width]);
+      kv.Store(seq, 0, pos, &keys[static_cast<size_t>(pos) * kv_width],
+               &values[static_cast<size_t>(pos) * kv_width]);
       for (int g = 0; g < l.num_key_value_heads; ++g) {
-        cache.LoadKeys(
-            0, g, pos, 1,
-            &stored_keys[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
-        cache.LoadValues(
-            0, g, pos, 1,
-            &stored_values[(static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim]);
+        const size_t at = (static_cast<size_t>(pos) * l.num_key_value_heads + g) * l.head_dim;
+        kv.LoadKeys(seq, 0, g, pos, 1, &stored_keys[at]);
+        kv.LoadValues(seq, 0, g, pos, 1, &stored_values[at]);
       }
     }
     std::vector<float> out(static_cast<size_t>(n) * q_width);
     const std::vector<float> q(queries.begin() + static_cast<size_t>(start) * q_width,
                                queries.begin() + static_cast<size_t>(start + n) * q_width);
-    attention.Run(l, 0, q.data(), n, start, cache, pool, out.data());
+    const AttentionSegment segment{&seq, 0, n, start};
+    attention.Run(l, 0, q.data(), {&segment, 1}, kv, pool, out.data());
+    kv.Commit(seq, std::vector<int32_t>(n, 1));
     const std::vector<float> expected = Reference(l, q, n, start, stored_keys, stored_values);
     for (size_t i = 0; i < out.size(); ++i)
       worst = std::max(worst, std::fabs(double(out[i]) - expected[i]));
   }
+  if (c.window > 0) {
+    // Only the window's blocks are still held.
+    EXPECT_GE(kv.FirstHeld(seq, 0),
+              (total - c.window) / kKvBlockTokens * kKvBlockTokens - kKvBlockTokens);
+    EXPECT_GT(kv.FirstHeld(seq, 0), 0);
+  }
   // Outputs are convex combinations of N(0,1) values (|v| < ~5); f32 online
-  // softmax over <= 150 keys stays within a few hundred ulps of 1.
+  // softmax over <= 300 keys stays within a few hundred ulps of 1.
   EXPECT_LT(worst, 2e-5) << "window " << c.window << " chunk " << c.chunk;
 }
 
@@ -140,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{0, 1, 1, 0, DType::kF32},      // global, decode
                       Case{0, 64, 2, 0, DType::kF32},     // global, prefill, 2 threads
                       Case{16, 1, 2, 0, DType::kF32},     // sliding decode, split keys
-                      Case{16, 5, 1, 0, DType::kF32},     // ring of 20 slots
+                      Case{16, 5, 1, 0, DType::kF32},     // small prefill chunks
                       Case{16, 16, 2, 0, DType::kF32},    // chunk = window
                       Case{5, 7, 2, 0, DType::kF32},      // chunk > window
                       Case{1, 3, 1, 0, DType::kF32},      // window 1: only itself
@@ -159,53 +203,88 @@ INSTANTIATE_TEST_SUITE_P(
              std::string(Name(c.kv_type)) + "_d" + std::to_string(c.head_dim);
     });
 
-// Each KV type keeps values within its rounding error.
-TEST(KvCache, ElementTypesRoundTrip) {
-  const ModelSpec spec = OneLayer(0, 0, 1, 1, 64);
-  std::mt19937 rng(7);
+// Across the split boundary (kSplitKeys): a long global context, checked
+// against the direct computation for decode and prefill.
+TEST(Attention, LongContextAcrossSplits) {
+  const ModelSpec spec = OneLayer(0, 0, 2, 1, 32);
+  const LayerSpec& l = spec.layers[0];
+  const int total = 2 * TiledAttention::kSplitKeys + 77;
+  std::mt19937 rng(11);
+  KvMemory kv(KvShapes(spec), MemoryFor(DType::kF32, total, 128));
+  SequenceKv seq;
+  std::vector<float> keys, values;
+  Fill(kv, seq, total, 128, rng, keys, values);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> row(64), back(64);
-  for (float& v : row) v = normal(rng);
-  // Relative to the row's max |x|: bf16 2^-9, f16 2^-11, q8_0 1/254, q4_0 1/14 (half a step).
-  const std::pair<DType, double> bounds[] = {{DType::kF32, 0},
-                                             {DType::kBF16, 1.0 / 256},
-                                             {DType::kF16, 1.0 / 1024},
-                                             {DType::kQ8_0, 1.0 / 200},
-                                             {DType::kQ4_0, 1.0 / 7}};
-  double max_abs = 0;
-  for (float v : row) max_abs = std::max(max_abs, double(std::fabs(v)));
-  for (const auto& [type, bound] : bounds) {
-    KvCache cache(KvShapes(spec), 8, 1, type);
-    cache.Store(0, 3, row.data(), row.data());
-    cache.LoadKeys(0, 0, 3, 1, back.data());
-    double worst = 0;
-    for (int i = 0; i < 64; ++i) worst = std::max(worst, std::fabs(double(back[i]) - row[i]));
-    EXPECT_LE(worst, bound * max_abs) << Name(type);
-    if (type != DType::kF32) {
-      EXPECT_GT(worst, 0.0) << Name(type) << " should round";
-    }
+  ThreadPool pool(2);
+  TiledAttention attention;
+  // The last 20 positions as one "prefill" query block run against the keys
+  // held (Fill stored them; queries see keys up to their own position).
+  const int n = 20, start = total - n;
+  std::vector<float> q(static_cast<size_t>(n) * 2 * 32);
+  for (float& v : q) v = normal(rng);
+  std::vector<float> out(q.size());
+  const AttentionSegment segment{&seq, 0, n, start};
+  attention.Run(l, 0, q.data(), {&segment, 1}, kv, pool, out.data());
+  const std::vector<float> expected = Reference(l, q, n, start, keys, values);
+  double worst = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    worst = std::max(worst, std::fabs(double(out[i]) - expected[i]));
+  EXPECT_LT(worst, 2e-5);
+}
+
+// A query's result is the same bits whether it runs alone (one thread or
+// two), as a decode row next to other sequences' rows, or inside a prefill
+// block: the kernels and the fixed split boundaries make it so.
+TEST(Attention, BatchInvariantBits) {
+  for (int window : {0, 700}) {
+    // One kv head: alone on two threads, the decode row's splits spread over
+    // both threads (merged afterwards); on one thread, or beside other rows,
+    // one thread runs them in turn.
+    const ModelSpec spec = OneLayer(window, 0, 4, 1, 32);
+    const LayerSpec& l = spec.layers[0];
+    const int q_width = 4 * 32;
+    std::mt19937 rng(window + 3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    KvMemory kv(KvShapes(spec), MemoryFor(DType::kBF16, 2048, 64, 3));
+    SequenceKv a, b, c;
+    std::vector<float> keys, values;
+    Fill(kv, a, 1300, 64, rng, keys, values);  // past two split boundaries
+    Fill(kv, b, 40, 64, rng, keys, values);
+    Fill(kv, c, 600, 64, rng, keys, values);
+    // Queries: 16 rows for positions 1284..1299 of a; one for the last of b
+    // and of c.
+    std::vector<float> qa(16 * q_width), qb(q_width), qc(q_width);
+    for (float& v : qa) v = normal(rng);
+    for (float& v : qb) v = normal(rng);
+    for (float& v : qc) v = normal(rng);
+    auto run = [&](std::vector<AttentionSegment> segments, const std::vector<float>& q,
+                   int threads) {
+      ThreadPool pool(threads);
+      TiledAttention attention;
+      std::vector<float> out(q.size());
+      attention.Run(l, 0, q.data(), segments, kv, pool, out.data());
+      return out;
+    };
+    // Alone: the last row of a as a decode step, on 1 and on 2 threads.
+    const std::vector<float> last_a(qa.end() - q_width, qa.end());
+    const std::vector<float> alone1 = run({{&a, 0, 1, 1299}}, last_a, 1);
+    const std::vector<float> alone2 = run({{&a, 0, 1, 1299}}, last_a, 2);
+    EXPECT_EQ(alone1, alone2) << "window " << window;
+    // Inside a 16-row prefill block of a.
+    const std::vector<float> block = run({{&a, 0, 16, 1284}}, qa, 2);
+    EXPECT_TRUE(std::equal(alone1.begin(), alone1.end(), block.end() - q_width))
+        << "window " << window;
+    // Beside the decode rows of b and c: rows b, a, c.
+    std::vector<float> mixed_q = qb;
+    mixed_q.insert(mixed_q.end(), last_a.begin(), last_a.end());
+    mixed_q.insert(mixed_q.end(), qc.begin(), qc.end());
+    const std::vector<float> mixed =
+        run({{&b, 0, 1, 39}, {&a, 1, 1, 1299}, {&c, 2, 1, 599}}, mixed_q, 2);
+    EXPECT_TRUE(std::equal(alone1.begin(), alone1.end(), mixed.begin() + q_width))
+        << "window " << window;
+    const std::vector<float> b_alone = run({{&b, 0, 1, 39}}, qb, 1);
+    EXPECT_TRUE(std::equal(b_alone.begin(), b_alone.end(), mixed.begin()));
   }
-}
-
-TEST(KvCache, SlidingLayersKeepOnlyTheirRing) {
-  ModelSpec spec = OneLayer(512, 0, 4, 1, 256);
-  spec.layers.resize(6, spec.layers[0]);
-  spec.layers[5].attention = AttentionType::kGlobal;  // Gemma 3: 5 local, 1 global
-  spec.layers[5].sliding_window = 0;
-  const size_t per_position = 2 * 256 * 2;  // K + V, one kv head, bf16
-  EXPECT_EQ(KvCache::BytesNeeded(KvShapes(spec), 32768, 256, DType::kBF16),
-            per_position * (5 * (512 + 255) + 32768));
-  KvCache cache(KvShapes(spec), 32768, 256, DType::kBF16);
-  EXPECT_EQ(cache.capacity(0), 767);
-  EXPECT_EQ(cache.capacity(5), 32768);
-  EXPECT_EQ(cache.BytesUsed(), KvCache::BytesNeeded(KvShapes(spec), 32768, 256, DType::kBF16));
-}
-
-TEST(KvCache, RejectsTypesThatDoNotFitTheHead) {
-  const ModelSpec spec = OneLayer(0, 0, 1, 1, 48);  // 48 is not a multiple of 32
-  EXPECT_THROW(KvCache(KvShapes(spec), 8, 1, DType::kQ8_0), Error);
-  EXPECT_THROW(ParseKvType("q5_k"), Error);
-  EXPECT_EQ(ParseKvType("q4_0"), DType::kQ4_0);
 }
 
 }  // namespace

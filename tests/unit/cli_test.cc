@@ -9,40 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "testing/cli_runner.h"
 #include "testing/golden_case.h"
 
 namespace gemma {
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout and stderr
-};
-
-// Runs the CLI with `args` (already shell-quoted), optionally feeding stdin.
-Output RunCli(const std::string& args, const std::string& input = "") {
-  std::string command = std::string(GEMMA_CLI_PATH) + " " + args + " 2>&1";
-  std::string input_file;
-  if (!input.empty()) {
-    input_file =
-        (std::filesystem::temp_directory_path() / ("gemma_cli_input_" + std::to_string(::getpid())))
-            .string();
-    std::ofstream(input_file) << input;
-    command += " < " + input_file;
-  } else {
-    command += " < /dev/null";
-  }
-  Output out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.text.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (!input_file.empty()) std::filesystem::remove(input_file);
-  return out;
-}
+using Output = testing::CliOutput;
+using testing::RunCli;
 
 std::string LastLine(const std::string& text) {
   std::string s = text;
@@ -51,7 +25,7 @@ std::string LastLine(const std::string& text) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-const std::string kTinyModel = std::string(GEMMA_REPO_DIR) + "/models/tiny-gemma3.gguf";
+const std::string kTinyModel = testing::TinyModel();
 
 TEST(Cli, LogitsAndGreedyMatchReference) {
   const nlohmann::json c = testing::LoadCaseJson("gemma2_swa");
@@ -144,8 +118,9 @@ TEST(Cli, TokenizeJsonl) {
 
 TEST(Cli, RunIsReproducibleWithASeed) {
   const std::string args = "run -m " + kTinyModel + " -p 'Tell me a story' -n 12 --temp 1 --seed 7";
-  const Output a = RunCli(args);
-  const Output b = RunCli(args);
+  // stdout only: the timing line on stderr differs from run to run.
+  const Output a = RunCli(args, "", /*separate_stderr=*/true);
+  const Output b = RunCli(args, "", /*separate_stderr=*/true);
   ASSERT_EQ(a.exit_code, 0) << a.text;
   EXPECT_EQ(a.text, b.text);
   EXPECT_FALSE(a.text.empty());
@@ -193,7 +168,7 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
     EXPECT_GT(r["avg_ts"].get<double>(), 0.0);
     EXPECT_EQ(r["samples_ts"].size(), 2u);
   }
-  EXPECT_EQ(j[0]["type_k"], "bf16");
+  EXPECT_EQ(j[0]["type_k"], "f16");  // the default KV type, as llama-bench reports it
 }
 
 TEST(Cli, PerplexityAndKlBase) {
@@ -234,11 +209,13 @@ TEST(Cli, InfoReportsCacheForContext) {
   const Output large = RunCli("info --json --no-tensors -m " + kTinyModel + " --ctx 1024");
   ASSERT_EQ(small.exit_code, 0) << small.text;
   const auto a = nlohmann::json::parse(small.text), b = nlohmann::json::parse(large.text);
-  // One global layer of 6 grows with the context; the 5 sliding layers keep
-  // window 16 + batch 256 - 1 slots (capped by the context).
-  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, bf16
-  EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * (64 + 5 * 64));
-  EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * (1024 + 5 * 271));
+  // Blocks of 64 positions. The one global layer of 6 grows with the context
+  // (plus one block of slack for the partly filled last one); the 5 sliding
+  // layers keep the blocks a 256-token step at the end of the 16-token window
+  // can touch, (16 + 256 - 2) / 64 + 2 = 6, or the context's blocks + 1 if fewer.
+  const size_t per_position = 2 * 2 * 32 * 2;  // K+V, 2 kv heads, head_dim 32, f16 (auto for q8_0)
+  EXPECT_EQ(a["kv_cache_bytes"].get<size_t>(), per_position * 64 * (2 + 5 * 2));
+  EXPECT_EQ(b["kv_cache_bytes"].get<size_t>(), per_position * 64 * (17 + 5 * 6));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ std::unique_ptr<Model> Open(const std::string& path, int ctx = 256, const char* 
   options.context_length = ctx;
   options.kv_cache_type = kv;
   options.batch_size = batch;
+  options.parallel = 3;  // the tests hold up to three sessions of one model at once
   auto model = Model::Open(path, options);
   EXPECT_TRUE(model.ok()) << model.status().message();
   return model.ok() ? std::move(model).value() : nullptr;
@@ -86,6 +87,28 @@ TEST(Session, SaveLoadRoundTrip) {
     EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << kv;
     fs::remove(path);
   }
+}
+
+// Sessions share the model's KV memory (ModelOptions::kv_size positions of
+// the global layers, in blocks of 64, plus one block per parallel sequence):
+// a session that does not fit gets a clear error, not a crash, and memory
+// given back serves the next.
+TEST(Session, FullKvMemoryIsAClearError) {
+  ModelOptions options;
+  options.context_length = 256;
+  options.kv_size = 128;  // 2 blocks + 1 = 192 positions
+  auto model = Model::Open(kGemma3, options);
+  ASSERT_TRUE(model.ok());
+  const std::vector<int32_t> ids = Prompt("gemma3_qknorm");  // 54 tokens
+  Session a(**model);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.Append(ids).ok());  // 162 positions: 3 blocks
+  Session b(**model);
+  Status status = b.Append(ids);
+  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(status.message().find("KV memory is full"), std::string::npos) << status.message();
+  a.Reset();
+  status = b.Append(ids);
+  EXPECT_TRUE(status.ok()) << status.message();
 }
 
 TEST(Session, LoadRefusesAnotherModelOrKvType) {

@@ -63,7 +63,8 @@ struct PackedRefResult {
 
 inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, int64_t tokens) {
   if (w.type == DType::kBF16) {
-    // Both operands in bf16 (x rounded to nearest even), products summed exactly.
+    // x as hi + lo bf16 values (hi = bf16(x), lo = bf16(x - hi), nearest
+    // even), each multiplied by the bf16 weight; products summed exactly.
     PackedRefResult out;
     out.y.resize(static_cast<size_t>(tokens * w.rows));
     out.abs_terms.resize(out.y.size());
@@ -72,10 +73,14 @@ inline PackedRefResult MatMulPackedRef(const WeightMatrix& w, const float* x, in
         const auto* wr = reinterpret_cast<const uint16_t*>(w.Row(r));
         double total = 0, abs_total = 0;
         for (int64_t k = 0; k < w.cols; ++k) {
-          const double term =
-              static_cast<double>(Bf16ToF32(wr[k])) * Bf16ToF32(F32ToBf16(x[t * w.cols + k]));
-          total += term;
-          abs_total += std::fabs(term);
+          const float xk = x[t * w.cols + k];
+          const float hi = Bf16ToF32(F32ToBf16(xk));
+          const float lo = Bf16ToF32(F32ToBf16(xk - hi));
+          const double weight = Bf16ToF32(wr[k]);
+          for (const double term : {weight * hi, weight * lo}) {
+            total += term;
+            abs_total += std::fabs(term);
+          }
         }
         out.y[static_cast<size_t>(t * w.rows + r)] = total;
         out.abs_terms[static_cast<size_t>(t * w.rows + r)] = abs_total;

@@ -1,0 +1,23 @@
+// The conversation part of a chat session file (Chat::Save writes it as JSON
+// next to the KV cache): read with typed access, so a file edited by hand or
+// corrupted gives an error naming the file and the key, never an exception.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gemma/gemma.h"
+
+namespace gemma {
+
+struct ChatMetadata {
+  std::string system;
+  bool turn_open = false;
+  std::vector<Chat::Turn> turns;
+};
+
+// `default_system` stands when the file names no system prompt.
+Result<ChatMetadata> ParseChatMetadata(const std::string& json_text, const std::string& path,
+                                       const std::string& default_system);
+
+}  // namespace gemma

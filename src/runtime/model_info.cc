@@ -1,0 +1,89 @@
+#include "runtime/model_info.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "io/chat_template.h"
+#include "runtime/engine_impl.h"
+#include "runtime/limits.h"
+#include "runtime/tokenizer_loader.h"
+
+namespace gemma {
+
+size_t ResidentSetBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long total_pages = 0, resident_pages = 0;
+  const int read = std::fscanf(f, "%llu %llu", &total_pages, &resident_pages);
+  std::fclose(f);
+  if (read != 2) return 0;
+  return static_cast<size_t>(resident_pages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads) {
+  size_t q_width = 0, kv_width = 0, ffn = 0;
+  for (const LayerSpec& l : spec.layers) {
+    q_width = std::max<size_t>(q_width, size_t{1} * l.num_attention_heads * l.head_dim);
+    kv_width = std::max<size_t>(kv_width, size_t{1} * l.num_key_value_heads * l.head_dim);
+    ffn = std::max<size_t>(ffn, l.intermediate_size);
+  }
+  const size_t hidden = spec.hidden_size;
+  const size_t rows = static_cast<size_t>(batch_size);
+  ScratchBytes s;
+  // Transformer: x, normed, proj [n, H]; q, attn_out [n, q]; k, v [n, kv];
+  // gate, up [n, F] in f32; positions and segments [n] in int.
+  s.activations =
+      rows * (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn) * sizeof(float) +
+      rows * 2 * sizeof(int);
+  const size_t widest = std::max({hidden, q_width, ffn});
+  s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
+  s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
+  return s;
+}
+
+void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_at_open,
+                  ModelInfo& info) {
+  const Tokenizer& tokenizer = *m.tokenizer;
+  info.tokenizer = TokenizerOrigin(m.source, options.tokenizer_path);
+  info.tokenizer_vocab_size = tokenizer.vocab_size();
+  info.bos_id = m.spec.bos_id;
+  info.eos_id = m.spec.eos_id;
+  info.bos_piece = tokenizer.IdToPiece(m.spec.bos_id);
+  info.eos_piece = tokenizer.IdToPiece(m.spec.eos_id);
+  for (int32_t id : m.end_ids) {
+    info.stop_ids.push_back(id);
+    info.stop_pieces.push_back(tokenizer.IdToPiece(id));
+  }
+  info.chat_format = "gemma";
+  const ChatTemplate chat_template = ReadChatTemplate(m.source);
+  info.chat_template = chat_template.text;
+  info.chat_template_origin = chat_template.origin;
+
+  info.mapped_weights_bytes = MappedBytesReadPerToken(m.weights);
+  // The packed arena and the KV cache are allocated in 2 MiB huge pages,
+  // which become resident whole.
+  auto huge_pages = [](size_t bytes) {
+    constexpr size_t kHuge = size_t{2} << 20;
+    return bytes == 0 ? 0 : (bytes + kHuge - 1) / kHuge * kHuge;
+  };
+  info.resident_weights_bytes = huge_pages(m.weights.packed_bytes) + info.mapped_weights_bytes;
+  // The arena is resident in full (every byte was written); the mapped pages
+  // a token reads are not yet (nothing ran), so what else grew is the rest.
+  const size_t now = ResidentSetBytes();
+  const size_t grown = now > rss_at_open ? now - rss_at_open : 0;
+  const ScratchBytes scratch = EstimateScratch(m.spec, m.batch_size, m.pool->num_threads());
+  // Resident already and reported apart: the arena and the executor's
+  // activations (zeroed when it was made). The KV memory is not touched yet.
+  const size_t counted = huge_pages(m.weights.packed_bytes) + scratch.activations;
+  info.resident_other_bytes = grown > counted ? grown - counted : 0;
+  info.scratch_bytes = scratch.total();
+  info.resident_bytes = info.resident_weights_bytes + info.resident_other_bytes +
+                        huge_pages(info.kv_cache_bytes) + info.scratch_bytes;
+  if (const ThreadChoice threads = ChooseThreadCount(options.threads); !threads.warning.empty()) {
+    info.warnings.push_back(threads.warning);
+  }
+}
+
+}  // namespace gemma
