@@ -9,11 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "gemma/gemma.h"
+#include "io/json_fields.h"
 #include "testing/cli_runner.h"
+#include "testing/golden_case.h"
 
 namespace gemma {
 namespace {
@@ -30,7 +33,8 @@ std::vector<char> ReadBytes(const std::string& path) {
 }
 
 void WriteBytes(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // session_fuzz: a session file of this model whose header names a KV type id
@@ -65,6 +69,46 @@ TEST(FuzzRegression, SessionFileWithUnknownKvTypeIsAnError) {
   EXPECT_NE(status.message().find("KV type"), std::string::npos) << status.message();
   EXPECT_EQ(chat.session().position(), 0);
   fs::remove(path);
+}
+
+// hf_config_fuzz: "num_attention_heads": 0 passed the range check (JSON's
+// non-negative integers are read as unsigned, and that branch compared only
+// against the maximum), and the default head_dim, hidden_size / heads, was a
+// division by zero (UBSan). Below the minimum must be an error in every
+// branch; the config then fails naming the key.
+TEST(FuzzRegression, UnsignedIntegerBelowTheMinimumIsOutOfRange) {
+  const nlohmann::json j = nlohmann::json::parse(R"({"zero": 0, "one": 1})");
+  ASSERT_TRUE(j["zero"].is_number_unsigned());
+  const JsonObject o(j, "f.json");
+  EXPECT_EQ(o.Integer("one", 1, 100), 1);
+  try {
+    o.Integer("zero", 1, 100);
+    ADD_FAILURE() << "0 accepted for 1..100";
+  } catch (const std::exception& e) {
+    EXPECT_EQ(std::string(e.what()), "f.json: key 'zero' is 0, outside 1..100");
+  }
+}
+
+TEST(FuzzRegression, ConfigWithZeroAttentionHeadsIsAnError) {
+  const fs::path dir = TempPath("gemma_fuzz_regression_hf");
+  fs::create_directories(dir);
+  const fs::path golden = fs::path(testing::GoldenDir("gemma3_qknorm")) / "hf";
+  for (const char* name : {"model.safetensors", "tokenizer.model"}) {
+    fs::create_symlink(golden / name, dir / name);
+  }
+  std::ifstream in(golden / "config.json");
+  nlohmann::json config = nlohmann::json::parse(in);
+  config["num_attention_heads"] = 0;
+  config.erase("head_dim");  // the default head_dim divides by the heads
+  std::ofstream(dir / "config.json") << config.dump();
+
+  ModelOptions options;
+  options.threads = 1;
+  auto model = Model::Open(dir.string(), options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("key 'num_attention_heads' is 0"), std::string::npos)
+      << model.status().message();
+  fs::remove_all(dir);
 }
 
 }  // namespace
