@@ -12,9 +12,15 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+#
+# The server is in it too: include/gemma/serve.h is a public header (gemma serve
+# as a library call, ApiServer), so the archive must define what it declares,
+# and that takes the server (src/server/) with its protocol layer and
+# constrained decoding. A program that never calls ApiServer links none of it
+# (the linker takes from an archive only the objects something refers to).
 set(gemma_archive_objects "")
-foreach(layer IN LISTS GEMMA_LAYER_TARGETS)
-  list(APPEND gemma_archive_objects $<TARGET_OBJECTS:${layer}>)
+foreach(library IN LISTS GEMMA_LAYER_TARGETS ITEMS gemma_server gemma_protocol gemma_constrain)
+  list(APPEND gemma_archive_objects $<TARGET_OBJECTS:${library}>)
 endforeach()
 add_library(gemma_archive STATIC ${gemma_archive_objects})
 set_target_properties(gemma_archive PROPERTIES OUTPUT_NAME gemma EXPORT_NAME gemma
@@ -23,8 +29,11 @@ target_include_directories(gemma_archive INTERFACE
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 # What the archive's objects need at link time (nlohmann-json is header-only
-# and used inside the library only), and the language level of the headers.
-target_link_libraries(gemma_archive INTERFACE hwy::hwy Threads::Threads)
+# and used inside the library only; cpp-httplib, the server's HTTP library, is
+# a shared library that gemmaConfig.cmake finds again as gemma::cpp_httplib),
+# and the language level of the headers.
+target_link_libraries(gemma_archive INTERFACE hwy::hwy Threads::Threads
+  $<BUILD_INTERFACE:${CPP_HTTPLIB}> $<INSTALL_INTERFACE:gemma::cpp_httplib>)
 target_compile_features(gemma_archive INTERFACE cxx_std_20)
 
 install(TARGETS gemma RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
