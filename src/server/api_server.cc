@@ -126,6 +126,15 @@ void ApiServer::Impl::Load() {
                         : e.kind == VocabularyEntry::Kind::kByte ? constrain::TokenKind::kByte
                                                                  : constrain::TokenKind::kControl);
       }
+      // A token that ends the generation is never text to a grammar, whatever
+      // its piece type: <end_of_turn> may be a normal or user-defined piece,
+      // and as text it would be allowed inside a JSON string and end the
+      // answer there.
+      for (const int32_t id : end_ids) {
+        if (id >= 0 && static_cast<size_t>(id) < kinds.size()) {
+          kinds[id] = constrain::TokenKind::kControl;
+        }
+      }
       try {
         ctx.vocab = constrain::VocabIndex::Build(std::move(bytes), std::move(kinds), end_ids);
       } catch (const std::exception& e) {

@@ -45,6 +45,17 @@ std::vector<int32_t> Tokenize(const Model& model, const protocol::RenderedPrompt
   return ids;
 }
 
+// A token's own bytes for logprobs: a byte-fallback piece is one raw byte, not
+// the U+FFFD its lone decoding gives, so that clients can join the "bytes" of
+// tokens that split a character. Control pieces decode as the tokenizer does.
+std::string TokenBytes(const ServerContext& ctx, int32_t token) {
+  if (ctx.vocab && token >= 0 && token < ctx.vocab->size() &&
+      ctx.vocab->kind(token) != constrain::TokenKind::kControl) {
+    return std::string(ctx.vocab->bytes(token));
+  }
+  return TextStream::TokenText(*ctx.model, token);
+}
+
 uint64_t RandomSeed() {
   static std::mutex mu;
   static std::mt19937_64 rng(std::random_device{}());
@@ -426,11 +437,9 @@ bool Generation::OnToken(int index, const TokenEvent& e) {
   if (c.stopped) return false;
   if (p_.logprobs) {
     protocol::TokenLogprob t;
-    t.token = TextStream::TokenText(*ctx_.model, e.token);
+    t.token = TokenBytes(ctx_, e.token);
     t.logprob = e.logprob;
-    for (const auto& [id, lp] : e.top) {
-      t.top.push_back({TextStream::TokenText(*ctx_.model, id), lp});
-    }
+    for (const auto& [id, lp] : e.top) t.top.push_back({TokenBytes(ctx_, id), lp});
     c.logprobs.push_back(t);
     c.pending_logprobs.push_back(std::move(t));
   }

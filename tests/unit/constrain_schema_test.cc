@@ -226,6 +226,16 @@ TEST(ConstrainSchema, Arrays) {
   REJECTS(g, "[1,2,3,4]");
   REJECTS(g, "[1,]");
   REJECTS(g, "[\"1\"]");
+  {
+    // After the last allowed item no comma may begin: a matcher that took
+    // one would be stuck (nothing can follow), and a sampler would be too.
+    Matcher m(g);
+    ASSERT_TRUE(test_util::AcceptBytes(m, Vocab(), "[1,2,3"));
+    EXPECT_FALSE(m.Allows(Vocab().ByteToken(',')));
+    ASSERT_TRUE(m.Accept(Vocab().ByteToken(' ')));
+    EXPECT_FALSE(m.Allows(Vocab().ByteToken(',')));
+    EXPECT_TRUE(m.Allows(Vocab().ByteToken(']')));
+  }
 
   const auto at_least = Compile(R"({"type":"array","items":{"type":"integer"},"minItems":2})");
   REJECTS(at_least, "[1]");

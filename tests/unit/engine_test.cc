@@ -224,9 +224,10 @@ TEST(Engine, RequestLargerThanTheMemoryIsRefused) {
   ASSERT_TRUE(model);
   auto engine = Engine::Start(*model);
   ASSERT_TRUE(engine.ok());
-  // A prompt that cannot fit is refused at once.
+  // A prompt that cannot fit is refused at once, as out of range (like one
+  // longer than the context: waiting or retrying cannot help).
   auto refused = (*engine)->Submit(Greedy(PromptFor(1, 200), 4), {});
-  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().code(), StatusCode::kOutOfRange);
   // One that fits but grows to the end of the memory stops there, as at the
   // end of the context.
   Collector c;
