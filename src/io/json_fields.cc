@@ -83,9 +83,11 @@ int64_t CheckedInteger(const nlohmann::json& v, const std::string& origin,
   auto out_of_range = [&](const std::string& shown) {
     fail(Concat("is ", shown, ", outside ", min, "..", max));
   };
-  if (v.is_number_unsigned()) {
+  if (v.is_number_unsigned()) {  // nlohmann::json reads every integer >= 0 as unsigned
     const uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(max)) out_of_range(std::to_string(u));
+    if (u > static_cast<uint64_t>(max) || (min > 0 && u < static_cast<uint64_t>(min))) {
+      out_of_range(std::to_string(u));
+    }
     return static_cast<int64_t>(u);
   }
   if (v.is_number_integer()) {

@@ -19,6 +19,7 @@
 
 #include "kernels/ops.h"
 #include "kernels/scratch.h"
+#include "kernels/target_extensions.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_bf16.cc"
@@ -31,8 +32,7 @@ namespace gemma {
 namespace HWY_NAMESPACE {
 
 #if HWY_TARGET == HWY_AVX3_DL
-#pragma GCC push_options
-#pragma GCC target("avx512bf16")
+GEMMA_PUSH_AVX512_VNNI_BF16
 
 // n (a multiple of 32) floats to bf16, round to nearest even.
 void ToBf16(const float* x, size_t n, __m512bh* out) {
@@ -198,7 +198,7 @@ bool ValuesBf16T(const float* probs, int prob_stride, int nq, const void* const*
   return true;
 }
 
-#pragma GCC pop_options
+GEMMA_POP_AVX512_VNNI_BF16
 #else
 bool ScoresBf16T(const float*, int, int, const void* const*, int, float*, int) { return false; }
 bool ValuesBf16T(const float*, int, int, const void* const*, int, int, float*) { return false; }

@@ -9,11 +9,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "base/error.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/scratch.h"
+#include "kernels/target_extensions.h"
 #include "threading/thread_pool.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -32,8 +34,7 @@ namespace HWY_NAMESPACE {
 // avx512vnni, which the 512-bit dpbusd needs; every CPU the target accepts has
 // it. AVX512_BF16 is not part of the target: the BF16 kernel only runs where
 // the CPU has it (PackedBf16T).
-#pragma GCC push_options
-#pragma GCC target("avx512vnni,avx512bf16")
+GEMMA_PUSH_AVX512_VNNI_BF16
 #endif
 
 namespace hn = hwy::HWY_NAMESPACE;
@@ -59,6 +60,13 @@ struct Activations {
 // token instead of once per row group and token); or as the int16 pair of the
 // two 16-value sums of each scale block, one 32-bit word (vpdpwssd's operand).
 enum class SumForm { kInt, kScaled, kInt16Pairs };
+
+// 1 / d for the activation scale d, or 0 where d is 0 or so small (below
+// about 3e-39) that 1 / d overflows: such a block rounds to levels 0.
+inline float ActivationInverseScale(float d) {
+  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+  return std::isinf(inv) ? 0.0f : inv;
+}
 
 // q = round-to-nearest-even(x / d), d = max|x| / 127 per scale block; the sum
 // of q per sum block times sum_multiplier (none where that is 0), in `form`.
@@ -95,11 +103,18 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
       const int64_t k0 = b * blocks.scale_block;
       const float* xb = x + t * static_cast<size_t>(cols) + k0;
       auto amax = hn::Zero(df);
+      bool finite = true;
       for (int64_t v = 0; v < vecs_per_scale; ++v) {
-        amax = hn::Max(amax, hn::Abs(hn::LoadU(df, xb + lanes * v)));
+        const auto xv = hn::LoadU(df, xb + lanes * v);
+        amax = hn::Max(amax, hn::Abs(xv));
+        finite = finite && hn::AllTrue(df, hn::IsFinite(xv));
       }
-      const float scale = hn::GetLane(hn::MaxOfLanes(df, amax)) / 127.0f;
-      const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+      // A block holding Inf or NaN gets levels 0 and a NaN scale, so its
+      // token's outputs are NaN, as on the f32 path. Rounding x / d would
+      // give NaN, whose conversion yields INT_MIN levels and overflowing sums.
+      const float scale = finite ? hn::GetLane(hn::MaxOfLanes(df, amax)) / 127.0f
+                                 : std::numeric_limits<float>::quiet_NaN();
+      const float inv = ActivationInverseScale(finite ? scale : 0.0f);
       d[t * static_cast<size_t>(per_scale) + static_cast<size_t>(b)] = scale;
       const auto vinv = hn::Set(df, inv);
       int8_t* qb = q + t * static_cast<size_t>(cols) + k0;
@@ -107,7 +122,8 @@ Activations QuantizeActivations(const float* x, int64_t num_tokens, int64_t cols
           t * static_cast<size_t>(per_sum) + static_cast<size_t>(k0 / blocks.sum_block);
       auto acc = hn::Zero(di);
       for (int64_t v = 0; v < vecs_per_scale; ++v) {
-        const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, xb + lanes * v), vinv));
+        const auto xv = finite ? hn::LoadU(df, xb + lanes * v) : hn::Zero(df);
+        const auto qi = hn::NearestInt(hn::Mul(xv, vinv));
         hn::StoreU(hn::DemoteTo(d8, qi), d8, qb + lanes * v);
         if (sum_multiplier == 0) continue;  // a kernel that needs no sums
         acc = hn::Add(acc, qi);
@@ -372,7 +388,7 @@ void ActivationResidual(const float* x, int64_t cols, float* out) {
     float amax = 0.0f;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[k0 + i]));
     const float scale = amax / 127.0f;
-    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const float inv = ActivationInverseScale(scale);
     for (int i = 0; i < 32; ++i) {
       out[k0 + i] = x[k0 + i] - std::nearbyint(x[k0 + i] * inv) * scale;
     }
@@ -441,7 +457,7 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
-#pragma GCC pop_options
+GEMMA_POP_AVX512_VNNI_BF16
 #endif
 
 #else  // no packed kernels for this target

@@ -351,8 +351,10 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
              total >> 20, " MiB; --exact uses the file's layout and needs no copy)");
   }
   weights.packed_bytes = total;
-  for (const auto& [m, offset] : planned) {
-    uint8_t* out = weights.packed.get() + offset;
+  // Not a structured binding: clang before 16 cannot capture one in a lambda.
+  for (const auto& plan : planned) {
+    WeightMatrix* const m = plan.first;
+    uint8_t* out = weights.packed.get() + plan.second;
     const int64_t groups = (m->rows + kPackRows - 1) / kPackRows;
     pool.ParallelFor(static_cast<size_t>(groups), 64, [&](size_t g0, size_t g1, int) {
       PackGroups(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), out);

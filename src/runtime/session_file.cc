@@ -2,7 +2,9 @@
 // loading it back, checked against the model that made it.
 #include <cstring>
 #include <fstream>
+#include <optional>
 
+#include "base/dtype.h"
 #include "base/error.h"
 #include "io/paths.h"
 #include "runtime/engine_impl.h"
@@ -108,9 +110,13 @@ Status Session::Load(const std::string& path, std::string* metadata) {
     return error("the session was saved with a different model");
   }
   if (h.kv_type != static_cast<uint32_t>(kv.type())) {
-    return error("the session was saved with --kv-type " +
-                 std::string(Name(static_cast<DType>(h.kv_type))) + "; this one uses " +
-                 std::string(Name(kv.type())));
+    // Any 32-bit value can be in the file: named only if it is a known type.
+    const std::optional<DTypeInfo> saved = LookupDType(h.kv_type);
+    if (!saved) {
+      return error("corrupt session file (unknown KV type id " + std::to_string(h.kv_type) + ")");
+    }
+    return error("the session was saved with --kv-type " + std::string(saved->name) +
+                 "; this one uses " + std::string(Name(kv.type())));
   }
   if (h.tokens > static_cast<uint32_t>(s.model.context)) {
     return error("the session holds " + std::to_string(h.tokens) +

@@ -5,8 +5,10 @@
 // or indexing error shows as a wrong integer sum.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "base/half.h"
@@ -28,15 +30,20 @@ inline QuantizedActivationsRef QuantizeActivationsRef(const float* x, int64_t to
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t k0 = 0; k0 < cols; k0 += blocks.scale_block) {
       float amax = 0.0f;
-      for (int i = 0; i < blocks.scale_block; ++i)
+      bool finite = true;
+      for (int i = 0; i < blocks.scale_block; ++i) {
         amax = std::max(amax, std::fabs(x[t * cols + k0 + i]));
-      const float d = amax / 127.0f;
-      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+        finite = finite && std::isfinite(x[t * cols + k0 + i]);
+      }
+      // Inf or NaN: levels 0, scale NaN; a scale whose inverse overflows: levels 0.
+      const float d = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+      float inv = finite && d != 0.0f ? 1.0f / d : 0.0f;
+      if (std::isinf(inv)) inv = 0.0f;
       a.d.push_back(d);
       for (int i = 0; i < blocks.scale_block; ++i) {
         // nearbyint: round to nearest even, as the SIMD conversion does.
         a.q[static_cast<size_t>(t * cols + k0 + i)] =
-            static_cast<int8_t>(std::nearbyint(x[t * cols + k0 + i] * inv));
+            finite ? static_cast<int8_t>(std::nearbyint(x[t * cols + k0 + i] * inv)) : 0;
       }
     }
     for (int64_t k0 = 0; k0 < cols; k0 += blocks.sum_block) {

@@ -1,0 +1,34 @@
+#include "command_line.h"
+
+namespace gemma::cli {
+
+CommandLine::CommandLine()
+    : app("gemma: run Google's Gemma models (GGUF files or Hugging Face folders) on the CPU") {
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "gemma 0.1.0");
+  auto add = [&](const char* name, const char* help, auto register_fn) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    commands[sub] = register_fn(*sub);
+  };
+  add("run", "generate an answer to one prompt", RegisterRun);
+  add("chat", "interactive multi-turn chat", RegisterChat);
+  add("info", "architecture, hyper-parameters, tensors, memory", RegisterInfo);
+  add("tokenize", "text to token ids", RegisterTokenize);
+  add("logits", "logits of a token sequence as raw f32 (to check against a reference)",
+      RegisterLogits);
+  add("perplexity", "perplexity of a text, and KL divergence against a saved base",
+      RegisterPerplexity);
+  add("quantize", "write a model as a GGUF file of another type", RegisterQuantize);
+  add("bench", "prompt and generation speed, in llama-bench's format", RegisterBench);
+  add("serve", "OpenAI- and Ollama-compatible HTTP server for many users at once", RegisterServe);
+}
+
+Command CommandLine::Selected() const {
+  for (const CLI::App* sub : app.get_subcommands()) {
+    const auto it = commands.find(sub);
+    if (it != commands.end()) return it->second;
+  }
+  return {};
+}
+
+}  // namespace gemma::cli
