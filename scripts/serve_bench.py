@@ -182,6 +182,8 @@ def main():
     ap.add_argument("--requests", type=int, default=2, help="requests per client per level")
     ap.add_argument("--port", type=int, default=18731)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--gemma-args", default="", help="extra flags for gemma serve (one string)")
+    ap.add_argument("--peer-args", default="", help="extra flags for the peer (one string)")
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     # End tokens of the Gemma 3 vocabulary (<eos>, <end_of_turn>) banned, so
@@ -189,11 +191,11 @@ def main():
     ban = {"1": -100, "106": -100}
     servers = [("gemma", [args.gemma, "serve", "-m", args.model, "--port", str(args.port),
                           "--parallel", str(args.parallel), "-t", str(args.threads),
-                          "--ctx", str(args.ctx), "--quiet"])]
+                          "--ctx", str(args.ctx), "--quiet"] + args.gemma_args.split())]
     if args.peer:
         servers.append(("llama-server", [args.peer, "-m", args.model, "--port", str(args.port + 1),
                                          "-np", str(args.parallel), "-t", str(args.threads),
-                                         "-c", str(args.ctx * args.parallel), "--no-webui"]))
+                                         "-c", str(args.ctx * args.parallel), "--no-webui"] + args.peer_args.split()))
     report = {}
     for name, argv in servers:
         port = args.port if name == "gemma" else args.port + 1

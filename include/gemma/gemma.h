@@ -103,9 +103,11 @@ struct ModelInfo {
   int tokenizer_vocab_size = 0;  // its pieces (the embedding may have padding rows beyond)
   int bos_id = -1, eos_id = -1;
   std::string bos_piece, eos_piece;  // "<bos>", "<eos>"
-  std::vector<int> stop_ids;         // ids that end an answer (<eos>, <end_of_turn>)
+  std::vector<int> stop_ids;  // ids that end an answer (<eos>, <end_of_turn>; Gemma 4: <turn|>...)
   std::vector<std::string> stop_pieces;
-  std::string chat_format;  // the turn format Chat renders: "gemma" (<start_of_turn>role ...)
+  // The turn format Chat renders: "gemma" (<start_of_turn>role ...; Gemma
+  // 1-3n), "gemma4-small" or "gemma4-large" (<|turn>role ...; Gemma 4).
+  std::string chat_format;
   // The Jinja chat template the model ships (GGUF tokenizer.chat_template,
   // or the HF folder's tokenizer_config.json / chat_template.jinja); "" if none.
   std::string chat_template;
@@ -118,7 +120,7 @@ struct ModelInfo {
   size_t resident_weights_bytes = 0;  // the packed arena + mapped_weights_bytes
   size_t mapped_weights_bytes = 0;    // file pages of matrices read in full every token
   size_t resident_other_bytes = 0;    // tokenizer, metadata, norms: measured growth at load
-  size_t scratch_bytes = 0;  // the forward pass's buffers for one batch, and a session's logits
+  size_t scratch_bytes = 0;   // the forward pass's buffers for one batch, and a session's logits
   size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
 
   std::vector<std::string> warnings;  // what Open adjusted (e.g. threads capped at the CPUs)
@@ -211,39 +213,80 @@ struct GenerateOptions {
   bool drop_oldest_turns = false;
 };
 
-// Multi-turn chat in Gemma's turn format. The first user turn carries the
-// system prompt (Gemma 1-3 have no system role); each new turn prefills only
-// its own tokens, reusing the KV cache of the conversation so far.
+struct TurnFormat;  // internal: the turn format's data (src/runtime/turn_format.h)
+
+struct ChatOptions {
+  std::string system_prompt;
+  // Gemma 4's thinking mode: the model thinks in its thought channel before
+  // it answers. Off by default, as in the model's chat template; formats
+  // without a thinking mode ignore it.
+  bool thinking = false;
+  // The turn format; "" takes the model's own (ModelInfo::chat_format).
+  // "gemma" (Gemma 1-3n), "gemma4-small" (Gemma 4 E2B/E4B), "gemma4-large"
+  // (Gemma 4 12B and larger: an empty thought block when thinking is off).
+  std::string format;
+};
+
+// Multi-turn chat in the model's turn format (spec tokenizer-and-prompts.md
+// 7): Gemma 1-3n fold the system prompt into the first user turn; Gemma 4
+// gives it a system turn and may think before answering. Each new turn
+// prefills only its own tokens, reusing the KV cache of the conversation so
+// far (Gemma 4 first rewrites the previous answer to what its template keeps
+// in the history: the thoughts are dropped).
 class Chat {
  public:
   explicit Chat(Model& model, std::string system_prompt = "");
+  Chat(Model& model, ChatOptions options);
 
   // Streams the answer's text through on_text (return false to stop early).
-  // Returns the whole answer.
+  // Returns the whole answer. The model's thoughts (Gemma 4, thinking on) are
+  // not part of it: they stream through on_thought if given, and are kept in
+  // the turn's `thought`. An unknown or unsuitable ChatOptions::format is an
+  // error here.
   Result<std::string> Send(std::string_view user_text, const GenerateOptions& options,
                            const std::function<bool(std::string_view)>& on_text);
+  Result<std::string> Send(std::string_view user_text, const GenerateOptions& options,
+                           const std::function<bool(std::string_view)>& on_text,
+                           const std::function<bool(std::string_view)>& on_thought);
   void Reset();
 
+  // Thinking on or off from the next turn on. With Gemma 4 the switch is in
+  // the system turn, so a conversation under way is prefilled again.
+  void set_thinking(bool on);
+  bool thinking() const { return thinking_; }
+  // Whether the format has a thinking mode (Gemma 4).
+  bool supports_thinking() const;
+  // The turn format in use: "gemma", "gemma4-small" or "gemma4-large".
+  std::string_view format() const;
+
   // The conversation (turns and KV cache) to and from a file; Load refuses a
-  // file made with another model.
+  // file made with another model, and takes the file's system prompt,
+  // thinking mode and format.
   Status Save(const std::string& path) const;
   Status Load(const std::string& path);
 
   struct Turn {
     std::string user, model;
+    std::string thought;  // Gemma 4 with thinking on; empty otherwise
   };
   const std::vector<Turn>& history() const { return history_; }
   Session& session() { return session_; }
 
  private:
-  std::vector<int32_t> RenderUserTurn(std::string_view text, bool first) const;
+  std::vector<int32_t> EncodeTurnsFrom(size_t first_turn) const;
   Status Rebuild(size_t first_turn, size_t reserve);
+  std::vector<int32_t> CloseModelTurn();
 
   Model& model_;
   Session session_;
   std::string system_prompt_;
+  const TurnFormat* format_;
+  std::string format_error_;  // why ChatOptions::format cannot be used
+  bool thinking_ = false;
+  bool restart_ = false;  // thinking changed: prefill the conversation again
   std::vector<Turn> history_;
-  bool turn_open_ = false;  // the model's last turn still lacks <end_of_turn>
+  bool turn_open_ = false;  // the model's last turn still lacks its close marker
+  int answer_start_ = -1;   // where the last answer begins in the session
 };
 
 // Completion without the chat format: prompt text as is (plus one BOS).

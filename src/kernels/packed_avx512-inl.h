@@ -400,7 +400,7 @@ struct KernelQ2_K : Int8Activations<16, 1, SumForm::kInt16Pairs> {
 struct KernelBF16 {
   static constexpr size_t kGroupBlockBytes = 1024;
   static constexpr int kBlockElems = 32;
-  static constexpr int kTileTokens = 8;
+  static constexpr int kTileTokens = 6;
   static constexpr int kValueBytes = 4;
   using Sum = int32_t;  // none
   static Activations Prepare(const float* x, int64_t num_tokens, int64_t cols) {
@@ -410,21 +410,30 @@ struct KernelBF16 {
   template <int NT>
   static HWY_INLINE void Run(const uint8_t* p, int /*slice*/, const int8_t* const* xq,
                              const float* const*, const int32_t* const*, __m512* acc) {
+    // The lo products go to their own sum, added once per block: hi and lo
+    // into one accumulator made a chain of 32 dependent vdpbf16ps per block,
+    // which held one-token decode to ~16 GB/s per core (Gemma 3 1B BF16 at
+    // 0.72x its speed before the split). RunPair sums in the same order.
+    __m512 lo_sum[NT];
+    for (int t = 0; t < NT; ++t) lo_sum[t] = _mm512_setzero_ps();
     for (int s = 0; s < 16; ++s) {
       const __m512i w = Load(p + 64 * s);
       for (int t = 0; t < NT; ++t) {
         const __m512i hi = Broadcast4(xq[t] + 4 * s), lo = Broadcast4(xq[t] + 64 + 4 * s);
         acc[t] = _mm512_dpbf16_ps(acc[t], reinterpret_cast<const __m512bh&>(w),
                                   reinterpret_cast<const __m512bh&>(hi));
-        acc[t] = _mm512_dpbf16_ps(acc[t], reinterpret_cast<const __m512bh&>(w),
-                                  reinterpret_cast<const __m512bh&>(lo));
+        lo_sum[t] = _mm512_dpbf16_ps(lo_sum[t], reinterpret_cast<const __m512bh&>(w),
+                                     reinterpret_cast<const __m512bh&>(lo));
       }
     }
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_add_ps(acc[t], lo_sum[t]);
   }
   static constexpr bool kPairGroups = true;
   template <int NT>
   static HWY_INLINE void RunPair(const uint8_t* p0, const uint8_t* p1, const int8_t* const* xq,
                                  __m512* acc0, __m512* acc1) {
+    __m512 lo0[NT], lo1[NT];
+    for (int t = 0; t < NT; ++t) lo0[t] = lo1[t] = _mm512_setzero_ps();
     for (int s = 0; s < 16; ++s) {
       const __m512i w0 = Load(p0 + 64 * s), w1 = Load(p1 + 64 * s);
       for (int t = 0; t < NT; ++t) {
@@ -433,11 +442,15 @@ struct KernelBF16 {
                                    reinterpret_cast<const __m512bh&>(hi));
         acc1[t] = _mm512_dpbf16_ps(acc1[t], reinterpret_cast<const __m512bh&>(w1),
                                    reinterpret_cast<const __m512bh&>(hi));
-        acc0[t] = _mm512_dpbf16_ps(acc0[t], reinterpret_cast<const __m512bh&>(w0),
-                                   reinterpret_cast<const __m512bh&>(lo));
-        acc1[t] = _mm512_dpbf16_ps(acc1[t], reinterpret_cast<const __m512bh&>(w1),
-                                   reinterpret_cast<const __m512bh&>(lo));
+        lo0[t] = _mm512_dpbf16_ps(lo0[t], reinterpret_cast<const __m512bh&>(w0),
+                                  reinterpret_cast<const __m512bh&>(lo));
+        lo1[t] = _mm512_dpbf16_ps(lo1[t], reinterpret_cast<const __m512bh&>(w1),
+                                  reinterpret_cast<const __m512bh&>(lo));
       }
+    }
+    for (int t = 0; t < NT; ++t) {
+      acc0[t] = _mm512_add_ps(acc0[t], lo0[t]);
+      acc1[t] = _mm512_add_ps(acc1[t], lo1[t]);
     }
   }
 };

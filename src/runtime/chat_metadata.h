@@ -14,6 +14,9 @@ struct ChatMetadata {
   std::string system;
   bool turn_open = false;
   std::vector<Chat::Turn> turns;
+  std::string format;  // "" in files from before Gemma 4: the model's own
+  bool thinking = false;
+  int answer_start = -1;  // where the open turn's answer begins; -1: unknown
 };
 
 // `default_system` stands when the file names no system prompt.

@@ -110,9 +110,13 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->weights = BindWeights(m->source, m->spec);
     m->tokenizer = std::make_unique<Tokenizer>(LoadTokenizer(m->source, options.tokenizer_path));
     CheckTokenizerMatchesModel(*m->tokenizer, m->spec, path);
+    // The model's eos, then the tokenizer's end-of-generation set (found by
+    // piece: <end_of_turn>; Gemma 4's <turn|> and <|tool_response>).
     m->end_ids.push_back(m->spec.eos_id);
-    if (const int32_t eot = m->tokenizer->PieceToId("<end_of_turn>"); eot >= 0) {
-      m->end_ids.push_back(eot);
+    for (const int32_t id : m->tokenizer->EndOfGenerationIds()) {
+      if (std::find(m->end_ids.begin(), m->end_ids.end(), id) == m->end_ids.end()) {
+        m->end_ids.push_back(id);
+      }
     }
     if (options.context_length < 0) Fail("context length must be positive");
     if (options.batch_size <= 0 || options.batch_size > 8192) Fail("batch size must be 1..8192");
@@ -143,6 +147,8 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->fingerprint = ModelFingerprint(m->source);
     m->info = Describe(*m);
     DescribeLoad(*m, options, rss_at_open, m->info);
+    m->turn_format = &SelectTurnFormat(*m->tokenizer, m->info.chat_template, m->source.path);
+    m->info.chat_format = std::string(m->turn_format->name);
     return std::unique_ptr<Model>(new Model(std::move(m)));
   } catch (...) {
     return StatusFromCurrentException(path);
@@ -308,11 +314,9 @@ const std::vector<int32_t>& Session::tokens() const { return impl_->seq.tokens()
 int Session::position() const { return impl_->seq.size(); }
 int Session::capacity() const { return impl_->model.context; }
 
-Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
-                                 const std::function<bool(std::string_view)>& on_text,
-                                 bool* ended) {
+Status GenerateTokens(Model& model, Session& session, const GenerateOptions& options,
+                      const std::function<bool(int32_t, std::string_view)>& on_token, bool* ended) {
   StreamingDecoder decoder(*ModelInternals::Get(model).tokenizer);
-  std::string answer;
   *ended = false;
   const int limit = MaxNewTokens(options.max_tokens, session.capacity() - session.position());
   for (int i = 0; i < limit; ++i) {
@@ -321,15 +325,27 @@ Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateO
       *ended = true;
       break;
     }
-    const std::string piece = decoder.Push(id);
-    answer += piece;
-    if (!piece.empty() && on_text && !on_text(piece)) break;
+    if (!on_token(id, decoder.Push(id))) break;
     const Status status = session.Append(std::span<const int32_t>(&id, 1));
     if (!status.ok()) return status;
   }
   const std::string rest = decoder.Flush();
-  answer += rest;
-  if (!rest.empty() && on_text) on_text(rest);
+  if (!rest.empty()) on_token(-1, rest);
+  return Status();
+}
+
+Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
+                                 const std::function<bool(std::string_view)>& on_text,
+                                 bool* ended) {
+  std::string answer;
+  const Status status = GenerateTokens(
+      model, session, options,
+      [&](int32_t, std::string_view piece) {
+        answer += piece;
+        return piece.empty() || !on_text || on_text(piece);
+      },
+      ended);
+  if (!status.ok()) return status;
   return answer;
 }
 

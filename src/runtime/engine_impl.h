@@ -12,6 +12,7 @@
 #include "model/spec.h"
 #include "model/transformer.h"
 #include "model/weights.h"
+#include "runtime/turn_format.h"
 #include "threading/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,6 +26,7 @@ struct Model::Impl {
   std::unique_ptr<ThreadPool> pool;
   ModelInfo info;
   std::vector<int32_t> end_ids;
+  const TurnFormat* turn_format = &kGemmaTurns;  // what Chat writes unless told otherwise
   int context = 0;
   int batch_size = 256;
   DType kv_type = DType::kBF16;
@@ -71,5 +73,10 @@ struct Session::Impl {
 // was produced (it is not appended to the context).
 Result<std::string> GenerateLoop(Model& model, Session& session, const GenerateOptions& options,
                                  const std::function<bool(std::string_view)>& on_text, bool* ended);
+// The same loop handing over every token: its id and its text (empty while
+// a UTF-8 sequence is incomplete; id -1 for the text flushed at the end).
+// Returning false stops before the token is appended.
+Status GenerateTokens(Model& model, Session& session, const GenerateOptions& options,
+                      const std::function<bool(int32_t, std::string_view)>& on_token, bool* ended);
 
 }  // namespace gemma

@@ -56,7 +56,6 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_
     info.stop_ids.push_back(id);
     info.stop_pieces.push_back(tokenizer.IdToPiece(id));
   }
-  info.chat_format = "gemma";
   const ChatTemplate chat_template = ReadChatTemplate(m.source);
   info.chat_template = chat_template.text;
   info.chat_template_origin = chat_template.origin;

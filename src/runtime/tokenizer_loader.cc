@@ -1,7 +1,9 @@
 #include "runtime/tokenizer_loader.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <utility>
 
 #include "base/error.h"
 #include "io/model_source.h"
@@ -11,18 +13,40 @@
 namespace gemma {
 namespace {
 
-Tokenizer FromGguf(const GgufFile& f) {
+// "left right" -> (left, right). Pieces never hold a plain space (spaces are
+// U+2581), so anything but exactly one space between two non-empty pieces is
+// a malformed entry.
+bool SplitMerge(const std::string& merge, std::pair<std::string, std::string>* out) {
+  const size_t space = merge.find(' ');
+  if (space == std::string::npos || space == 0 || space + 1 == merge.size() ||
+      merge.find(' ', space + 1) != std::string::npos) {
+    return false;
+  }
+  *out = {merge.substr(0, space), merge.substr(space + 1)};
+  return true;
+}
+
+std::string Bounded(const std::string& s) { return s.size() <= 40 ? s : s.substr(0, 40) + "..."; }
+
+}  // namespace
+
+Tokenizer TokenizerFromGguf(const GgufFile& f) {
   const std::string& origin = f.path();
   const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
   if (tokens == nullptr) Fail(origin, ": no tokenizer in the file (tokenizer.ggml.tokens missing)");
   if (tokens->type != GgufType::kArray || tokens->array_type != GgufType::kString) {
     Fail(origin, ": tokenizer.ggml.tokens should be an array of strings");
   }
-  if (const auto model = f.GetString("tokenizer.ggml.model"); model && *model != "llama") {
-    Fail(origin, ": tokenizer model '", *model,
-         "' is not supported (expected 'llama', SentencePiece BPE)");
-  }
   VocabData vocab;
+  if (const auto model = f.GetString("tokenizer.ggml.model")) {
+    if (*model == "gemma4") {
+      vocab.model = TokenizerModel::kGemma4;
+    } else if (*model != "llama") {
+      Fail(origin, ": tokenizer model '", *model,
+           "' is not supported (expected 'llama', SentencePiece BPE, or 'gemma4')");
+    }
+  }
+  const bool gemma4 = vocab.model == TokenizerModel::kGemma4;
   vocab.pieces = tokens->strings;
   const size_t n = vocab.pieces.size();
   auto numbers = [&](const char* key) -> const std::vector<double>* {
@@ -44,21 +68,45 @@ Tokenizer FromGguf(const GgufFile& f) {
       vocab.types[i] = static_cast<TokenType>(t);
     }
   }
-  auto id = [&](const char* key, int32_t fallback) {
+  if (gemma4) {
+    const GgufValue* merges = f.Find("tokenizer.ggml.merges");
+    if (merges == nullptr) {
+      Fail(origin, ": tokenizer.ggml.merges is missing (a 'gemma4' vocabulary is BPE with merges)");
+    }
+    if (merges->type != GgufType::kArray || merges->array_type != GgufType::kString) {
+      Fail(origin, ": tokenizer.ggml.merges should be an array of strings \"left right\"");
+    }
+    vocab.merges.resize(merges->strings.size());
+    for (size_t i = 0; i < merges->strings.size(); ++i) {
+      if (!SplitMerge(merges->strings[i], &vocab.merges[i])) {
+        Fail(origin, ": tokenizer.ggml.merges[", i, "] = \"", Bounded(merges->strings[i]),
+             "\" is not two pieces \"left right\"");
+      }
+    }
+  }
+  // Gemma 1-3n files without these keys get Gemma's fixed ids, as before. For
+  // Gemma 4 no id is assumed (spec 2.3: resolve by string), so a missing key
+  // there is resolved from the piece's text.
+  auto id = [&](const char* key, int32_t fallback, const char* piece) {
+    if (!f.Find(key) && gemma4) {
+      const auto it = std::find(vocab.pieces.begin(), vocab.pieces.end(), piece);
+      return it == vocab.pieces.end() ? -1 : static_cast<int32_t>(it - vocab.pieces.begin());
+    }
     const int64_t v = f.GetInt(key).value_or(fallback);
     if (v < 0 || v >= static_cast<int64_t>(n))
       Fail(origin, ": ", key, " = ", v, " is out of range");
     return static_cast<int32_t>(v);
   };
-  vocab.bos_id = id("tokenizer.ggml.bos_token_id", 2);
-  vocab.eos_id = id("tokenizer.ggml.eos_token_id", 1);
-  vocab.unk_id = id("tokenizer.ggml.unknown_token_id", 3);
-  vocab.pad_id = id("tokenizer.ggml.padding_token_id", 0);
+  vocab.bos_id = id("tokenizer.ggml.bos_token_id", 2, "<bos>");
+  vocab.eos_id = id("tokenizer.ggml.eos_token_id", 1, "<eos>");
+  vocab.unk_id = id("tokenizer.ggml.unknown_token_id", 3, "<unk>");
+  vocab.pad_id = id("tokenizer.ggml.padding_token_id", 0, "<pad>");
+  if (f.Find("tokenizer.ggml.eot_token_id") != nullptr) {
+    vocab.eot_id = id("tokenizer.ggml.eot_token_id", -1, "");
+  }
   vocab.add_space_prefix = f.GetBool("tokenizer.ggml.add_space_prefix").value_or(false);
-  return Tokenizer::FromVocab(std::move(vocab));
+  return Tokenizer::FromVocab(std::move(vocab), origin, "tokenizer.ggml.merges");
 }
-
-}  // namespace
 
 Tokenizer LoadTokenizerFile(const std::string& path) {
   namespace fs = std::filesystem;
@@ -83,14 +131,14 @@ Tokenizer LoadTokenizerFile(const std::string& path) {
   }
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
     GgufFile file(path);
-    return FromGguf(file);
+    return TokenizerFromGguf(file);
   }
   return Tokenizer::FromSentencePieceModel(path);
 }
 
 Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path) {
   if (!override_path.empty()) return LoadTokenizerFile(override_path);
-  if (source.format == ModelFormat::kGguf) return FromGguf(*source.gguf);
+  if (source.format == ModelFormat::kGguf) return TokenizerFromGguf(*source.gguf);
   if (!source.tokenizer_json_path.empty())
     return Tokenizer::FromTokenizerJson(source.tokenizer_json_path);
   if (!source.tokenizer_model_path.empty()) {

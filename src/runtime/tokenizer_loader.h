@@ -9,12 +9,16 @@
 
 namespace gemma {
 
+class GgufFile;
 struct ModelSource;
 struct ModelSpec;
 
 // Throws gemma::Error naming the file when none is found or it is malformed.
 Tokenizer LoadTokenizer(const ModelSource& source, const std::string& override_path);
 Tokenizer LoadTokenizerFile(const std::string& path);
+// The vocabulary in a GGUF file's metadata: tokenizer.ggml.model "llama"
+// (SentencePiece BPE, Gemma 1-3n) or "gemma4" (BPE with tokenizer.ggml.merges).
+Tokenizer TokenizerFromGguf(const GgufFile& file);
 
 // Where LoadTokenizer(source, override_path) takes the vocabulary from, in
 // words: the override path, "<file> (GGUF metadata)", or the folder's file.

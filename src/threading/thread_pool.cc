@@ -18,6 +18,16 @@
 // if that CAS succeeds, chunk c of job e was unclaimed throughout, so job e was
 // not finished and the caller had not yet overwritten the description (it
 // does so only after `done` is complete). Epochs only grow, so no ABA.
+// One exception needs care: c == num_chunks of job e, the value `state` keeps
+// once every chunk is claimed. A worker that loaded it and then read the
+// *next* job's larger num_chunks would pass its bounds check, and its CAS from
+// (e, c) would succeed while the caller is still writing the new description:
+// it ran a chunk that belongs to no job (a stale body, out-of-range indices)
+// and counted it in the next job's `done`, which then never equals that job's
+// chunk count (the caller spun forever). So the caller first closes job e
+// (`state` = (e, kClosed), which no CAS from (e, c) matches) and publishes
+// num_chunks with release; a worker reading it with acquire therefore sees
+// the closed state, and its CAS fails.
 #include "threading/thread_pool.h"
 
 #include <algorithm>
@@ -51,6 +61,8 @@ constexpr int kWorkerSpins = 1 << 14;
 // The caller waiting for workers to finish spins longer before yielding:
 // the remaining work is at most one chunk per worker.
 constexpr int kCallerSpins = 1 << 16;
+// The chunk index of a job that takes no more claims (above any chunk count).
+constexpr uint32_t kClosed = 0xFFFFFFFFu;
 
 }  // namespace
 
@@ -86,7 +98,7 @@ struct ThreadPool::Shared {
       const auto* fn = body.load(std::memory_order_relaxed);
       const size_t size = chunk.load(std::memory_order_relaxed);
       const size_t total = n.load(std::memory_order_relaxed);
-      if (c >= num_chunks.load(std::memory_order_relaxed)) return;
+      if (c >= num_chunks.load(std::memory_order_acquire)) return;
       if (!state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
         continue;  // s now holds the current value
@@ -165,18 +177,23 @@ void ThreadPool::ParallelFor(size_t n, size_t grain,
     body(0, n, 0);
     return;
   }
-  // About four chunks per thread: enough to even out a late-waking worker or
-  // OS noise, few enough that claiming a chunk stays negligible.
-  const size_t target_chunks = static_cast<size_t>(num_threads_) * 4;
+  // About sixteen chunks per thread where there are units enough (the big
+  // MatMuls): the caller waits on average half a chunk for the last one, so
+  // four chunks per thread left it spinning ~6% of a decode step; claiming
+  // a chunk (one CAS) stays negligible. Small jobs keep four.
+  const size_t per_thread = units >= static_cast<size_t>(num_threads_) * 64 ? 16 : 4;
+  const size_t target_chunks = static_cast<size_t>(num_threads_) * per_thread;
   const size_t units_per_chunk = std::max<size_t>(1, units / target_chunks);
   const size_t chunk = units_per_chunk * grain;
   const uint32_t num_chunks = static_cast<uint32_t>((n + chunk - 1) / chunk);
+  const uint32_t epoch = Shared::Epoch(s.state.load(std::memory_order_relaxed)) + 1;
+  // Close the previous job before its description changes (see the top).
+  s.state.store((static_cast<uint64_t>(epoch - 1) << 32) | kClosed, std::memory_order_relaxed);
   s.body.store(&body, std::memory_order_relaxed);
   s.n.store(n, std::memory_order_relaxed);
   s.chunk.store(chunk, std::memory_order_relaxed);
-  s.num_chunks.store(num_chunks, std::memory_order_relaxed);
+  s.num_chunks.store(num_chunks, std::memory_order_release);
   s.done.store(0, std::memory_order_relaxed);
-  const uint32_t epoch = Shared::Epoch(s.state.load(std::memory_order_relaxed)) + 1;
   s.state.store(static_cast<uint64_t>(epoch) << 32, std::memory_order_seq_cst);
   if (s.sleepers.load(std::memory_order_seq_cst) > 0) {
     // Taking the mutex orders this notify after a worker's predicate check.

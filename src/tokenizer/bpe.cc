@@ -1,7 +1,7 @@
-// Encoding: the special-token partition of the text and SentencePiece-style
-// BPE on the fragments between added tokens (spec tokenizer-and-prompts.md
-// 4.1), in either merge-rank mode (tokenizer.json) or score mode
-// (SentencePiece model, GGUF).
+// Encoding: the special-token partition of the text and BPE on the fragments
+// between added tokens: SentencePiece-style (spec tokenizer-and-prompts.md
+// 4.1) in either merge-rank mode (tokenizer.json) or score mode (SentencePiece
+// model, GGUF "llama"), and Gemma 4's (4.2: newline runs apart, merge ranks).
 #include <algorithm>
 
 #include "tokenizer/tokenizer.h"
@@ -170,8 +170,36 @@ void Tokenizer::Impl::EncodeFragment(std::string_view fragment, bool at_text_sta
       norm.push_back(c);
     }
   }
+  if (vocab.model != TokenizerModel::kGemma4) {
+    EncodeWord(norm, out);
+    return;
+  }
+  // Gemma 4 (spec 4.2): runs of [^\n]+ and [\n]+ are encoded separately, so
+  // no merge crosses a line break, and a newline run the vocabulary holds
+  // whole is that one piece even where no chain of merges would build it.
+  const std::string_view text(norm);
+  for (size_t begin = 0; begin < text.size();) {
+    const bool newlines = text[begin] == '\n';
+    size_t end = begin;
+    while (end < text.size() && (text[end] == '\n') == newlines) ++end;
+    const std::string_view run = text.substr(begin, end - begin);
+    begin = end;
+    if (newlines) {
+      const int32_t id = Find(run);
+      if (id >= 0 && vocab.types[id] != TokenType::kControl &&
+          vocab.types[id] != TokenType::kUnknown) {
+        out->push_back(id);
+        continue;
+      }
+    }
+    EncodeWord(run, out);
+  }
+}
+
+void Tokenizer::Impl::EncodeWord(std::string_view norm, std::vector<int32_t>* out) const {
+  if (norm.empty()) return;
   auto lookup = [&](uint32_t begin, uint32_t end) -> int32_t {
-    return Find(std::string_view(norm).substr(begin, end - begin));
+    return Find(norm.substr(begin, end - begin));
   };
   if (use_merges && vocab.ignore_merges) {
     if (const int32_t id = lookup(0, static_cast<uint32_t>(norm.size())); id >= 0) {
@@ -276,7 +304,7 @@ void Tokenizer::Impl::EncodeFragment(std::string_view fragment, bool at_text_sta
           out->push_back(n.id);
           last_was_unk = false;
         } else {
-          EmitBytes(std::string_view(norm).substr(n.begin, n.end - n.begin), out, &last_was_unk);
+          EmitBytes(norm.substr(n.begin, n.end - n.begin), out, &last_was_unk);
         }
       }
       continue;
@@ -285,7 +313,7 @@ void Tokenizer::Impl::EncodeFragment(std::string_view fragment, bool at_text_sta
       out->push_back(s.id);
       last_was_unk = false;
     } else {
-      EmitBytes(std::string_view(norm).substr(s.begin, s.end - s.begin), out, &last_was_unk);
+      EmitBytes(norm.substr(s.begin, s.end - s.begin), out, &last_was_unk);
     }
   }
 }

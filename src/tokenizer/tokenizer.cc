@@ -3,6 +3,7 @@
 // are in sentencepiece_model.cc and tokenizer_json.cc.
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 
@@ -27,7 +28,25 @@ void CheckId(const std::string& where, const char* name, int32_t id, size_t n) {
   }
 }
 
+// Gemma 4's channel, tool-call and string markers are rendered in output text
+// (the chat parser needs them), so they are USER_DEFINED whatever the source
+// says: llama.cpp's converter types them so, while tokenizer.json flags them
+// special (which would make them CONTROL).
+void MakeGemma4MarkersVisible(const PieceIndex& index, VocabData* v) {
+  static constexpr std::string_view kVisible[] = {
+      "<|channel>",       "<channel|>",       "<|tool_call>", "<tool_call|>",
+      "<|tool_response>", "<tool_response|>", "<|\"|>"};
+  for (const std::string_view piece : kVisible) {
+    const int32_t id = index.Find(v->pieces, piece);
+    if (id >= 0 && v->types[id] == TokenType::kControl) v->types[id] = TokenType::kUserDefined;
+  }
+}
+
 }  // namespace
+
+const char* GgufTokenizerModelName(TokenizerModel model) {
+  return model == TokenizerModel::kGemma4 ? "gemma4" : "llama";
+}
 
 bool ParseBytePiece(std::string_view piece, uint8_t* value) {
   if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return false;
@@ -133,7 +152,7 @@ const MergeTable::Entry* MergeTable::Find(uint64_t key) const {
   }
 }
 
-void Tokenizer::Impl::BuildMerges(const std::string& where) {
+void Tokenizer::Impl::BuildMerges(const std::string& where, const std::string& merges_key) {
   VocabData& v = vocab;
   const size_t n = v.pieces.size();
   const bool derive_scores = v.scores.empty();
@@ -148,8 +167,8 @@ void Tokenizer::Impl::BuildMerges(const std::string& where) {
     joined.assign(left).append(right);
     const int32_t id = Find(joined);
     if (l < 0 || r < 0 || id < 0) {
-      Fail(where, ": merge #", rank, " (\"", left.substr(0, 40), "\" + \"", right.substr(0, 40),
-           "\"): ",
+      Fail(where, ": ", merges_key, "[", rank, "] (\"", left.substr(0, 40), "\" + \"",
+           right.substr(0, 40), "\"): ",
            l < 0   ? "left piece"
            : r < 0 ? "right piece"
                    : "merged piece",
@@ -192,8 +211,17 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::Create(VocabData vocab, BuildO
   CheckId(where, "eos id", v.eos_id, n);
   CheckId(where, "unk id", v.unk_id, n);
   CheckId(where, "pad id", v.pad_id, n);
+  CheckId(where, "eot id", v.eot_id, n);
 
   m->piece_index.Build(v.pieces);
+  if (v.model == TokenizerModel::kGemma4) {
+    if (v.merges.empty()) Fail(where, ": a Gemma 4 vocabulary needs its BPE merges (none given)");
+    if (v.bos_id < 0) Fail(where, ": a Gemma 4 vocabulary needs a <bos> token (none found)");
+    if (v.add_space_prefix || v.remove_extra_whitespaces || !v.escape_whitespaces) {
+      Fail(where, ": a Gemma 4 vocabulary replaces spaces by U+2581 and adds no prefix");
+    }
+    MakeGemma4MarkersVisible(m->piece_index, &v);
+  }
   m->byte_ids.fill(-1);
   for (size_t i = 0; i < n; ++i) {
     const std::string& piece = v.pieces[i];
@@ -224,7 +252,7 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::Create(VocabData vocab, BuildO
     if (id < 0 || id >= static_cast<int64_t>(n) || pattern.empty()) continue;
     m->specials.Add(pattern, id, v.types[id] != TokenType::kUserDefined);
   }
-  if (!v.merges.empty()) m->BuildMerges(where);
+  if (!v.merges.empty()) m->BuildMerges(where, options.merges_key);
   return m;
 }
 
@@ -235,6 +263,14 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::FromVocab(VocabData vocab) {
   return Tokenizer(Impl::Create(std::move(vocab), BuildOptions{}));
+}
+
+Tokenizer Tokenizer::FromVocab(VocabData vocab, const std::string& origin,
+                               const std::string& merges_key) {
+  BuildOptions options;
+  options.origin = origin;
+  options.merges_key = merges_key;
+  return Tokenizer(Impl::Create(std::move(vocab), std::move(options)));
 }
 
 int32_t Tokenizer::PieceToId(std::string_view piece) const { return impl_->Find(piece); }
@@ -261,6 +297,24 @@ int32_t Tokenizer::eos_id() const { return impl_->vocab.eos_id; }
 int32_t Tokenizer::unk_id() const { return impl_->vocab.unk_id; }
 int32_t Tokenizer::pad_id() const { return impl_->vocab.pad_id; }
 const VocabData& Tokenizer::vocab() const { return impl_->vocab; }
+TokenizerModel Tokenizer::model() const { return impl_->vocab.model; }
+
+int32_t Tokenizer::end_of_turn_id() const {
+  if (const int32_t id = PieceToId("<turn|>"); id >= 0) return id;
+  return PieceToId("<end_of_turn>");
+}
+
+std::vector<int32_t> Tokenizer::EndOfGenerationIds() const {
+  std::vector<int32_t> ids;
+  if (eos_id() >= 0) ids.push_back(eos_id());
+  if (impl_->vocab.eot_id >= 0) ids.push_back(impl_->vocab.eot_id);
+  for (const char* piece : {"<eos>", "<end_of_turn>", "<turn|>", "<|tool_response>"}) {
+    if (const int32_t id = PieceToId(piece); id >= 0) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
 
 std::string Tokenizer::TokenBytes(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return {};

@@ -88,6 +88,9 @@ class SpecialMatcher {
 // What a loader knows beyond VocabData.
 struct BuildOptions {
   std::string origin;  // file name for error messages ("" for FromVocab)
+  // Where the merges came from, for error messages ("model.merges",
+  // "tokenizer.ggml.merges").
+  std::string merges_key = "merges";
   // Extra strings matched in text as an added token. SentencePiece matches
   // user-defined pieces after spaces became U+2581, so a piece "▁▁" must also
   // match two plain spaces.
@@ -99,9 +102,13 @@ struct Tokenizer::Impl {
   static std::unique_ptr<Impl> Create(VocabData vocab, BuildOptions options);
 
   // Resolves vocab.merges to ids (merge mode); derives scores if absent.
-  void BuildMerges(const std::string& where);
+  void BuildMerges(const std::string& where, const std::string& merges_key);
+  // Normalizes the text between two added tokens and encodes it: as one BPE
+  // word (SentencePiece), or as Gemma 4's newline / non-newline runs.
   void EncodeFragment(std::string_view fragment, bool at_text_start,
                       std::vector<int32_t>* out) const;
+  // BPE on one normalized word, then byte fallback for what is no piece.
+  void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;
   void EmitBytes(std::string_view bytes, std::vector<int32_t>* out, bool* last_was_unk) const;
 
   VocabData vocab;

@@ -1,6 +1,7 @@
 // Hugging Face tokenizer.json loader (spec tokenizer-and-prompts.md 5): a BPE
 // model with vocab + merges, byte fallback, the Replace(" " -> U+2581)
-// normalizer and the added tokens. Anything that would change how Gemma text
+// normalizer and the added tokens; Gemma 1-3n's and Gemma 4's (told apart by
+// the vocabulary, see IsGemma4Vocabulary). Anything that would change how Gemma text
 // is split (other normalizers, pre-tokenizers or model types) is refused with
 // a gemma::Error rather than tokenized differently from the reference.
 #include <cstdint>
@@ -231,6 +232,7 @@ class JsonLoader {
     if (v_.pieces.empty()) Fail(origin_, ": the vocabulary is empty");
     FinishTypes();
     v_.merges = std::move(sax.merges);
+    if (IsGemma4Vocabulary()) v_.model = TokenizerModel::kGemma4;
     return std::move(v_);
   }
 
@@ -391,6 +393,19 @@ class JsonLoader {
     }
   }
 
+  // Gemma 4's tokenizer.json has the same structure as Gemma 3's (BPE with
+  // merges, the same normalizer, pre-tokenizer and decoder); what tells the
+  // two apart is the vocabulary: only Gemma 4 has the <|turn> / <turn|> turn
+  // markers (spec 2.3), and only Gemma 4 encodes newline runs apart (4.2).
+  bool IsGemma4Vocabulary() const {
+    bool open = false, close = false;
+    for (const std::string& p : v_.pieces) {
+      open = open || p == "<|turn>";
+      close = close || p == "<turn|>";
+    }
+    return open && close;
+  }
+
   void FinishTypes() {
     const size_t n = v_.pieces.size();
     v_.types.assign(n, TokenType::kNormal);
@@ -436,6 +451,7 @@ Tokenizer Tokenizer::FromTokenizerJson(const std::string& path) {
 Tokenizer Tokenizer::FromTokenizerJsonText(std::string_view json_text, const std::string& origin) {
   BuildOptions options;
   options.origin = origin;
+  options.merges_key = "model.merges";
   return Tokenizer(Impl::Create(JsonLoader(origin).Load(json_text), std::move(options)));
 }
 

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -86,6 +88,43 @@ TEST(ThreadPool, ManyShortJobs) {
     });
     for (int v : data) ASSERT_EQ(v, job);
   }
+}
+
+// Back-to-back jobs whose chunk count grows (2 chunks, then 32) on more
+// threads than cores: a worker descheduled between reading a finished job's
+// claim counter and claiming must not run a chunk of no job nor count it in
+// the next one (which made ParallelFor spin forever under gemma serve's
+// load). A watchdog turns a hang into a failure instead of a stuck test.
+TEST(ThreadPool, GrowingJobsBackToBackRunEachItemOnce) {
+  ThreadPool pool(8);
+  std::atomic<int> job{0};
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1200 && !finished.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!finished.load()) {
+      std::fprintf(stderr, "ParallelFor never returned (job %d)\n", job.load());
+      std::abort();
+    }
+  });
+  std::vector<std::atomic<int>> hits(64);
+  int bad_jobs = 0;
+  for (; job < 200000; ++job) {
+    const size_t n = job % 2 ? hits.size() : 2;
+    for (size_t i = 0; i < n; ++i) hits[i].store(0, std::memory_order_relaxed);
+    std::atomic<bool> out_of_range{false};
+    pool.ParallelFor(n, 1, [&](size_t begin, size_t end, int) {
+      if (end > n) out_of_range = true;
+      for (size_t i = begin; i < end && i < hits.size(); ++i) hits[i].fetch_add(1);
+    });
+    bool once = !out_of_range;
+    for (size_t i = 0; i < n; ++i) once = once && hits[i].load() == 1;
+    bad_jobs += once ? 0 : 1;
+  }
+  finished = true;
+  watchdog.join();
+  EXPECT_EQ(bad_jobs, 0);
 }
 
 // Jobs keep working after the workers have gone to sleep.
