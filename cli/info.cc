@@ -82,6 +82,16 @@ Command RegisterInfo(CLI::App& app) {
                           {"resident_other_bytes", i.resident_other_bytes},
                           {"scratch_bytes", i.scratch_bytes},
                           {"warnings", i.warnings}};
+      for (const LayerInfo& l : i.layers) {
+        j["layers"].push_back({{"attention", l.attention},
+                               {"sliding_window", l.sliding_window},
+                               {"num_attention_heads", l.num_attention_heads},
+                               {"num_key_value_heads", l.num_key_value_heads},
+                               {"head_dim", l.head_dim},
+                               {"intermediate_size", l.intermediate_size},
+                               {"kv_source_layer", l.kv_source_layer},
+                               {"rope_theta", l.rope_theta}});
+      }
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
         for (const TensorSummary& t : i.tensors) {
@@ -117,6 +127,17 @@ Command RegisterInfo(CLI::App& app) {
     if (i.rope_linear_factor != 1) std::cout << " (linear x" << i.rope_linear_factor << ")";
     if (i.rope_theta_local > 0) std::cout << ", local " << i.rope_theta_local;
     std::cout << "\n";
+    std::map<std::string, std::string> kinds;  // layers alike but for their index: one line
+    for (size_t k = 0; k < i.layers.size(); ++k) {
+      const LayerInfo& l = i.layers[k];
+      kinds[l.attention + (l.sliding_window ? " " + std::to_string(l.sliding_window) : "") +
+            ", heads " + std::to_string(l.num_attention_heads) + "/" +
+            std::to_string(l.num_key_value_heads) + " x " + std::to_string(l.head_dim) + ", ffn " +
+            std::to_string(l.intermediate_size) +
+            (l.kv_source_layer >= 0 ? ", KV of " + std::to_string(l.kv_source_layer) : "")] +=
+          " " + std::to_string(k);
+    }
+    for (const auto& [kind, list] : kinds) std::cout << "layers" << list << ": " << kind << "\n";
     std::cout << "tensor types: ";
     for (const auto& [type, count] : type_counts) std::cout << " " << type << ":" << count;
     std::cout << "\ntokenizer:     " << i.tokenizer << ", " << i.tokenizer_vocab_size << " pieces\n"

@@ -68,6 +68,15 @@ struct TensorSummary {
   size_t bytes = 0;
 };
 
+// One decoder layer as the engine runs it (`gemma info` lists them).
+struct LayerInfo {
+  std::string attention;   // "global" or "sliding"
+  int sliding_window = 0;  // keys a sliding layer sees, itself included; 0 for global
+  int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
+  int kv_source_layer = -1;  // the earlier layer whose KV it attends over; -1: its own
+  float query_scale = 0, rope_theta = 0, rope_linear_factor = 1;
+};
+
 struct ModelInfo {
   std::string path;
   std::string format;        // "gguf" or "safetensors"
@@ -78,6 +87,7 @@ struct ModelInfo {
   int active_context = 0;          // what this instance allocated
   int sliding_window = 0;          // 0: none
   std::vector<int> global_layers;  // the rest are sliding-window layers
+  std::vector<LayerInfo> layers;   // per layer (the fields above are layer 0's)
   float query_scale = 0, attn_logit_softcap = 0, final_logit_softcap = 0;
   float rope_theta_global = 0, rope_theta_local = 0, rope_linear_factor = 1;
   size_t weights_bytes = 0;   // tensor bytes in the files (mmapped)

@@ -1,7 +1,8 @@
 // ModelSpec / LayerSpec: every switch the forward pass reads, built once from a
-// GGUF file's metadata or a Hugging Face config.json. A generation is data, not
-// a code path: the transformer branches on these fields only, never on the
-// model's name. Fields are named after the HF config keys they come from.
+// GGUF file's metadata or a Hugging Face config.json by the generation's
+// builder (generation.h). A generation is data, not a code path: the
+// transformer branches on these fields only, never on the model's name.
+// Fields are named after the HF config keys they come from.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ struct LayerSpec {
 };
 
 struct ModelSpec {
-  std::string architecture;  // GGUF name: "gemma", "gemma2", "gemma3"
+  std::string architecture;  // GGUF name of the generation: "gemma", "gemma2", "gemma3"
   int vocab_size = 0;
   int hidden_size = 0;
   int context_length = 0;  // max_position_embeddings
@@ -52,11 +53,11 @@ struct ModelSpec {
   void Validate(const std::string& origin) const;
 };
 
-// Throws gemma::Error naming the file and key for an unknown architecture or a
-// missing/invalid key. `vocab_size` comes from the embedding tensor if the
-// metadata lacks it.
-ModelSpec SpecFromGguf(const ModelSource& source);
-ModelSpec SpecFromHfConfig(const ModelSource& source);
+// Reads the source's config (GGUF metadata or config.json) through its
+// generation's builder (generation.h) and validates the spec. Throws
+// gemma::Error naming the file and key for an unknown architecture or
+// model_type, a missing or invalid key, or an implausible size. The
+// vocabulary size is the embedding's row count.
 ModelSpec BuildModelSpec(const ModelSource& source);
 
 // The KV cache's view of the layers.

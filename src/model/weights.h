@@ -1,8 +1,9 @@
-// Typed views of a model's weights, bound from the TensorCatalog through one
-// declarative table (weights.cc) that names every tensor in both GGUF and
-// Hugging Face spelling. The loader and `gemma quantize` read the same table.
+// Typed views of a model's weights, bound from the TensorCatalog by walking
+// the generation's tensor rows (tensor_rows.h), which name every tensor in
+// both GGUF and Hugging Face spelling. `gemma quantize` reads the same rows.
 // Matrices point into the mmapped files; norm gains are small f32 copies
-// holding the effective gain (GGUF stores 1 + w, HF stores w).
+// holding the effective gain (what a file stores is the generation's to say:
+// Generation::hf_norm_offset).
 #pragma once
 
 #include <string>
@@ -15,7 +16,6 @@
 namespace gemma {
 
 struct ModelSource;
-struct TensorEntry;
 
 struct LayerWeights {
   WeightMatrix q_proj, k_proj, v_proj, o_proj;  // [n_h*d_h, H], [n_kv*d_h, H] x2, [H, n_h*d_h]
@@ -38,40 +38,7 @@ struct ModelWeights {
   size_t packed_bytes = 0;
 };
 
-enum class TensorRole {
-  kEmbedding,
-  kOutputHead,
-  kFinalNorm,
-  kQ,
-  kK,
-  kV,
-  kO,
-  kGate,
-  kUp,
-  kDown,
-  kInputNorm,
-  kPostAttentionNorm,
-  kPreFeedforwardNorm,
-  kPostFeedforwardNorm,
-  kQNorm,
-  kKNorm,
-};
-
-// One tensor the model uses: where it is in the source and what it is called
-// in GGUF. `entry` is null only for an absent optional tensor (output head).
-struct ModelTensor {
-  TensorRole role;
-  int layer = -1;  // -1 for model-level tensors
-  std::string gguf_name;
-  const TensorEntry* entry = nullptr;
-  std::vector<int64_t> shape;  // expected, outermost first
-  bool is_norm = false;        // a gain vector (stored w in HF, 1 + w in GGUF)
-};
-
-// Every tensor the spec calls for, checked for presence and shape. Throws
-// gemma::Error naming the file and tensor when one is missing or misshapen.
-std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec);
-
+// Binds every tensor of the spec's generation (its rows) to its member.
 // Throws gemma::Error naming the file and tensor when one is missing, has the
 // wrong shape, or a type the kernels cannot use.
 ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec);
@@ -87,12 +54,5 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
 // left in the file's layout (not repacked). Those pages stay resident while
 // the model runs; a repacked matrix's pages were handed back.
 size_t MappedBytesReadPerToken(const ModelWeights& weights);
-
-// A matrix tensor as the kernels see it; throws gemma::Error naming the file
-// and tensor if its type is one the kernels cannot read.
-WeightMatrix AsMatrix(const ModelTensor& t);
-
-// A norm tensor's effective gain (1 + w) as f32, whatever the source format.
-std::vector<float> EffectiveGain(const ModelSource& source, const TensorEntry& t);
 
 }  // namespace gemma

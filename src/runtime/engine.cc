@@ -42,7 +42,11 @@ ModelInfo Describe(const Model::Impl& m) {
   info.final_logit_softcap = s.final_logit_softcap;
   for (int i = 0; i < s.num_layers(); ++i) {
     const LayerSpec& l = s.layers[i];
-    if (l.attention == AttentionType::kGlobal) {
+    const bool global = l.attention == AttentionType::kGlobal;
+    info.layers.push_back({global ? "global" : "sliding", l.sliding_window, l.num_attention_heads,
+                           l.num_key_value_heads, l.head_dim, l.intermediate_size,
+                           l.kv_source_layer, l.query_scale, l.rope_theta, l.rope_linear_factor});
+    if (global) {
       info.global_layers.push_back(i);
       info.rope_theta_global = l.rope_theta;
       info.rope_linear_factor = l.rope_linear_factor;

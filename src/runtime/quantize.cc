@@ -1,5 +1,6 @@
 #include "runtime/quantize.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <optional>
@@ -7,9 +8,11 @@
 #include "base/error.h"
 #include "io/chat_template.h"
 #include "io/gguf_writer.h"
+#include "io/model_config.h"
 #include "io/model_source.h"
 #include "kernels/ops.h"
 #include "model/spec.h"
+#include "model/tensor_rows.h"
 #include "model/weights.h"
 #include "quant/quant.h"
 #include "runtime/guard.h"
@@ -67,14 +70,23 @@ DType Fallback(DType type, int64_t cols) {
   }
 }
 
+// The type of a tensor in a file of type `ft`, from the rule its row gives.
 DType ChooseType(const FileType& ft, const ModelTensor& t, int layers, bool tied) {
-  if (t.is_norm) return DType::kF32;
   DType type = ft.base;
-  const bool head = t.role == TensorRole::kOutputHead || (tied && t.role == TensorRole::kEmbedding);
-  if (head && ft.output) type = *ft.output;
-  if (ft.more_bits_mix && (t.role == TensorRole::kV || t.role == TensorRole::kDown) &&
-      UseMoreBits(t.layer, layers)) {
-    type = DType::kQ6_K;
+  switch (t.row->quant) {
+    case QuantRule::kF32:
+      return DType::kF32;
+    case QuantRule::kBase:
+      break;
+    case QuantRule::kOutputHead:
+      if (ft.output) type = *ft.output;
+      break;
+    case QuantRule::kEmbedding:
+      if (tied && ft.output) type = *ft.output;
+      break;
+    case QuantRule::kMoreBits:
+      if (ft.more_bits_mix && UseMoreBits(t.layer, layers)) type = DType::kQ6_K;
+      break;
   }
   return Fallback(type, t.shape.back());
 }
@@ -97,42 +109,60 @@ GgufValue NumberArray(GgufType type, std::vector<double> numbers) {
   return v;
 }
 
-// The GGUF metadata llama.cpp's converter writes for a Hugging Face model.
+// The GGUF metadata llama.cpp's converter writes for a Hugging Face model,
+// under the keys the translation table (io/model_config.h) reads back.
 void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWriter& w) {
   const std::string a = spec.architecture + ".";
   const LayerSpec& first = spec.layers.front();
+  auto key = [&](const char* config_name) { return *GgufKeyFor(spec.architecture, config_name); };
+  // One u32 when every layer has the same value; else one i32 per layer, as
+  // llama.cpp's converter writes Gemma 3n/4's per-layer sizes.
+  auto set_per_layer = [&](const char* config_name, int LayerSpec::*field) {
+    std::vector<double> values;
+    for (const LayerSpec& l : spec.layers) values.push_back(l.*field);
+    if (std::all_of(values.begin(), values.end(), [&](double v) { return v == values[0]; })) {
+      w.SetU32(key(config_name), first.*field);
+    } else {
+      w.SetValue(key(config_name), NumberArray(GgufType::kI32, std::move(values)));
+    }
+  };
+  for (const LayerSpec& l : spec.layers) {
+    if (l.head_dim != first.head_dim) {
+      Fail(source.path, ": layers of different head sizes cannot be written to GGUF yet");
+    }
+  }
   w.SetString("general.architecture", spec.architecture);
   w.SetString("general.name", source.hf_config.value("_name_or_path", "gemma"));
-  w.SetU32(a + "context_length", spec.context_length);
-  w.SetU32(a + "embedding_length", spec.hidden_size);
-  w.SetU32(a + "block_count", spec.num_layers());
-  w.SetU32(a + "feed_forward_length", first.intermediate_size);
-  w.SetU32(a + "attention.head_count", first.num_attention_heads);
-  w.SetU32(a + "attention.head_count_kv", first.num_key_value_heads);
-  w.SetU32(a + "attention.key_length", first.head_dim);
-  w.SetU32(a + "attention.value_length", first.head_dim);
-  w.SetF32(a + "attention.layer_norm_rms_epsilon", spec.rms_norm_eps);
+  w.SetU32(key("max_position_embeddings"), spec.context_length);
+  w.SetU32(key("hidden_size"), spec.hidden_size);
+  w.SetU32(key("num_hidden_layers"), spec.num_layers());
+  set_per_layer("intermediate_size", &LayerSpec::intermediate_size);
+  set_per_layer("num_attention_heads", &LayerSpec::num_attention_heads);
+  set_per_layer("num_key_value_heads", &LayerSpec::num_key_value_heads);
+  w.SetU32(key("head_dim"), first.head_dim);
+  w.SetU32(a + "attention.value_length", first.head_dim);  // V heads as wide as K heads
+  w.SetF32(key("rms_norm_eps"), spec.rms_norm_eps);
   float global_theta = first.rope_theta, local_theta = 0, factor = 1;
   for (const LayerSpec& l : spec.layers) {
     if (l.attention == AttentionType::kSliding) {
-      w.SetU32(a + "attention.sliding_window", l.sliding_window);
+      w.SetU32(key("sliding_window"), l.sliding_window);
       local_theta = l.rope_theta;
       if (first.attn_logit_softcap > 0)
-        w.SetF32(a + "attn_logit_softcapping", first.attn_logit_softcap);
+        w.SetF32(key("attn_logit_softcapping"), first.attn_logit_softcap);
     } else {
       global_theta = l.rope_theta;
       factor = l.rope_linear_factor;
     }
   }
-  w.SetF32(a + "rope.freq_base", global_theta);
+  w.SetF32(key("rope_theta"), global_theta);
   if (spec.architecture == "gemma3" && local_theta > 0)
-    w.SetF32(a + "rope.freq_base_swa", local_theta);
+    w.SetF32(key("rope_local_base_freq"), local_theta);
   if (factor != 1.0f) {
-    w.SetString(a + "rope.scaling.type", "linear");
-    w.SetF32(a + "rope.scaling.factor", factor);
+    w.SetString(key("rope_scaling.rope_type"), "linear");
+    w.SetF32(key("rope_scaling.factor"), factor);
   }
   if (spec.final_logit_softcap > 0)
-    w.SetF32(a + "final_logit_softcapping", spec.final_logit_softcap);
+    w.SetF32(key("final_logit_softcapping"), spec.final_logit_softcap);
 
   const Tokenizer tokenizer = LoadTokenizer(source, "");
   CheckTokenizerMatchesModel(tokenizer, spec, source.path);
@@ -226,7 +256,9 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   writer.SetU32("general.quantization_version", 2);
 
   bool tied = true;
-  for (const ModelTensor& t : tensors) tied = tied && t.role != TensorRole::kOutputHead;
+  for (const ModelTensor& t : tensors) {
+    tied = tied && t.row->member != TensorBinding(&ModelWeights::output_head);
+  }
   std::vector<DType> targets;
   for (const ModelTensor& t : tensors) {
     targets.push_back(ChooseType(*ft, t, spec.num_layers(), tied));
@@ -250,7 +282,7 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
     const TensorEntry& e = *t.entry;
     const DType target = targets[i];
     if (t.is_norm) {
-      const std::vector<float> gain = EffectiveGain(source, e);  // GGUF stores 1 + w
+      const std::vector<float> gain = EffectiveGain(t);  // as GGUF stores it: the gain
       out.Append(reinterpret_cast<const uint8_t*>(gain.data()), gain.size() * sizeof(float));
       p.bytes_out += gain.size() * sizeof(float);
     } else {

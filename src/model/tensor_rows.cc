@@ -1,0 +1,193 @@
+#include "model/tensor_rows.h"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "io/model_source.h"
+#include "model/generation.h"
+
+namespace gemma {
+namespace {
+
+int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
+  switch (dim) {
+    case Dim::kNone:
+      return 0;
+    case Dim::kVocab:
+      return spec.vocab_size;
+    case Dim::kHidden:
+      return spec.hidden_size;
+    case Dim::kQWidth:
+      return int64_t{l->num_attention_heads} * l->head_dim;
+    case Dim::kKvWidth:
+      return int64_t{l->num_key_value_heads} * l->head_dim;
+    case Dim::kFfn:
+      return l->intermediate_size;
+    case Dim::kHeadDim:
+      return l->head_dim;
+  }
+  return 0;
+}
+
+std::string Format(const char* pattern, int layer) {
+  char buffer[160];
+  std::snprintf(buffer, sizeof(buffer), pattern, layer);
+  return buffer;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::vector<int64_t> RowShape(const TensorRow& row, const ModelSpec& spec, int layer) {
+  const LayerSpec* l = layer >= 0 ? &spec.layers[layer] : nullptr;
+  std::vector<int64_t> shape;
+  for (Dim dim : row.shape) {
+    if (dim == Dim::kNone) break;
+    if (l == nullptr && dim != Dim::kVocab && dim != Dim::kHidden) {
+      Fail("internal error: model-level tensor '", row.gguf, "' has a per-layer dimension");
+    }
+    shape.push_back(DimSize(dim, spec, l));
+  }
+  return shape;
+}
+
+TensorNamer::TensorNamer(const ModelSource& source) : source_(source) {
+  is_gguf_ = source.format == ModelFormat::kGguf;
+  if (!is_gguf_) {
+    for (const char* prefix : {"model.", "language_model.model.", "model.language_model."}) {
+      if (source.tensors.Find(std::string(prefix) + "embed_tokens.weight")) {
+        hf_prefix_ = prefix;
+        break;
+      }
+    }
+  }
+}
+
+std::string TensorNamer::Name(const TensorRow& row, int layer) const {
+  const char* pattern = is_gguf_ ? row.gguf : row.hf;
+  if (pattern == nullptr) return "";
+  return (is_gguf_ ? "" : hf_prefix_) + Format(pattern, layer);
+}
+
+const TensorEntry* TensorNamer::Find(const TensorRow& row, int layer) const {
+  const std::string name = Name(row, layer);
+  return name.empty() ? nullptr : source_.tensors.Find(name);
+}
+
+int TensorNamer::LayerOf(const std::string& name) const {
+  const std::string prefix = is_gguf_ ? "blk." : hf_prefix_ + "layers.";
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  int64_t layer = 0;
+  size_t i = prefix.size();
+  if (i >= name.size() || !std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) {
+    layer = std::min<int64_t>(layer * 10 + (name[i] - '0'), INT32_MAX);
+  }
+  return i < name.size() && name[i] == '.' ? static_cast<int>(layer) : -1;
+}
+
+std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec) {
+  const Generation& generation = GenerationOf(spec);
+  const TensorNamer namer(source);
+  // Tensors of layers beyond the declared count would be ignored and the
+  // model run with fewer layers than it has; as llama.cpp, refuse the file.
+  // (Missing layers fail below, on their first missing tensor.)
+  int highest = -1;
+  std::string example;
+  for (const auto& [name, entry] : source.tensors.entries()) {
+    const int layer = namer.LayerOf(name);
+    if (layer > highest) highest = layer, example = name;
+  }
+  if (highest >= spec.num_layers()) {
+    const std::string key = source.format == ModelFormat::kGguf ? spec.architecture + ".block_count"
+                                                                : "num_hidden_layers";
+    Fail(source.path, ": the metadata says ", spec.num_layers(), " layers (", key,
+         ") but the file has tensors for layer ", highest, " ('", example,
+         "'): the file is inconsistent");
+  }
+  const float gain_offset = source.format == ModelFormat::kGguf ? 0.0f : generation.hf_norm_offset;
+  std::vector<ModelTensor> tensors;
+  auto add = [&](const TensorRow& row, int layer) {
+    if (row.presence == Presence::kWhen && (layer < 0 || !row.when(spec.layers[layer]))) return;
+    ModelTensor t;
+    t.row = &row;
+    t.layer = layer;
+    t.gguf_name = Format(row.gguf, layer);
+    t.entry = namer.Find(row, layer);
+    t.shape = RowShape(row, spec, layer);
+    t.is_norm = row.is_gain();
+    t.gain_offset = t.is_norm ? gain_offset : 0.0f;
+    if (t.entry == nullptr) {
+      if (row.presence == Presence::kOptional) return;
+      Fail(source.path, ": missing tensor '", namer.Name(row, layer), "'");
+    }
+    if (t.entry->shape != t.shape) {
+      Fail(t.entry->file, ": tensor '", t.entry->name, "' has shape ", t.entry->ShapeString(),
+           ", expected ", ShapeText(t.shape));
+    }
+    tensors.push_back(std::move(t));
+  };
+  for (const TensorRow& row : generation.rows) {
+    if (!row.per_layer()) add(row, -1);
+  }
+  for (int i = 0; i < spec.num_layers(); ++i) {
+    for (const TensorRow& row : generation.rows) {
+      if (row.per_layer()) add(row, i);
+    }
+  }
+  return tensors;
+}
+
+WeightMatrix AsMatrix(const ModelTensor& t) {
+  const TensorEntry& e = *t.entry;
+  if (!MatMulSupports(e.type)) {
+    Fail(e.file, ": tensor '", e.name, "' has type ", Name(e.type),
+         " which this engine cannot multiply");
+  }
+  WeightMatrix m;
+  m.type = e.type;
+  m.data = e.data;
+  m.rows = t.shape[0];
+  m.cols = t.shape[1];
+  m.row_bytes = BytesFor(e.type, m.cols);
+  return m;
+}
+
+std::vector<float> EffectiveGain(const ModelTensor& tensor) {
+  const TensorEntry& t = *tensor.entry;
+  const int64_t n = t.elements();
+  std::vector<float> gain(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t half;
+    switch (t.type) {
+      case DType::kF32:
+        std::memcpy(&gain[i], t.data + 4 * i, 4);
+        break;
+      case DType::kBF16:
+        std::memcpy(&half, t.data + 2 * i, 2);
+        gain[i] = Bf16ToF32(half);
+        break;
+      case DType::kF16:
+        std::memcpy(&half, t.data + 2 * i, 2);
+        gain[i] = F16ToF32(half);
+        break;
+      default:
+        Fail(t.file, ": norm tensor '", t.name, "' has type ", Name(t.type),
+             " (expected f32, f16 or bf16)");
+    }
+    if (tensor.gain_offset != 0.0f) gain[i] += tensor.gain_offset;
+  }
+  return gain;
+}
+
+}  // namespace gemma

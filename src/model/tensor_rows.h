@@ -1,0 +1,126 @@
+// Tensor rows: one row per tensor a generation's decoder reads, with
+// everything the engine needs to know about it in one place (gemma.cpp's
+// tensor_info is the model): its name in GGUF and in Hugging Face
+// checkpoints, its shape, when it is present, the member of ModelWeights or
+// LayerWeights it binds to, and the least precision `gemma quantize` may give
+// it. The loader (BindWeights) and `gemma quantize` walk the rows; a new
+// tensor is one new row (and its member). docs/model-builders.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "model/spec.h"
+#include "model/weights.h"
+
+namespace gemma {
+
+struct ModelSource;
+struct TensorEntry;
+
+// A dimension of a tensor's shape, from the spec (per layer where it varies).
+// Gemma 3n/4 add theirs here: per-layer-input width, layers x that width,
+// experts, expert width, AltUp streams.
+enum class Dim : uint8_t {
+  kNone,     // pads a shape of lower rank
+  kVocab,    // embedding rows (ModelSpec::vocab_size)
+  kHidden,   // hidden_size
+  kQWidth,   // num_attention_heads x head_dim
+  kKvWidth,  // num_key_value_heads x head_dim
+  kFfn,      // intermediate_size
+  kHeadDim,  // head_dim
+};
+
+enum class Presence : uint8_t {
+  kRequired,  // every layer (for a model-level row: the model) has it
+  kOptional,  // read when the file has it (GGUF may carry its own output head)
+  // Required on the layers `when` selects, not read on the others (Gemma 4:
+  // no K/V projections on layers that reuse another layer's KV, no V on
+  // K = V layers; Gemma 3n ships those unused K/V, which stay unread).
+  kWhen,
+};
+
+// The least precision `gemma quantize` gives the tensor (llama.cpp's
+// per-tensor rules in llama-quant.cpp, so that files load there too).
+enum class QuantRule : uint8_t {
+  kF32,         // always f32 (norm gains, written as the effective gain)
+  kBase,        // the target type
+  kOutputHead,  // the target's output type (Q6_K in the 4- and 5-bit mixes)
+  kEmbedding,   // as kOutputHead when the output head is tied to it, else kBase
+  kMoreBits,    // Q6_K on llama.cpp's use_more_bits layers in the _M mixes
+};
+
+// The member a tensor binds to: a matrix (multiplied or looked up, kept in
+// the file's type) or a norm gain (an f32 copy of the effective gain), of
+// the model or of each layer.
+using TensorBinding =
+    std::variant<WeightMatrix ModelWeights::*, std::vector<float> ModelWeights::*,
+                 WeightMatrix LayerWeights::*, std::vector<float> LayerWeights::*>;
+
+struct TensorRow {
+  // "%d" stands for the layer index in a per-layer row's names.
+  const char* gguf;
+  // Relative to the text decoder's prefix in the checkpoint ("model.",
+  // "language_model.model.", ...); nullptr: HF checkpoints do not store it.
+  const char* hf;
+  std::array<Dim, 3> shape;  // outermost first (PyTorch order), kNone-padded
+  TensorBinding member;
+  QuantRule quant = QuantRule::kBase;
+  Presence presence = Presence::kRequired;
+  bool (*when)(const LayerSpec& layer) = nullptr;  // for Presence::kWhen
+
+  bool per_layer() const { return member.index() >= 2; }
+  bool is_gain() const { return member.index() % 2 == 1; }
+};
+
+// A row resolved against a file: the tensor found for one layer.
+struct ModelTensor {
+  const TensorRow* row = nullptr;
+  int layer = -1;         // -1 for model-level tensors
+  std::string gguf_name;  // its GGUF name (what `gemma quantize` writes)
+  const TensorEntry* entry = nullptr;
+  std::vector<int64_t> shape;  // expected, outermost first
+  bool is_norm = false;        // a gain vector (row->is_gain())
+  float gain_offset = 0;       // added to the stored values to get the gain
+};
+
+// The expected shape of `row` on `layer` (-1: model level).
+std::vector<int64_t> RowShape(const TensorRow& row, const ModelSpec& spec, int layer);
+
+// Finds a generation's tensors in a source: the HF decoder prefix is the one
+// under which the file has the embedding.
+class TensorNamer {
+ public:
+  explicit TensorNamer(const ModelSource& source);
+  // The row's name in this file's format for `layer`; "" when the format
+  // has no such tensor.
+  std::string Name(const TensorRow& row, int layer) const;
+  // The tensor, or nullptr when absent.
+  const TensorEntry* Find(const TensorRow& row, int layer) const;
+  // The layer index of a per-layer tensor name ("blk.7.*", "model.layers.7.*"),
+  // or -1 for any other tensor.
+  int LayerOf(const std::string& name) const;
+
+ private:
+  const ModelSource& source_;
+  bool is_gguf_ = true;
+  std::string hf_prefix_ = "model.";
+};
+
+// Every tensor the spec's rows call for, in row order (model-level rows,
+// then each layer's), checked for presence and shape. Throws gemma::Error
+// naming the file and tensor when one is missing or misshapen, or when the
+// file has tensors for more layers than the spec.
+std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec);
+
+// A matrix tensor as the kernels see it; throws gemma::Error naming the file
+// and tensor if its type is one the kernels cannot read.
+WeightMatrix AsMatrix(const ModelTensor& t);
+
+// A norm tensor's gain as f32: the stored values plus t.gain_offset.
+std::vector<float> EffectiveGain(const ModelTensor& t);
+
+}  // namespace gemma

@@ -1,0 +1,341 @@
+// The per-generation builders and their tensor rows (src/model/gemma*.cc):
+// the rows claim every tensor of the golden files in both formats, GGUF and
+// HF give the same spec, per-layer arrays in GGUF metadata reach the layers
+// they name, and `gemma info` shows each layer.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "gemma/gemma.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "io/model_source.h"
+#include "model/generation.h"
+#include "model/tensor_rows.h"
+#include "testing/cli_runner.h"
+#include "testing/golden_case.h"
+
+namespace gemma {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* const kCases[] = {"gemma1_mqa", "gemma2_swa", "gemma3_h256", "gemma3_qknorm"};
+
+std::string Gguf(const std::string& c, const std::string& t) {
+  return testing::GoldenDir(c) + "/gguf/" + c + "." + t + ".gguf";
+}
+std::string Hf(const std::string& c) { return testing::GoldenDir(c) + "/hf"; }
+
+// Every tensor of every golden file is read through exactly one row, in both
+// formats: the set of names the rows resolve to is the file's set.
+TEST(TensorRows, ClaimEveryTensorOfTheGoldenFiles) {
+  for (const char* c : kCases) {
+    for (const std::string& path : {Gguf(c, "q8_0"), Gguf(c, "q4_0"), Hf(c)}) {
+      const ModelSource source = OpenModelSource(path);
+      const ModelSpec spec = BuildModelSpec(source);
+      std::set<std::string> listed, in_file;
+      for (const ModelTensor& t : ListModelTensors(source, spec)) {
+        EXPECT_TRUE(listed.insert(t.entry->name).second) << path << ": twice " << t.entry->name;
+      }
+      for (const auto& [name, entry] : source.tensors.entries()) in_file.insert(name);
+      EXPECT_EQ(listed, in_file) << path;
+    }
+  }
+}
+
+// The builders read both formats through one vocabulary: every field of the
+// spec, every row's GGUF name and shape, agree between a case's GGUF and HF.
+TEST(Builders, GgufAndHfGiveTheSameModel) {
+  for (const char* c : kCases) {
+    const ModelSource gguf = OpenModelSource(Gguf(c, "bf16"));
+    const ModelSource hf = OpenModelSource(Hf(c));
+    const ModelSpec g = BuildModelSpec(gguf), h = BuildModelSpec(hf);
+    EXPECT_EQ(g.architecture, h.architecture) << c;
+    EXPECT_EQ(g.vocab_size, h.vocab_size) << c;
+    EXPECT_EQ(g.hidden_size, h.hidden_size) << c;
+    EXPECT_EQ(g.context_length, h.context_length) << c;
+    EXPECT_EQ(g.rms_norm_eps, h.rms_norm_eps) << c;
+    EXPECT_EQ(g.embedding_scale, h.embedding_scale) << c;
+    EXPECT_EQ(g.final_logit_softcap, h.final_logit_softcap) << c;
+    EXPECT_EQ(g.bos_id, h.bos_id) << c;
+    EXPECT_EQ(g.eos_id, h.eos_id) << c;
+    ASSERT_EQ(g.num_layers(), h.num_layers()) << c;
+    for (int i = 0; i < g.num_layers(); ++i) {
+      const LayerSpec &a = g.layers[i], &b = h.layers[i];
+      const std::string at = std::string(c) + " layer " + std::to_string(i);
+      EXPECT_EQ(a.attention, b.attention) << at;
+      EXPECT_EQ(a.sliding_window, b.sliding_window) << at;
+      EXPECT_EQ(a.num_attention_heads, b.num_attention_heads) << at;
+      EXPECT_EQ(a.num_key_value_heads, b.num_key_value_heads) << at;
+      EXPECT_EQ(a.head_dim, b.head_dim) << at;
+      EXPECT_EQ(a.intermediate_size, b.intermediate_size) << at;
+      EXPECT_EQ(a.query_scale, b.query_scale) << at;
+      EXPECT_EQ(a.attn_logit_softcap, b.attn_logit_softcap) << at;
+      EXPECT_EQ(a.rope_theta, b.rope_theta) << at;
+      EXPECT_EQ(a.rope_linear_factor, b.rope_linear_factor) << at;
+      EXPECT_EQ(a.qk_norm, b.qk_norm) << at;
+      EXPECT_EQ(a.sandwich_norms, b.sandwich_norms) << at;
+      EXPECT_EQ(a.kv_source_layer, b.kv_source_layer) << at;
+    }
+    const std::vector<ModelTensor> tg = ListModelTensors(gguf, g), th = ListModelTensors(hf, h);
+    ASSERT_EQ(tg.size(), th.size()) << c;
+    for (size_t i = 0; i < tg.size(); ++i) {
+      EXPECT_EQ(tg[i].gguf_name, th[i].gguf_name) << c;
+      EXPECT_EQ(tg[i].shape, th[i].shape) << c << " " << tg[i].gguf_name;
+      // GGUF holds the gain (1 + w), HF checkpoints of Gemma 1-3 hold w.
+      EXPECT_EQ(tg[i].gain_offset, 0.0f) << tg[i].gguf_name;
+      EXPECT_EQ(th[i].gain_offset, th[i].is_norm ? 1.0f : 0.0f) << th[i].gguf_name;
+    }
+  }
+}
+
+// What each generation's rows say, checked against the shared spec's tensor
+// tables (weight-formats.md B.5) and llama.cpp's quantizer rules.
+TEST(TensorRows, RowsOfEachGeneration) {
+  for (const Generation* g : Generations()) {
+    std::set<std::string> gguf_names, hf_names;
+    for (const TensorRow& row : g->rows) {
+      const std::string gguf = row.gguf;
+      EXPECT_TRUE(gguf_names.insert(gguf).second) << g->gguf_architecture << ": twice " << gguf;
+      if (row.hf != nullptr) {
+        EXPECT_TRUE(hf_names.insert(row.hf).second) << g->gguf_architecture << ": " << row.hf;
+        EXPECT_EQ(std::string(row.hf).find("%d") != std::string::npos, row.per_layer()) << row.hf;
+      }
+      EXPECT_EQ(gguf.find("%d") != std::string::npos, row.per_layer()) << gguf;
+      // Norm gains (1-D) stay f32 in every quantized file, as llama.cpp keeps them.
+      EXPECT_EQ(row.is_gain(), row.quant == QuantRule::kF32) << gguf;
+      EXPECT_EQ(row.is_gain(), row.shape[1] == Dim::kNone) << gguf;
+      // llama.cpp's _M mixes give attn_v and ffn_down more bits on some layers.
+      const bool more_bits = gguf == "blk.%d.attn_v.weight" || gguf == "blk.%d.ffn_down.weight";
+      EXPECT_EQ(row.quant == QuantRule::kMoreBits, more_bits) << gguf;
+    }
+    EXPECT_TRUE(gguf_names.count("token_embd.weight")) << g->gguf_architecture;
+    EXPECT_TRUE(gguf_names.count("output_norm.weight")) << g->gguf_architecture;
+  }
+}
+
+// A copy of a GGUF with its metadata and tensors edited.
+void CopyGguf(const std::string& from, const std::string& to,
+              const std::function<void(GgufWriter&)>& edit_metadata,
+              const std::function<void(TensorEntry&, std::vector<uint8_t>&)>& edit_tensor) {
+  GgufFile in(from);
+  GgufWriter out;
+  for (const auto& [key, value] : in.metadata()) out.SetValue(key, value);
+  edit_metadata(out);
+  for (const std::string& name : in.tensor_order()) {
+    TensorEntry t = *in.tensors().Find(name);
+    std::vector<uint8_t> bytes(t.data, t.data + t.size_bytes);
+    edit_tensor(t, bytes);
+    out.AddTensor(t.name, t.type, t.shape, std::move(bytes));
+  }
+  out.Write(to);
+}
+
+GgufValue I32Array(std::vector<double> numbers) {
+  GgufValue v;
+  v.type = GgufType::kArray;
+  v.array_type = GgufType::kI32;
+  v.array_size = numbers.size();
+  v.numbers = std::move(numbers);
+  return v;
+}
+
+std::vector<float> PromptLogits(const std::string& path) {
+  auto model = Model::Open(path);
+  EXPECT_TRUE(model.ok()) << model.status().message();
+  if (!model.ok()) return {};
+  Session session(**model);
+  std::vector<float> logits;
+  const std::vector<int32_t> prompt = {2, 300, 301, 302, 17, 40, 41, 42, 99, 7};
+  EXPECT_TRUE(session.Append(prompt, &logits).ok());
+  return logits;
+}
+
+// max |a - b| / max |b|.
+double MaxRelativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return diff / scale;
+}
+
+class TempFiles {
+ public:
+  std::string operator()(const std::string& name) {
+    paths_.push_back(
+        (fs::temp_directory_path() / ("builders_rows_" + std::to_string(::getpid()) + "_" + name))
+            .string());
+    return paths_.back();
+  }
+  ~TempFiles() {
+    for (const std::string& p : paths_) fs::remove(p);
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+// llama.cpp writes head_count_kv per layer when layers differ (Gemma 4). A
+// Gemma 3 file whose last layer has one KV head instead of two (its K and V
+// projections cut to head 0) must compute what the same model computes with
+// two KV heads that are both head 0: every query head then reads head 0.
+TEST(Builders, PerLayerKeyValueHeadsReachTheirLayer) {
+  const std::string f32 = Gguf("gemma3_qknorm", "f32");
+  constexpr int kHeadRows = 32;  // head_dim: the rows of one KV head in attn_k / attn_v
+  auto is_last_kv = [](const std::string& name) {
+    return name == "blk.5.attn_k.weight" || name == "blk.5.attn_v.weight";
+  };
+  TempFiles temp;
+  const std::string per_layer = temp("kv_per_layer.gguf"), duplicated = temp("kv_dup.gguf");
+  CopyGguf(
+      f32, per_layer,
+      [](GgufWriter& w) {
+        w.SetValue("gemma3.attention.head_count_kv", I32Array({2, 2, 2, 2, 2, 1}));
+      },
+      [&](TensorEntry& t, std::vector<uint8_t>& bytes) {
+        if (!is_last_kv(t.name)) return;
+        t.shape[0] = kHeadRows;
+        bytes.resize(bytes.size() / 2);
+      });
+  CopyGguf(
+      f32, duplicated, [](GgufWriter&) {},
+      [&](TensorEntry& t, std::vector<uint8_t>& bytes) {
+        if (is_last_kv(t.name))
+          std::memcpy(&bytes[bytes.size() / 2], bytes.data(), bytes.size() / 2);
+      });
+
+  const ModelSpec spec = BuildModelSpec(OpenModelSource(per_layer));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(spec.layers[i].num_key_value_heads, i == 5 ? 1 : 2);
+  const std::vector<float> a = PromptLogits(per_layer), b = PromptLogits(duplicated);
+  ASSERT_FALSE(a.empty());
+  EXPECT_LE(MaxRelativeDifference(a, b), 1e-6);
+  // And the edit matters: the original model computes something else.
+  EXPECT_GT(MaxRelativeDifference(PromptLogits(f32), b), 1e-3);
+}
+
+// The same for feed_forward_length (Gemma 3n's per-layer widths, Gemma 4's
+// double-wide layers): layer 0 at width 64 equals width 128 whose units
+// 64..127 are zero (gelu(0) * up = 0, and their down columns are zero).
+TEST(Builders, PerLayerFeedForwardWidthsReachTheirLayer) {
+  const std::string f32 = Gguf("gemma3_qknorm", "f32");
+  constexpr int kHidden = 64, kNarrow = 64, kWide = 128;
+  TempFiles temp;
+  const std::string per_layer = temp("ffn_per_layer.gguf"), zeroed = temp("ffn_zeroed.gguf");
+  CopyGguf(
+      f32, per_layer,
+      [](GgufWriter& w) {
+        w.SetValue("gemma3.feed_forward_length", I32Array({64, 128, 128, 128, 128, 128}));
+      },
+      [&](TensorEntry& t, std::vector<uint8_t>& bytes) {
+        if (t.name == "blk.0.ffn_gate.weight" || t.name == "blk.0.ffn_up.weight") {
+          t.shape[0] = kNarrow;  // the first 64 output rows
+          bytes.resize(sizeof(float) * kNarrow * kHidden);
+        } else if (t.name == "blk.0.ffn_down.weight") {
+          t.shape[1] = kNarrow;  // the first 64 columns of each row
+          std::vector<uint8_t> cut;
+          for (int r = 0; r < kHidden; ++r) {
+            const uint8_t* row = bytes.data() + sizeof(float) * kWide * r;
+            cut.insert(cut.end(), row, row + sizeof(float) * kNarrow);
+          }
+          bytes = cut;
+        }
+      });
+  CopyGguf(
+      f32, zeroed, [](GgufWriter&) {},
+      [&](TensorEntry& t, std::vector<uint8_t>& bytes) {
+        if (t.name == "blk.0.ffn_gate.weight") {
+          std::fill(bytes.begin() + sizeof(float) * kNarrow * kHidden, bytes.end(), 0);
+        } else if (t.name == "blk.0.ffn_down.weight") {
+          for (int r = 0; r < kHidden; ++r) {
+            uint8_t* row = bytes.data() + sizeof(float) * kWide * r;
+            std::fill(row + sizeof(float) * kNarrow, row + sizeof(float) * kWide, 0);
+          }
+        }
+      });
+  const ModelSpec spec = BuildModelSpec(OpenModelSource(per_layer));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(spec.layers[i].intermediate_size, i == 0 ? 64 : 128);
+  const std::vector<float> a = PromptLogits(per_layer), b = PromptLogits(zeroed);
+  ASSERT_FALSE(a.empty());
+  EXPECT_LE(MaxRelativeDifference(a, b), 1e-5);
+  EXPECT_GT(MaxRelativeDifference(PromptLogits(f32), b), 1e-3);
+}
+
+// A GGUF whose per-layer array disagrees with its tensors fails on the
+// tensor, naming the shape the array implies.
+TEST(Builders, PerLayerArrayMustMatchTheTensors) {
+  TempFiles temp;
+  const std::string path = temp("kv_mismatch.gguf");
+  CopyGguf(
+      Gguf("gemma3_qknorm", "q8_0"), path,
+      [](GgufWriter& w) {
+        w.SetValue("gemma3.attention.head_count_kv", I32Array({2, 2, 1, 2, 2, 2}));
+      },
+      [](TensorEntry&, std::vector<uint8_t>&) {});
+  auto model = Model::Open(path);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find(
+                "tensor 'blk.2.attn_k.weight' has shape [64, 64], expected [32, 64]"),
+            std::string::npos)
+      << model.status().message();
+}
+
+// Per-layer facts in ModelInfo and `gemma info`, as the golden README
+// describes the cases. (Gemma 2 through the program only: a 46-layer model
+// opened in this process before Session.SaveLoadRoundTrip makes that test
+// fail, because memory the KV cache gets back from malloc is not zeroed.)
+TEST(LayerInfo, GoldenCasesLayerByLayer) {
+  auto model = Model::Open(Gguf("gemma3_qknorm", "q8_0"));
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const std::vector<LayerInfo>& layers = (*model)->info().layers;
+  ASSERT_EQ(layers.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    // Layers 0-4 local (window 16, rope base 1e4), layer 5 global (1e6);
+    // 4 query and 2 KV heads of 32, FFN 128, query_pre_attn_scalar 32.
+    EXPECT_EQ(layers[i].attention, i == 5 ? "global" : "sliding") << i;
+    EXPECT_EQ(layers[i].sliding_window, i == 5 ? 0 : 16) << i;
+    EXPECT_EQ(layers[i].rope_theta, i == 5 ? 1e6f : 1e4f) << i;
+    EXPECT_EQ(layers[i].num_attention_heads, 4);
+    EXPECT_EQ(layers[i].num_key_value_heads, 2);
+    EXPECT_EQ(layers[i].head_dim, 32);
+    EXPECT_EQ(layers[i].intermediate_size, 128);
+    EXPECT_EQ(layers[i].kv_source_layer, -1);
+    EXPECT_FLOAT_EQ(layers[i].query_scale, 1.0f / std::sqrt(32.0f));
+  }
+
+  const std::string gemma2 = "-m '" + Gguf("gemma2_swa", "q8_0") + "'";
+  const testing::CliOutput out = testing::RunCli("info --json --no-tensors " + gemma2, "", true);
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  const nlohmann::json info = nlohmann::json::parse(out.text);
+  ASSERT_EQ(info["layers"].size(), 46u);
+  for (int i = 0; i < 46; ++i) {
+    // Even layers slide over 16 keys; 4 query and 2 KV heads of 32, FFN 64.
+    const nlohmann::json& l = info["layers"][i];
+    EXPECT_EQ(l["attention"], i % 2 == 0 ? "sliding" : "global") << i;
+    EXPECT_EQ(l["sliding_window"], i % 2 == 0 ? 16 : 0) << i;
+    EXPECT_EQ(l["num_attention_heads"], 4);
+    EXPECT_EQ(l["num_key_value_heads"], 2);
+    EXPECT_EQ(l["head_dim"], 32);
+    EXPECT_EQ(l["intermediate_size"], 64);
+    EXPECT_EQ(l["kv_source_layer"], -1);
+  }
+  const testing::CliOutput text = testing::RunCli("info --no-tensors " + gemma2, "", true);
+  EXPECT_NE(text.text.find("layers 1 3 5 7 9 11 13 15 17 19 21 23 25 27 29 31 33 35 37 39 41 43 "
+                           "45: global, heads 4/2 x 32, ffn 64\n"),
+            std::string::npos)
+      << text.text;
+  EXPECT_NE(text.text.find("layers 0 2 4 6 8 10 12 14 16 18 20 22 24 26 28 30 32 34 36 38 40 42 "
+                           "44: sliding 16, heads 4/2 x 32, ffn 64\n"),
+            std::string::npos)
+      << text.text;
+}
+
+}  // namespace
+}  // namespace gemma
