@@ -16,17 +16,26 @@ constexpr char kHelp[] =
     "Commands:\n"
     "  /help, /?          this list\n"
     "  /clear, /reset     forget the conversation and start over\n"
+    "  /think on|off      Gemma 4's thinking mode from the next turn on\n"
     "  /bye, /exit        leave (as do Ctrl-D and a second Ctrl-C at the prompt)\n"
     "Several lines: start with \"\"\" and end with \"\"\", or end a line with \\ to go on.\n"
     "Ctrl-C stops an answer; a second Ctrl-C at the prompt leaves.\n";
 
-enum class Action { kNone, kHelp, kClear, kExit, kUnknown };
+enum class Action { kNone, kHelp, kClear, kThinkOn, kThinkOff, kThinkUsage, kExit, kUnknown };
 
 Action ParseCommand(const std::string& line) {
   if (line.empty() || line[0] != '/') return Action::kNone;
   const std::string word = line.substr(0, line.find_first_of(" \t"));
   if (word == "/help" || word == "/?") return Action::kHelp;
   if (word == "/clear" || word == "/reset") return Action::kClear;
+  if (word == "/think") {
+    const size_t arg = line.find_first_not_of(" \t", word.size());
+    const std::string value =
+        arg == std::string::npos ? "" : line.substr(arg, line.find_last_not_of(" \t") + 1 - arg);
+    if (value == "on") return Action::kThinkOn;
+    if (value == "off") return Action::kThinkOff;
+    return Action::kThinkUsage;
+  }
   if (word == "/bye" || word == "/exit" || word == "/quit") return Action::kExit;
   return Action::kUnknown;
 }
@@ -38,6 +47,7 @@ Command RegisterChat(CLI::App& app) {
     ModelFlags model;
     SamplingFlags sampling;
     ReportFlags report;
+    ThinkFlags think;
     std::string system;
     std::string session_file;
     bool no_history = false;
@@ -46,7 +56,10 @@ Command RegisterChat(CLI::App& app) {
   flags->model.Register(app, /*model_required=*/false);
   flags->sampling.Register(app);
   flags->report.Register(app);
-  app.add_option("-s,--system", flags->system, "system prompt (folded into the first user turn)");
+  flags->think.Register(app);
+  app.add_option("-s,--system", flags->system,
+                 "system prompt (Gemma 4: a system turn; Gemma 1-3n: folded into the first user "
+                 "turn)");
   app.add_option(
       "--session", flags->session_file,
       "keep the conversation in this file: resumed if it exists, saved after every turn");
@@ -71,6 +84,7 @@ Command RegisterChat(CLI::App& app) {
     std::unique_ptr<Model> model = flags->model.Open(/*announce=*/true, verbose);
     if (!model) return 1;
     Chat chat(*model, flags->system);
+    flags->think.Apply(chat);
     auto save = [&]() {
       if (flags->session_file.empty()) return;
       const Status status = chat.Save(flags->session_file);
@@ -120,6 +134,20 @@ Command RegisterChat(CLI::App& app) {
           chat.Reset();
           save();
           std::cout << "(conversation cleared)\n";
+          continue;
+        }
+        if (action == Action::kThinkUsage) {
+          std::cout << "usage: /think on, /think off (thinking is "
+                    << (chat.thinking() ? "on" : "off") << ")\n";
+          continue;
+        }
+        if (action == Action::kThinkOn || action == Action::kThinkOff) {
+          if (!chat.supports_thinking()) {
+            std::cout << "(this model's turn format has no thinking mode)\n";
+            continue;
+          }
+          chat.set_thinking(action == Action::kThinkOn);
+          std::cout << "(thinking " << (chat.thinking() ? "on" : "off") << " from the next turn)\n";
           continue;
         }
         if (action == Action::kUnknown) {

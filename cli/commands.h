@@ -38,6 +38,16 @@ struct ReportFlags {
   void Register(CLI::App& app);
 };
 
+// --think / --no-think: Gemma 4's thinking mode (off by default, as in its
+// chat template). Other models have none: --think warns and is ignored.
+struct ThinkFlags {
+  bool think = false;
+  void Register(CLI::App& app);
+  // Turns the chat's thinking mode on as asked; a warning on stderr where
+  // the model's format has none.
+  void Apply(Chat& chat) const;
+};
+
 struct SamplingFlags {
   GenerateOptions options;
   CLI::Option* seed_option = nullptr;

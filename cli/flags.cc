@@ -132,7 +132,9 @@ ModelOptions ModelFlags::Options() const {
   return options;
 }
 
-std::string ModelFlags::path() const { return model_path.empty() ? DefaultModelPath() : model_path; }
+std::string ModelFlags::path() const {
+  return model_path.empty() ? DefaultModelPath() : model_path;
+}
 
 std::unique_ptr<Model> ModelFlags::Open(bool announce, bool verbose) const {
   return OpenModel(path(), Options(), announce, verbose);
@@ -143,6 +145,21 @@ void ReportFlags::Register(CLI::App& app) {
                "more detail: the seed, load details, times, context use and peak memory");
   app.add_flag("--verbose-prompt", verbose_prompt,
                "print the prompt as the model sees it (tokens, control tokens spelled out)");
+}
+
+void ThinkFlags::Register(CLI::App& app) {
+  app.add_flag("--think,!--no-think", think,
+               "Gemma 4: think before answering (the thoughts shown dimmed); --no-think: answer "
+               "at once (the default)");
+}
+
+void ThinkFlags::Apply(Chat& chat) const {
+  if (think && !chat.supports_thinking()) {
+    std::cerr << "warning: this model's turn format (" << chat.format()
+              << ") has no thinking mode; --think is ignored\n";
+    return;
+  }
+  chat.set_thinking(think);
 }
 
 void SamplingFlags::Register(CLI::App& app) {

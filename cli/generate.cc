@@ -53,15 +53,35 @@ Result<std::string> ChatTurn(Model& model, Chat& chat, std::string_view message,
                                              tokens.begin() + prompt_end));
     }
   };
-  Result<std::string> answer = chat.Send(message, options, [&](std::string_view piece) {
+  // Thoughts (Gemma 4, thinking on) come before the answer: dimmed on a
+  // terminal, between "Thinking..." and "...done thinking." lines otherwise
+  // (as Ollama prints them).
+  const bool terminal = isatty(STDOUT_FILENO) != 0;
+  bool in_thought = false;
+  auto end_thought = [&] {
+    if (!in_thought) return;
+    in_thought = false;
+    std::cout << (terminal ? "\x1b[0m\n\n" : "\n...done thinking.\n\n") << std::flush;
+  };
+  auto stream = [&](std::string_view piece, bool thought) {
     prompt_done();
     if (Interrupted()) {
       stats.interrupted = true;
       return false;
     }
+    if (thought && !in_thought) {
+      in_thought = true;
+      std::cout << (terminal ? "\x1b[2m" : "Thinking...\n");
+    } else if (!thought) {
+      end_thought();
+    }
     std::cout << piece << std::flush;
     return true;
-  });
+  };
+  Result<std::string> answer = chat.Send(
+      message, options, [&](std::string_view piece) { return stream(piece, false); },
+      [&](std::string_view piece) { return stream(piece, true); });
+  end_thought();  // a turn stopped while thinking still ends the dim text
   const auto t1 = Clock::now();
   if (prompt_end < 0) {  // no text came (an immediate end of turn, or an error)
     prompt_done();

@@ -18,6 +18,7 @@ Command RegisterRun(CLI::App& app) {
     ModelFlags model;
     SamplingFlags sampling;
     ReportFlags report;
+    ThinkFlags think;
     std::string prompt;
     std::string prompt_file;
     std::string system;
@@ -27,11 +28,14 @@ Command RegisterRun(CLI::App& app) {
   flags->model.Register(app, /*model_required=*/false);
   flags->sampling.Register(app);
   flags->report.Register(app);
+  flags->think.Register(app);
   auto* prompt = app.add_option("-p,--prompt", flags->prompt, "the prompt; - reads it from stdin");
   auto* file = app.add_option("-f,--file", flags->prompt_file, "read the prompt from this file");
   prompt->excludes(file);
   file->excludes(prompt);
-  app.add_option("-s,--system", flags->system, "system prompt (folded into the first user turn)");
+  app.add_option("-s,--system", flags->system,
+                 "system prompt (Gemma 4: a system turn; Gemma 1-3n: folded into the first user "
+                 "turn)");
   app.add_flag("--raw", flags->raw, "plain completion: no chat turn format");
   return [flags, prompt, file]() {
     if (prompt->count() == 0 && file->count() == 0) {
@@ -64,6 +68,7 @@ Command RegisterRun(CLI::App& app) {
                              stats);
       }
       Chat chat(*model, flags->system);
+      flags->think.Apply(chat);
       return ChatTurn(*model, chat, text, flags->sampling.options, flags->report.verbose_prompt,
                       stats);
     }();

@@ -152,6 +152,29 @@ TEST(CliChat, CommandsAndMultiLineFromAPipe) {
   EXPECT_FALSE(Contains(out.text, "never sent")) << out.text;
 }
 
+// Thinking mode is Gemma 4's: on the Gemma 3 tiny model --think and /think
+// say the model has none and the chat goes on without it.
+TEST(CliChat, ThinkingOnAModelWithoutItIsAWarning) {
+  const std::string input =
+      "/think on\n"
+      "/think maybe\n"
+      "/think off\n"
+      "hello\n"
+      "/bye\n";
+  const auto out = RunCli("chat --no-history -m " + kTiny + " -n 2 --think", input);
+  EXPECT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_TRUE(Contains(out.text, "turn format (gemma) has no thinking mode; --think is ignored"))
+      << out.text;
+  EXPECT_TRUE(Contains(out.text, "(this model's turn format has no thinking mode)")) << out.text;
+  EXPECT_TRUE(Contains(out.text, "usage: /think on, /think off (thinking is off)")) << out.text;
+  const auto run = RunCli("run -m " + kTiny + " -p hello -n 2 --no-think");
+  EXPECT_EQ(run.exit_code, 0) << run.text;
+  EXPECT_FALSE(Contains(run.text, "thinking mode")) << run.text;
+  const auto run_think = RunCli("run -m " + kTiny + " -p hello -n 2 --think");
+  EXPECT_EQ(run_think.exit_code, 0) << run_think.text;
+  EXPECT_TRUE(Contains(run_think.text, "--think is ignored")) << run_think.text;
+}
+
 // An installed program (<prefix>/bin/gemma) finds the bundled model in
 // <prefix>/share/gemma/ from any folder, not only inside the checkout.
 TEST(CliDefaultModel, FoundNextToAnInstalledProgram) {
