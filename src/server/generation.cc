@@ -79,6 +79,19 @@ Expected<SamplingParams> Sampling(const ServerContext& ctx, const protocol::Samp
   if (o.typical_p && *o.typical_p < 1.0) {
     return protocol::InvalidRequest("typical_p is not supported (use top_p or min_p)", "typical_p");
   }
+  // Ids past the tokenizer's pieces (or the embedding's rows) name no token.
+  const int vocab =
+      ctx.model->info().tokenizer_vocab_size > 0
+          ? std::min(ctx.model->info().tokenizer_vocab_size, ctx.model->info().vocab_size)
+          : ctx.model->info().vocab_size;
+  for (const auto& [id, bias] : o.logit_bias) {
+    if (id < 0 || id >= vocab) {
+      return protocol::InvalidRequest("'logit_bias' token " + std::to_string(id) +
+                                          " is outside the vocabulary (0 to " +
+                                          std::to_string(vocab - 1) + ")",
+                                      "logit_bias");
+    }
+  }
   return s;
 }
 

@@ -627,6 +627,11 @@ describe('errors', () => {
     assert.equal(wrongType.json.error.param, 'temperature');
     const outOfRange = await postJson(chat, { model: modelId, messages: hello, max_tokens: -3 });
     assert.equal(outOfRange.status, 400);
+    const pastVocab = await postJson(chat, { model: modelId, messages: hello, logit_bias: { 999999999: -100 } });
+    assert.equal(pastVocab.status, 400, pastVocab.text);
+    assertEnvelope(pastVocab.json, 'invalid_request_error');
+    assert.equal(pastVocab.json.error.param, 'logit_bias');
+    assert.match(pastVocab.json.error.message, /999999999 is outside the vocabulary/);
     await assert.rejects(client.chat.completions.create({ model: modelId, messages: [] }), (e) => e.status === 400);
   });
 
