@@ -490,9 +490,8 @@ int KvMemory::FirstHeld(const SequenceKv& seq, int layer) const {
   return seq.size();
 }
 
-int KvMemory::Needed(int layer, int n) const {
-  const int window = layers_[layer].shape.window;
-  return window > 0 ? std::min(n, window - 1) : n;
+int KvMemory::HeldFrom(int layer, int n) const {
+  return FirstBlockNeeded(layers_[Storage(layer)].pool, n) * kKvBlockTokens;
 }
 
 }  // namespace gemma

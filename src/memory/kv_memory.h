@@ -161,9 +161,11 @@ class KvMemory {
   // The first position a layer still holds for `seq` (0, or later for a
   // sliding layer whose window has moved on).
   int FirstHeld(const SequenceKv& seq, int layer) const;
-  // Positions a layer must hold below n for a query at n: the window (all of
-  // them for a global layer).
-  int Needed(int layer, int n) const;
+  // The first position a layer holds once a sequence has n positions: 0 for
+  // a global layer; for a sliding one, the start of the block the window
+  // begins in (the rows before the window in that block are held too, and
+  // Truncate relies on them).
+  int HeldFrom(int layer, int n) const;
   // The layer whose rows `layer` reads (itself unless it shares K/V).
   int Storage(int layer) const { return layers_[layer].storage; }
 
