@@ -117,6 +117,14 @@ class KvMemory {
   // a shared block before it is written. False (and nothing changed) when the
   // memory is full.
   bool Reserve(SequenceKv& seq, int end);
+  // Makes room in an empty sequence for n positions whose rows come from
+  // outside (a saved session) instead of a forward pass: only the blocks a
+  // sequence of n positions holds, from HeldFrom(n) on. A sliding layer's
+  // older blocks, which no saved session brings, are left out: reserving them
+  // would need more blocks than a sequence may hold at once (window + batch),
+  // and Commit would index them for prefix hits with rows never written.
+  // False (nothing changed) when the memory is full.
+  bool ReserveRestored(SequenceKv& seq, int n);
   // Records that `tokens` now fill positions [seq.size(), seq.size() + n)
   // (their rows were stored after Reserve); indexes the blocks that became
   // full and releases sliding blocks the window has left.

@@ -131,7 +131,7 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   // once the whole file has been read.
   SequenceKv seq;
   const int n = static_cast<int>(h.tokens);
-  if (!kv.Reserve(seq, n)) {
+  if (!kv.ReserveRestored(seq, n)) {
     return Status(StatusCode::kResourceExhausted, path + ": the KV memory is full");
   }
   auto fail = [&](const std::string& why) {

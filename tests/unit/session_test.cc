@@ -197,6 +197,87 @@ TEST(Session, LoadIsNotReachedByWhatEarlierSessionsLeftInMemory) {
   }
 }
 
+std::vector<int32_t> LongPrompt(int n) {
+  const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+  std::vector<int32_t> out;
+  while (out.size() < static_cast<size_t>(n)) out.insert(out.end(), ids.begin(), ids.end());
+  out.resize(n);
+  return out;
+}
+
+// A session longer than its sliding layers keep (window + batch positions,
+// here 2 blocks of 64 for window 16 and batch 4, one sequence) loads: the
+// sliding layers take only the blocks their window holds, as the session
+// that was saved did. Before, Load reserved a block for every 64 positions
+// of every layer and answered "the KV memory is full".
+TEST(Session, LoadsASessionLongerThanTheSlidingLayersKeep) {
+  ModelOptions options;
+  options.context_length = 256;
+  options.kv_cache_type = "bf16";
+  options.batch_size = 4;
+  auto model = Model::Open(kGemma3, options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const std::vector<int32_t> ids = LongPrompt(220);
+  const std::span<const int32_t> head(ids.data(), 200), tail(ids.data() + 200, 20);
+  const std::string path = TempPath("gemma_session_long");
+  std::vector<float> want;
+  {  // one sequence at a time: the memory holds one
+    Session whole(**model);
+    ASSERT_TRUE(whole.Append(ids).ok());
+    const std::span<const float> l = whole.logits();
+    want.assign(l.begin(), l.end());
+  }
+  {
+    Session first(**model);
+    ASSERT_TRUE(first.Append(head).ok());
+    ASSERT_TRUE(first.Save(path).ok());
+  }
+  Session second(**model);
+  const Status status = second.Load(path);
+  fs::remove(path);
+  ASSERT_TRUE(status.ok()) << status.message();
+  ASSERT_TRUE(second.Append(tail).ok());
+  const std::span<const float> got = second.logits();
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin()));
+}
+
+// A session saved by one model and loaded into another (a second Model of the
+// same file, as a server or a library user may open, so that the saver's
+// blocks are not in the loader's prefix cache), then cut back to a position
+// whose window lies in blocks the file does not bring: the prefix is built
+// again, and the continuation equals a fresh session's. Before, Load indexed
+// those blocks for prefix hits without writing their rows, and Truncate took
+// them back as if they held the prompt's keys.
+TEST(Session, TruncateAfterLoadNeverFindsRowsTheFileDidNotBring) {
+  for (const char* kv : {"f32", "bf16", "q8_0", "q4_0"}) {
+    auto saver = Open(kGemma3, 256, kv, 4);
+    auto loader = Open(kGemma3, 256, kv, 4);
+    ASSERT_TRUE(saver && loader);
+    const std::vector<int32_t> ids = LongPrompt(200);  // sliding blocks 0 and 1 left behind
+    const std::string path = TempPath("gemma_session_cut");
+    {
+      Session s(*saver);
+      ASSERT_TRUE(s.Append(ids).ok());
+      ASSERT_TRUE(s.Save(path).ok());
+    }
+    Session loaded(*loader);
+    const Status status = loaded.Load(path);
+    fs::remove(path);
+    ASSERT_TRUE(status.ok()) << status.message();
+    const int cut = 100;  // its window, 85..100, lies in block 1
+    loaded.Truncate(cut);
+    ASSERT_EQ(loaded.position(), cut);
+    const std::span<const int32_t> other(ids.data() + 1, 5);
+    std::vector<float> got, want;
+    ASSERT_TRUE(loaded.Append(other, &got).ok());
+    Session fresh(*saver);
+    ASSERT_TRUE(fresh.Append(std::span<const int32_t>(ids.data(), cut)).ok());
+    ASSERT_TRUE(fresh.Append(other, &want).ok());
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kv;
+  }
+}
+
 // Sessions share the model's KV memory (ModelOptions::kv_size positions of
 // the global layers, in blocks of 64, plus one block per parallel sequence):
 // a session that does not fit gets a clear error, not a crash, and memory
