@@ -324,6 +324,25 @@ bool KvMemory::Reserve(SequenceKv& seq, int end) {
   return true;
 }
 
+bool KvMemory::ReserveRestored(SequenceKv& seq, int n) {
+  if (seq.size() != 0 || !seq.blocks_[0].empty() || !seq.blocks_[1].empty()) {
+    Fail("KV memory: a restored sequence must start empty");
+  }
+  const int blocks = CeilDiv(n, kKvBlockTokens);
+  std::array<int, 2> first{};
+  for (int p = 0; p < 2; ++p) {
+    if (!pools_[p].used) continue;
+    first[p] = std::min(FirstBlockNeeded(p, n), blocks);
+    if (blocks - first[p] > free_blocks(p)) return false;
+  }
+  for (int p = 0; p < 2; ++p) {
+    if (!pools_[p].used) continue;
+    seq.blocks_[p].assign(first[p], -1);
+    while (static_cast<int>(seq.blocks_[p].size()) < blocks) seq.blocks_[p].push_back(Allocate(p));
+  }
+  return true;
+}
+
 void KvMemory::Commit(SequenceKv& seq, std::span<const int32_t> tokens) {
   seq.tokens_.insert(seq.tokens_.end(), tokens.begin(), tokens.end());
   const int end = seq.size();
@@ -490,9 +509,8 @@ int KvMemory::FirstHeld(const SequenceKv& seq, int layer) const {
   return seq.size();
 }
 
-int KvMemory::Needed(int layer, int n) const {
-  const int window = layers_[layer].shape.window;
-  return window > 0 ? std::min(n, window - 1) : n;
+int KvMemory::HeldFrom(int layer, int n) const {
+  return FirstBlockNeeded(layers_[Storage(layer)].pool, n) * kKvBlockTokens;
 }
 
 }  // namespace gemma

@@ -117,6 +117,14 @@ class KvMemory {
   // a shared block before it is written. False (and nothing changed) when the
   // memory is full.
   bool Reserve(SequenceKv& seq, int end);
+  // Makes room in an empty sequence for n positions whose rows come from
+  // outside (a saved session) instead of a forward pass: only the blocks a
+  // sequence of n positions holds, from HeldFrom(n) on. A sliding layer's
+  // older blocks, which no saved session brings, are left out: reserving them
+  // would need more blocks than a sequence may hold at once (window + batch),
+  // and Commit would index them for prefix hits with rows never written.
+  // False (nothing changed) when the memory is full.
+  bool ReserveRestored(SequenceKv& seq, int n);
   // Records that `tokens` now fill positions [seq.size(), seq.size() + n)
   // (their rows were stored after Reserve); indexes the blocks that became
   // full and releases sliding blocks the window has left.
@@ -161,9 +169,11 @@ class KvMemory {
   // The first position a layer still holds for `seq` (0, or later for a
   // sliding layer whose window has moved on).
   int FirstHeld(const SequenceKv& seq, int layer) const;
-  // Positions a layer must hold below n for a query at n: the window (all of
-  // them for a global layer).
-  int Needed(int layer, int n) const;
+  // The first position a layer holds once a sequence has n positions: 0 for
+  // a global layer; for a sliding one, the start of the block the window
+  // begins in (the rows before the window in that block are held too, and
+  // Truncate relies on them).
+  int HeldFrom(int layer, int n) const;
   // The layer whose rows `layer` reads (itself unless it shares K/V).
   int Storage(int layer) const { return layers_[layer].storage; }
 

@@ -42,24 +42,35 @@ void TiledAttention::ComputeSplit(const LayerSpec& l, int layer, const float* qu
   const int lo =
       std::max(FirstKey(window, seg.start_pos + item.t0) / kKeyTile * kKeyTile, split * kSplitKeys);
   const int hi = std::min(seg.start_pos + item.t1, (split + 1) * kSplitKeys);  // exclusive
+  // Keys before the first query's window are seen by no query of the item,
+  // but the first tile starts at its block, before the window. Their rows are
+  // never read: a zero row stands in (same tile and key pairs, so the same
+  // bits as finite rows under probability zero). What the memory holds there
+  // may be anything (another sequence's rows, or bytes never written, NaN
+  // among them), and 0 * NaN would reach the output.
+  const int first_seen = FirstKey(window, seg.start_pos + item.t0);
   const void* key_rows[kKeyTile];
   const void* value_rows[kKeyTile];
   for (int k0 = lo; k0 < hi; k0 += kKeyTile) {
     const int count = std::min(kKeyTile, hi - k0);
+    const int unseen = std::clamp(first_seen - k0, 0, count);
+    const int seen = count - unseen;
     DType row_type = kv.type();
     if (AttentionReadsDirectly(row_type)) {
-      kv.KeyRows(*seg.seq, layer, item.kv_head, k0, count, key_rows);
-      kv.ValueRows(*seg.seq, layer, item.kv_head, k0, count, value_rows);
+      kv.KeyRows(*seg.seq, layer, item.kv_head, k0 + unseen, seen, key_rows + unseen);
+      kv.ValueRows(*seg.seq, layer, item.kv_head, k0 + unseen, seen, value_rows + unseen);
     } else {
       // Block-quantized cache: widen the tile to f32 first.
-      kv.LoadKeys(*seg.seq, layer, item.kv_head, k0, count, s.keys.data());
-      kv.LoadValues(*seg.seq, layer, item.kv_head, k0, count, s.values.data());
-      for (int j = 0; j < count; ++j) {
+      const size_t at = static_cast<size_t>(unseen) * d;
+      kv.LoadKeys(*seg.seq, layer, item.kv_head, k0 + unseen, seen, s.keys.data() + at);
+      kv.LoadValues(*seg.seq, layer, item.kv_head, k0 + unseen, seen, s.values.data() + at);
+      for (int j = unseen; j < count; ++j) {
         key_rows[j] = &s.keys[static_cast<size_t>(j) * d];
         value_rows[j] = &s.values[static_cast<size_t>(j) * d];
       }
       row_type = DType::kF32;
     }
+    for (int j = 0; j < unseen; ++j) key_rows[j] = value_rows[j] = s.zeros.data();
     if (!(bf16_dot &&
           AttentionScoresBf16(queries, nq, d, key_rows, count, s.scores.data(), kKeyTile))) {
       AttentionScores(queries, nq, d, key_rows, row_type, count, s.scores.data(), kKeyTile);
@@ -173,6 +184,7 @@ void TiledAttention::Run(const LayerSpec& l, int layer, const float* q,
     s.pv.resize(max_nq * d);
     s.queries.resize(max_nq * d);
     if (s.partials.size() < partial_floats) s.partials.resize(partial_floats);
+    if (s.zeros.size() < static_cast<size_t>(d)) s.zeros.resize(d);  // stays all zero
   };
   // The block's queries for one kv head, pre-scaled as the reference does
   // (q * scaling before q . k).

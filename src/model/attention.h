@@ -59,6 +59,7 @@ class TiledAttention {
   };
   struct TileBuffers {
     std::vector<float> keys, values, scores, probs, pv, queries, partials;
+    std::vector<float> zeros;  // a row of any KV element type, all zero (d floats)
   };
   void ComputeSplit(const LayerSpec& l, int layer, const float* q, const AttentionSegment& seg,
                     const Item& item, int split, const KvMemory& kv, TileBuffers& s,

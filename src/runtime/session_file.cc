@@ -137,7 +137,7 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   // once the whole file has been read.
   SequenceKv seq;
   const int n = static_cast<int>(h.tokens);
-  if (!kv.Reserve(seq, n)) {
+  if (!kv.ReserveRestored(seq, n)) {
     return Status(StatusCode::kResourceExhausted, path + ": the KV memory is full");
   }
   auto fail = [&](const std::string& why) {
@@ -148,15 +148,19 @@ Status Session::Load(const std::string& path, std::string* metadata) {
   for (int layer = 0; layer < kv.num_layers(); ++layer) {
     uint32_t kept = 0;
     in.read(reinterpret_cast<char*>(&kept), sizeof(kept));
-    // A layer must bring every position it will still attend to.
-    const int needed = kv.Needed(layer, n);
-    if (!in || kept > static_cast<uint32_t>(n) || static_cast<int>(kept) < needed) {
+    // A layer must bring every row of the blocks it will hold: its window's,
+    // and in a sliding layer also the rows before the window in the window's
+    // first block. All of them are stored, so the session holds what the
+    // saved one held: a Truncate back before the window attends to them, and
+    // attention tiles start at the block. (Save writes exactly these rows.)
+    const int held_from = kv.HeldFrom(layer, n);
+    if (!in || kept > static_cast<uint32_t>(n) || static_cast<int>(kept) < n - held_from) {
       return fail("corrupt session file");
     }
     row.resize(kv.row_bytes(layer));
     const bool own = kv.Storage(layer) == layer;  // shared K/V arrive with their source
     for (int pos = n - static_cast<int>(kept); pos < n; ++pos) {
-      const bool keep = own && pos >= n - needed;
+      const bool keep = own && pos >= held_from;
       in.read(row.data(), static_cast<std::streamsize>(row.size()));
       if (keep) std::memcpy(kv.KeyRow(seq, layer, pos), row.data(), row.size());
       in.read(row.data(), static_cast<std::streamsize>(row.size()));

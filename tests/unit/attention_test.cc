@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "base/error.h"
@@ -288,4 +289,64 @@ TEST(Attention, BatchInvariantBits) {
 }
 
 }  // namespace
+// Rows before every query's window never reach the output, whatever their
+// bytes: the key tile starts at its block, before the window, and those rows
+// may hold another sequence's keys or memory never written (a loaded session
+// has no rows there; NaN is as likely as anything). Probability zero times
+// NaN is NaN, so they must not be read at all. Rows 64..83 lie before a
+// decode query at 99 (window 16: it sees 84..99), rows 64..68 before a
+// 16-row block at 84..99; filling them with 0xff bytes (NaN in every type)
+// changes no bit of either result.
+TEST(Attention, RowsBeforeEveryWindowAreNeverRead) {
+  for (DType type : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (bool bf16_dot : {false, true}) {
+      const ModelSpec spec = OneLayer(16, 0, 4, 2, 32);
+      const LayerSpec& l = spec.layers[0];
+      const int q_width = 4 * 32, total = 100;
+      std::mt19937 rng(5);
+      KvMemory kv(KvShapes(spec), MemoryFor(type, 256, 64, 2));
+      SequenceKv seq;
+      std::vector<float> keys, values;
+      Fill(kv, seq, total, 64, rng, keys, values);
+      ASSERT_EQ(kv.FirstHeld(seq, 0), 64);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> q(16 * q_width);
+      for (float& v : q) v = normal(rng);
+      const std::vector<float> last(q.end() - q_width, q.end());
+      auto run = [&](const AttentionSegment& segment, const std::vector<float>& queries) {
+        ThreadPool pool(2);
+        TiledAttention attention(bf16_dot);
+        std::vector<float> out(queries.size());
+        attention.Run(l, 0, queries.data(), {&segment, 1}, kv, pool, out.data());
+        return out;
+      };
+      const AttentionSegment decode{&seq, 0, 1, total - 1}, block{&seq, 0, 16, total - 16};
+      const std::vector<float> decode_before = run(decode, last), block_before = run(block, q);
+      const std::vector<float> expected = Reference(l, last, 1, total - 1, keys, values);
+      double worst = 0;
+      for (size_t i = 0; i < expected.size(); ++i)
+        worst = std::max(worst, std::fabs(double(decode_before[i]) - expected[i]));
+      // The bf16 dot products round queries and probabilities to bf16.
+      EXPECT_LT(worst, bf16_dot && type == DType::kBF16 ? 5e-2 : 2e-5) << Name(type);
+      // Positions 64..68 are unseen by the block, 64..83 by the decode query.
+      for (int pos = 64; pos < 84; ++pos) {
+        std::memset(kv.KeyRow(seq, 0, pos), 0xff, kv.row_bytes(0));
+        std::memset(kv.ValueRow(seq, 0, pos), 0xff, kv.row_bytes(0));
+      }
+      EXPECT_EQ(run(decode, last), decode_before) << Name(type) << " bf16_dot " << bf16_dot;
+      // Rows 69..83 are seen by the block's first queries: put them back.
+      std::mt19937 again(5);
+      SequenceKv fresh;
+      std::vector<float> k2, v2;
+      Fill(kv, fresh, total, 64, again, k2, v2);
+      for (int pos = 64; pos < 69; ++pos) {
+        std::memset(kv.KeyRow(fresh, 0, pos), 0xff, kv.row_bytes(0));
+        std::memset(kv.ValueRow(fresh, 0, pos), 0xff, kv.row_bytes(0));
+      }
+      const AttentionSegment fresh_block{&fresh, 0, 16, total - 16};
+      EXPECT_EQ(run(fresh_block, q), block_before) << Name(type) << " bf16_dot " << bf16_dot;
+    }
+  }
+}
+
 }  // namespace gemma

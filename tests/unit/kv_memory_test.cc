@@ -130,6 +130,39 @@ TEST(KvMemory, SlidingBlocksAreReleasedBehindTheWindow) {
   EXPECT_EQ(seq.size(), 620);
 }
 
+// A sequence restored from outside (a saved session) takes only the blocks
+// its window holds, HeldFrom on, however long it is; its full blocks are
+// indexed for prefix hits only where it holds them, so a later sequence never
+// finds a sliding block whose rows were never written.
+TEST(KvMemory, RestoredSequenceHoldsOnlyItsWindow) {
+  // One sequence, window 100, batch 32: 4 sliding blocks (8 with the prefix cache).
+  KvMemory kv({{1, 64, 100, -1}, {1, 64, 0, -1}}, Config(1024, 32, 1, 0, DType::kF32, true));
+  const std::vector<int32_t> tokens = Tokens(640, 3);
+  EXPECT_EQ(kv.HeldFrom(0, 640), 512);  // the window (541..639) begins in block 8
+  EXPECT_EQ(kv.HeldFrom(1, 640), 0);
+  SequenceKv seq;
+  ASSERT_TRUE(kv.ReserveRestored(seq, 640));
+  for (int pos = 0; pos < 640; ++pos) {
+    for (int layer = 0; layer < 2; ++layer) {
+      if (pos < kv.HeldFrom(layer, 640)) continue;
+      std::vector<float> k(64, static_cast<float>(tokens[pos])), v(64, static_cast<float>(pos));
+      kv.Store(seq, layer, pos, k.data(), v.data());
+    }
+  }
+  kv.Commit(seq, tokens);
+  EXPECT_EQ(seq.size(), 640);
+  EXPECT_EQ(kv.FirstHeld(seq, 0), 512);
+  EXPECT_EQ(kv.used_blocks(KvMemory::kSlidingPool), 2);
+  EXPECT_EQ(KeyAt(kv, seq, 0, 600), static_cast<float>(tokens[600]));
+  // Cut back before what it holds: the older sliding blocks are not found.
+  EXPECT_FALSE(kv.CanTruncateTo(seq, 300));
+  kv.Release(seq);
+  SequenceKv other;
+  std::vector<int32_t> longer(tokens.begin(), tokens.begin() + 320);
+  longer.push_back(1);
+  EXPECT_EQ(kv.AttachPrefix(other, longer), 0);  // blocks 3 and 4 were never written
+}
+
 // A second sequence that begins with the first one's tokens takes its whole
 // blocks (one token is always left to compute) and reads the same rows.
 TEST(KvMemory, PrefixBlocksAreShared) {

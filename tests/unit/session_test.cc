@@ -2,6 +2,7 @@
 // files, and context overflow (error, or dropping the oldest turns).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -86,6 +87,194 @@ TEST(Session, SaveLoadRoundTrip) {
     const std::span<const float> a = whole.logits(), b = second.logits();
     EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << kv;
     fs::remove(path);
+  }
+}
+
+// A loaded session holds the same keys and values as the one saved, also the
+// rows of its sliding layers' blocks that lie before the window: cutting it
+// back into them (the block is still held, so Truncate keeps it) attends to
+// what the prompt put there, as a fresh session does. Before, Load skipped
+// those rows and the continuation read whatever the memory held (zeros in a
+// fresh process, another session's rows or heap garbage otherwise).
+TEST(Session, LoadThenTruncateBeforeTheWindowMatchesFreshSession) {
+  for (const char* kv : {"f32", "bf16", "q8_0", "q4_0"}) {
+    auto model = Open(kGemma3, 256, kv, 4);
+    ASSERT_TRUE(model);
+    const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+    // 40 positions with window 16: the file brings rows 0..39 of the sliding
+    // layers' first block; the next query needs only 25..39. Cut back to 30,
+    // whose query needs 15..30.
+    const int saved = 40, cut = 30;
+    const std::span<const int32_t> head(ids.data(), saved), kept(ids.data(), cut);
+    const std::span<const int32_t> other(ids.data() + 1, 5);
+    Session first(*model);
+    ASSERT_TRUE(first.Append(head).ok());
+    const std::string path = TempPath("gemma_session_truncate");
+    ASSERT_TRUE(first.Save(path).ok());
+    Session loaded(*model);
+    ASSERT_TRUE(loaded.Load(path).ok());
+    fs::remove(path);
+    loaded.Truncate(cut);
+    ASSERT_EQ(loaded.position(), cut);
+    std::vector<float> got, want;
+    ASSERT_TRUE(loaded.Append(other, &got).ok());
+    Session fresh(*model);
+    ASSERT_TRUE(fresh.Append(kept).ok());
+    ASSERT_TRUE(fresh.Append(other, &want).ok());
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kv;
+  }
+}
+
+// What earlier sessions left in the KV memory never reaches a loaded
+// session, whatever its bytes: session A loads a file whose rows are all
+// 0xff bytes (NaN in every KV type; the stand-in for uninitialized memory,
+// which is what a process that allocated and freed memory before the model
+// gets), gives its blocks back, and session B, loaded from a genuine file
+// into those blocks, continues exactly as an uninterrupted session. Before,
+// B's sliding layers kept A's NaN rows before the window, and the attention
+// tile (aligned to the block) multiplied them by probability 0: NaN logits.
+TEST(Session, LoadIsNotReachedByWhatEarlierSessionsLeftInMemory) {
+  for (const char* kv : {"f32", "bf16", "q8_0", "q4_0"}) {
+    auto model = Open(kGemma3, 256, kv, 4);
+    ASSERT_TRUE(model);
+    const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+    const int saved = 40, junk_tokens = 15;  // 15: every row inside the window of 16
+    const std::span<const int32_t> head(ids.data(), saved);
+    const std::span<const int32_t> tail(ids.data() + saved, ids.size() - saved);
+    Session whole(*model);
+    ASSERT_TRUE(whole.Append(ids).ok());
+
+    const std::string path = TempPath("gemma_session_clean");
+    const std::string junk = TempPath("gemma_session_junk");
+    size_t vocab = 0;
+    {
+      Session first(*model);
+      ASSERT_TRUE(first.Append(head).ok());
+      ASSERT_TRUE(first.Save(path).ok());
+      Session s(*model);
+      ASSERT_TRUE(s.Append(std::span<const int32_t>(ids.data(), junk_tokens)).ok());
+      ASSERT_TRUE(s.Save(junk).ok());
+      vocab = s.logits().size();
+    }
+    {
+      // The file: a 40-byte header, no metadata, the token ids, the logits;
+      // then per layer a u32 count of positions and that many K and V rows.
+      std::vector<char> bytes;
+      {
+        std::ifstream in(junk, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+      const size_t layers = 6;
+      const size_t rows_from = 40 + junk_tokens * sizeof(int32_t) + vocab * sizeof(float);
+      ASSERT_GT(bytes.size(), rows_from + layers * sizeof(uint32_t));
+      const size_t layer_bytes = (bytes.size() - rows_from) / layers;
+      for (size_t layer = 0; layer < layers; ++layer) {
+        const size_t at = rows_from + layer * layer_bytes;
+        uint32_t kept = 0;
+        std::memcpy(&kept, &bytes[at], sizeof(kept));
+        ASSERT_EQ(kept, static_cast<uint32_t>(junk_tokens));
+        std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at + sizeof(kept)),
+                  bytes.begin() + static_cast<std::ptrdiff_t>(at + layer_bytes), '\xff');
+      }
+      std::ofstream out(junk, std::ios::binary | std::ios::trunc);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    {
+      Session a(*model);
+      const Status status = a.Load(junk);
+      ASSERT_TRUE(status.ok()) << status.message();
+    }  // its blocks go back to the memory, 0xff rows and all
+    fs::remove(junk);
+
+    Session b(*model);
+    const Status status = b.Load(path);
+    ASSERT_TRUE(status.ok()) << status.message();
+    fs::remove(path);
+    ASSERT_TRUE(b.Append(tail).ok());
+    const std::span<const float> want = whole.logits(), got = b.logits();
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin())) << kv;
+  }
+}
+
+std::vector<int32_t> LongPrompt(int n) {
+  const std::vector<int32_t> ids = Prompt("gemma3_qknorm");
+  std::vector<int32_t> out;
+  while (out.size() < static_cast<size_t>(n)) out.insert(out.end(), ids.begin(), ids.end());
+  out.resize(n);
+  return out;
+}
+
+// A session longer than its sliding layers keep (window + batch positions,
+// here 2 blocks of 64 for window 16 and batch 4, one sequence) loads: the
+// sliding layers take only the blocks their window holds, as the session
+// that was saved did. Before, Load reserved a block for every 64 positions
+// of every layer and answered "the KV memory is full".
+TEST(Session, LoadsASessionLongerThanTheSlidingLayersKeep) {
+  ModelOptions options;
+  options.context_length = 256;
+  options.kv_cache_type = "bf16";
+  options.batch_size = 4;
+  auto model = Model::Open(kGemma3, options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const std::vector<int32_t> ids = LongPrompt(220);
+  const std::span<const int32_t> head(ids.data(), 200), tail(ids.data() + 200, 20);
+  const std::string path = TempPath("gemma_session_long");
+  std::vector<float> want;
+  {  // one sequence at a time: the memory holds one
+    Session whole(**model);
+    ASSERT_TRUE(whole.Append(ids).ok());
+    const std::span<const float> l = whole.logits();
+    want.assign(l.begin(), l.end());
+  }
+  {
+    Session first(**model);
+    ASSERT_TRUE(first.Append(head).ok());
+    ASSERT_TRUE(first.Save(path).ok());
+  }
+  Session second(**model);
+  const Status status = second.Load(path);
+  fs::remove(path);
+  ASSERT_TRUE(status.ok()) << status.message();
+  ASSERT_TRUE(second.Append(tail).ok());
+  const std::span<const float> got = second.logits();
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin()));
+}
+
+// A session saved by one model and loaded into another (a second Model of the
+// same file, as a server or a library user may open, so that the saver's
+// blocks are not in the loader's prefix cache), then cut back to a position
+// whose window lies in blocks the file does not bring: the prefix is built
+// again, and the continuation equals a fresh session's. Before, Load indexed
+// those blocks for prefix hits without writing their rows, and Truncate took
+// them back as if they held the prompt's keys.
+TEST(Session, TruncateAfterLoadNeverFindsRowsTheFileDidNotBring) {
+  for (const char* kv : {"f32", "bf16", "q8_0", "q4_0"}) {
+    auto saver = Open(kGemma3, 256, kv, 4);
+    auto loader = Open(kGemma3, 256, kv, 4);
+    ASSERT_TRUE(saver && loader);
+    const std::vector<int32_t> ids = LongPrompt(200);  // sliding blocks 0 and 1 left behind
+    const std::string path = TempPath("gemma_session_cut");
+    {
+      Session s(*saver);
+      ASSERT_TRUE(s.Append(ids).ok());
+      ASSERT_TRUE(s.Save(path).ok());
+    }
+    Session loaded(*loader);
+    const Status status = loaded.Load(path);
+    fs::remove(path);
+    ASSERT_TRUE(status.ok()) << status.message();
+    const int cut = 100;  // its window, 85..100, lies in block 1
+    loaded.Truncate(cut);
+    ASSERT_EQ(loaded.position(), cut);
+    const std::span<const int32_t> other(ids.data() + 1, 5);
+    std::vector<float> got, want;
+    ASSERT_TRUE(loaded.Append(other, &got).ok());
+    Session fresh(*saver);
+    ASSERT_TRUE(fresh.Append(std::span<const int32_t>(ids.data(), cut)).ok());
+    ASSERT_TRUE(fresh.Append(other, &want).ok());
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kv;
   }
 }
 
