@@ -247,11 +247,17 @@ TEST(Engine, CancelRunningAndWaiting) {
   Engine* e = engine->get();
   Collector c;
   std::atomic<uint64_t> first_id{0};
+  std::atomic<bool> second_cancelled{false};
   int seen = 0;
   auto cancel_after_3 = [&](const TokenEvent&) {
     // The id is stored right after Submit returns; the engine may be faster.
     while (first_id == 0) std::this_thread::yield();
-    if (++seen == 3) e->Cancel(first_id);
+    // The first request holds its slot until the second is cancelled:
+    // otherwise the second could be admitted and generate first.
+    if (++seen == 3) {
+      while (!second_cancelled) std::this_thread::yield();
+      e->Cancel(first_id);
+    }
     return true;
   };
   auto id = e->Submit(Greedy(PromptFor(1), 400), c.For(0, cancel_after_3));
@@ -260,6 +266,7 @@ TEST(Engine, CancelRunningAndWaiting) {
   auto second = e->Submit(Greedy(PromptFor(2), 400), c.For(1));  // waits: parallel 1
   ASSERT_TRUE(second.ok());
   e->Cancel(*second);
+  second_cancelled = true;
   const std::vector<Answer> got = c.Wait(2);
   EXPECT_EQ(got[0].done.reason, FinishReason::kCancelled);
   EXPECT_LE(got[0].done.generated_tokens, 4);

@@ -50,11 +50,24 @@ TEST(ThreadPool, UsesAllThreads) {
   std::mutex mu;
   std::set<int> seen;
   std::set<std::thread::id> ids;
+  // Each chunk waits (up to 10 s) until every thread has taken one, so a
+  // worker the OS schedules late on a loaded machine still gets its share;
+  // a pool that never wakes a worker fails after the wait.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   pool.ParallelFor(48, 1, [&](size_t, size_t, int thread) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::lock_guard<std::mutex> lock(mu);
-    seen.insert(thread);
-    ids.insert(std::this_thread::get_id());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.insert(thread);
+      ids.insert(std::this_thread::get_id());
+    }
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (ids.size() >= 3) break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   });
   EXPECT_EQ(seen, (std::set<int>{0, 1, 2}));
   EXPECT_EQ(ids.size(), 3u);
