@@ -3,7 +3,7 @@
 # sudo available). Safe to run again: apt skips what is installed.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build clang
+  build-essential cmake ninja-build pkg-config clang
   libhwy-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   g++-aarch64-linux-gnu
