@@ -33,7 +33,7 @@ target_include_directories(gemma_archive INTERFACE
 # a shared library that gemmaConfig.cmake finds again as gemma::cpp_httplib),
 # and the language level of the headers.
 target_link_libraries(gemma_archive INTERFACE hwy::hwy Threads::Threads
-  $<BUILD_INTERFACE:${CPP_HTTPLIB}> $<INSTALL_INTERFACE:gemma::cpp_httplib>)
+  $<BUILD_INTERFACE:PkgConfig::CPP_HTTPLIB> $<INSTALL_INTERFACE:gemma::cpp_httplib>)
 target_compile_features(gemma_archive INTERFACE cxx_std_20)
 
 install(TARGETS gemma RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -14,7 +14,12 @@ namespace gemma {
 // compiled code has them. Without hardware FMA std::fma is a (correct but
 // slow) library call, so the hot functions also get an FMA clone that the
 // dynamic loader picks on CPUs that have it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: GCC instruments the clones' IFUNC resolver with
+// __tsan_func_entry, and the dynamic loader runs resolvers while relocating
+// the program, before libtsan has initialised its thread state, so the
+// program segfaults before main. The TSan build uses the plain versions.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__)
 #define GEMMA_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define GEMMA_FMA_CLONES
