@@ -33,12 +33,12 @@ struct LayerSpec {
   // pair passes through) beyond. 1: all of them. Gemma 4's "proportional"
   // RoPE on global layers (0.25): the exponent keeps the full head_dim.
   float rope_partial_factor = 1.0f;
-  bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE (Gemma 3)
-  bool value_norm = false;          // per-head RMSNorm of v without a gain (Gemma 3n/4)
+  bool qk_norm = false;     // per-head RMSNorm of q and k before RoPE (Gemma 3)
+  bool value_norm = false;  // per-head RMSNorm of v without a gain (Gemma 3n/4)
   // V is the raw key projection (before k_norm and RoPE); the layer has no
   // v_proj (Gemma 4 31B / 26B global layers: attention_k_eq_v).
   bool k_eq_v = false;
-  bool sandwich_norms = false;      // post-attention and post-FFW norms (Gemma 2/3)
+  bool sandwich_norms = false;  // post-attention and post-FFW norms (Gemma 2/3)
   // The layer's output (the whole residual stream) is multiplied by its
   // learned scalar (Gemma 4's layer_scalar).
   bool layer_scalar = false;
