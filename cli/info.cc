@@ -22,6 +22,22 @@ std::string Shape(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+// A layer's facts beyond its heads and widths, where it has them (Gemma 4).
+std::string LayerExtras(const LayerInfo& l) {
+  std::string s;
+  if (l.rope_partial_factor != 1) {
+    const int pairs = l.head_dim / 2;
+    char rope[96];
+    std::snprintf(rope, sizeof(rope), ", rope %g on %d/%d pairs", l.rope_theta,
+                  static_cast<int>(l.rope_partial_factor * static_cast<float>(pairs)), pairs);
+    s += rope;
+  }
+  if (l.k_eq_v) s += ", K = V";
+  if (l.value_norm) s += ", v norm";
+  if (l.layer_scalar) s += ", layer scalar";
+  return s;
+}
+
 }  // namespace
 
 Command RegisterInfo(CLI::App& app) {
@@ -90,7 +106,14 @@ Command RegisterInfo(CLI::App& app) {
                                {"head_dim", l.head_dim},
                                {"intermediate_size", l.intermediate_size},
                                {"kv_source_layer", l.kv_source_layer},
-                               {"rope_theta", l.rope_theta}});
+                               {"query_scale", l.query_scale},
+                               {"rope_theta", l.rope_theta},
+                               {"rope_linear_factor", l.rope_linear_factor},
+                               {"rope_partial_factor", l.rope_partial_factor},
+                               {"qk_norm", l.qk_norm},
+                               {"value_norm", l.value_norm},
+                               {"k_eq_v", l.k_eq_v},
+                               {"layer_scalar", l.layer_scalar}});
       }
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
@@ -134,8 +157,8 @@ Command RegisterInfo(CLI::App& app) {
             ", heads " + std::to_string(l.num_attention_heads) + "/" +
             std::to_string(l.num_key_value_heads) + " x " + std::to_string(l.head_dim) + ", ffn " +
             std::to_string(l.intermediate_size) +
-            (l.kv_source_layer >= 0 ? ", KV of " + std::to_string(l.kv_source_layer) : "")] +=
-          " " + std::to_string(k);
+            (l.kv_source_layer >= 0 ? ", KV of " + std::to_string(l.kv_source_layer) : "") +
+            LayerExtras(l)] += " " + std::to_string(k);
     }
     for (const auto& [kind, list] : kinds) std::cout << "layers" << list << ": " << kind << "\n";
     std::cout << "tensor types: ";

@@ -75,12 +75,17 @@ struct LayerInfo {
   int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
   int kv_source_layer = -1;  // the earlier layer whose KV it attends over; -1: its own
   float query_scale = 0, rope_theta = 0, rope_linear_factor = 1;
+  float rope_partial_factor = 1;  // the fraction of frequency pairs that rotate
+  bool qk_norm = false;           // q/k RMSNorm per head
+  bool value_norm = false;        // v RMSNorm per head (no gain)
+  bool k_eq_v = false;            // V = the key projection (no v_proj)
+  bool layer_scalar = false;      // output times a learned scalar
 };
 
 struct ModelInfo {
   std::string path;
   std::string format;        // "gguf" or "safetensors"
-  std::string architecture;  // "gemma", "gemma2", "gemma3"
+  std::string architecture;  // "gemma", "gemma2", "gemma3", "gemma4"
   int vocab_size = 0, hidden_size = 0, num_layers = 0;
   int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
   int context_length = 0;          // the model's limit

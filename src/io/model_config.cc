@@ -68,6 +68,7 @@ constexpr ConfigKey kConfigKeys[] = {
     // GGUF: gemma4's rope_freqs tensor (divisors 1 for rotated pairs, 1e30 for the rest).
     {"rope_parameters.full_attention.partial_rotary_factor", nullptr},
     {"rope_parameters.sliding_attention", nullptr, nullptr, kAsStored, kNullUnset},
+    {"rope_parameters.sliding_attention.rope_type", nullptr},
     {"rope_parameters.sliding_attention.rope_theta", nullptr},
 
     // Gemma 3n / Gemma 4 (read by their builders; docs/model-builders.md).
@@ -79,9 +80,9 @@ constexpr ConfigKey kConfigKeys[] = {
     // layer); HF the target sparsity p (activation_sparsity_pattern).
     {"activation_sparsity_scale", "activation_sparsity_scale"},
     {"activation_sparsity_pattern", nullptr},
-    {"num_experts", "expert_count"},
-    {"top_k_experts", "expert_used_count"},
-    {"moe_intermediate_size", "expert_feed_forward_length"},
+    {"num_experts", "expert_count", nullptr, kAsStored, kNullUnset},
+    {"top_k_experts", "expert_used_count", nullptr, kAsStored, kNullUnset},
+    {"moe_intermediate_size", "expert_feed_forward_length", nullptr, kAsStored, kNullUnset},
 
     // Special tokens.
     {"bos_token_id", "tokenizer.ggml.bos_token_id", nullptr, kAsStored, kNullUnset},
@@ -265,6 +266,21 @@ std::optional<std::string> ModelConfig::String(std::string_view name) const {
          GgufTypeName(e->value->type));
   }
   return e->value->str;
+}
+
+std::optional<bool> ModelConfig::Bool(std::string_view name) const {
+  if (!is_gguf()) {
+    const std::optional<HfSlot> s = FindHf(name);
+    if (!s) return std::nullopt;
+    return s->parent.Bool(s->key, s->null);
+  }
+  const std::optional<GgufEntry> e = FindGguf(name);
+  if (!e) return std::nullopt;
+  if (e->value->type != GgufType::kBool) {
+    Fail(origin_, ": metadata key '", e->key, "' should be a bool but is ",
+         GgufTypeName(e->value->type));
+  }
+  return e->value->integer != 0;
 }
 
 namespace {

@@ -84,6 +84,7 @@ class ModelConfig {
   // Finite numbers only.
   std::optional<double> Number(std::string_view name) const;
   std::optional<std::string> String(std::string_view name) const;
+  std::optional<bool> Bool(std::string_view name) const;
   // A single integer, or every entry of a list (HF's eos_token_id: [1, 106]).
   std::optional<std::vector<int64_t>> IntegerList(std::string_view name, int64_t min,
                                                   int64_t max) const;

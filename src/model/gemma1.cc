@@ -10,7 +10,7 @@
 namespace gemma {
 namespace {
 
-ModelSpec BuildGemma1Spec(const ModelConfig& config, int vocab_size) {
+ModelSpec BuildGemma1Spec(const ModelConfig& config, const TensorNamer&, int vocab_size) {
   ModelSpec spec = ReadDecoderSpec(config, vocab_size);
   const RopeBases rope = ReadRopeBases(config);
   for (LayerSpec& l : spec.layers) {

@@ -17,7 +17,7 @@ bool EvenLayersSlide(int layer) { return layer % 2 == 0; }
 // Gemma 2 27B has 46 layers: llama.cpp scales its queries by hidden/heads.
 constexpr int kDepthOf27B = 46;
 
-ModelSpec BuildGemma2Spec(const ModelConfig& config, int vocab_size) {
+ModelSpec BuildGemma2Spec(const ModelConfig& config, const TensorNamer&, int vocab_size) {
   ModelSpec spec = ReadDecoderSpec(config, vocab_size);
   const RopeBases rope = ReadRopeBases(config);
   const int window = ReadSlidingWindow(config);

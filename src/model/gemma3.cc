@@ -19,7 +19,7 @@ bool SixthLayersGlobal(int layer) { return (layer + 1) % 6 != 0; }
 // Gemma 3 27B has 62 layers: llama.cpp scales its queries by hidden/heads.
 constexpr int kDepthOf27B = 62;
 
-ModelSpec BuildGemma3Spec(const ModelConfig& config, int vocab_size) {
+ModelSpec BuildGemma3Spec(const ModelConfig& config, const TensorNamer&, int vocab_size) {
   ModelSpec spec = ReadDecoderSpec(config, vocab_size);
   const RopeBases rope = ReadRopeBases(config);
   const int window = ReadSlidingWindow(config);

@@ -9,9 +9,9 @@
 namespace gemma {
 namespace {
 
-// Every generation this engine reads. Gemma 3n and Gemma 4 join here
+// Every generation this engine reads. Gemma 3n joins here
 // (docs/model-builders.md).
-constexpr const Generation* kGenerations[] = {&kGemma1, &kGemma2, &kGemma3};
+constexpr const Generation* kGenerations[] = {&kGemma1, &kGemma2, &kGemma3, &kGemma4};
 
 std::string GgufNames() {
   std::string names;
@@ -98,7 +98,9 @@ ModelSpec BuildModelSpec(const ModelSource& source) {
       config = ModelConfig::FromHf(source.hf_config, origin);
     }
   }
-  ModelSpec spec = generation->build_spec(*config, VocabFromEmbedding(source, *generation));
+  const TensorNamer tensors(source);
+  ModelSpec spec =
+      generation->build_spec(*config, tensors, VocabFromEmbedding(source, *generation));
   spec.architecture = generation->gguf_architecture;
   spec.Validate(config->origin());
   return spec;

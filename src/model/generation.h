@@ -1,5 +1,5 @@
 // The Gemma generations this engine reads, one builder each (gemma1.cc,
-// gemma2.cc, gemma3.cc): what a generation is called in either format, how
+// gemma2.cc, gemma3.cc, gemma4.cc): what a generation is called in either format, how
 // its config becomes a ModelSpec, and its tensor rows. Adding a generation
 // is one more file and one more line in the registry (generation.cc);
 // docs/model-builders.md shows where Gemma 3n and 4 plug in.
@@ -25,8 +25,10 @@ struct Generation {
   const char* hf_multimodal_type;
   // The spec from the config (GGUF metadata or the decoder's config.json,
   // under config.json's names) and the embedding's rows. The caller sets
-  // ModelSpec::architecture and validates the result.
-  ModelSpec (*build_spec)(const ModelConfig& config, int vocab_size);
+  // ModelSpec::architecture and validates the result. `tensors` answers
+  // for facts GGUF keeps only in its tensors (Gemma 4: which layers lack
+  // attn_v, the proportional RoPE in rope_freqs).
+  ModelSpec (*build_spec)(const ModelConfig& config, const TensorNamer& tensors, int vocab_size);
   std::span<const TensorRow> rows;
   // Added to a norm weight stored in an HF checkpoint to get the gain
   // RMSNorm multiplies by: Gemma 1-3 store w for a gain of 1 + w (llama.cpp's
@@ -37,6 +39,7 @@ struct Generation {
 extern const Generation kGemma1;
 extern const Generation kGemma2;
 extern const Generation kGemma3;
+extern const Generation kGemma4;
 
 std::span<const Generation* const> Generations();
 

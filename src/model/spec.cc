@@ -24,7 +24,11 @@ void ModelSpec::Validate(const std::string& origin) const {
     if (l.head_dim <= 0 || l.head_dim % 2 != 0 || l.head_dim > 1024)
       bad(at + "head_dim must be even");
     if (l.intermediate_size <= 0) bad(at + "intermediate_size must be positive");
-    if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0)) bad(at + "invalid RoPE parameters");
+    if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0) ||
+        !(l.rope_partial_factor >= 0 && l.rope_partial_factor <= 1)) {
+      bad(at + "invalid RoPE parameters");
+    }
+    if (l.k_eq_v && l.kv_source_layer >= 0) bad(at + "K = V on a layer without its own K/V");
     if (l.attention == AttentionType::kSliding && l.sliding_window <= 0) {
       bad(at + "sliding layer without a window");
     }

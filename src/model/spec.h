@@ -28,8 +28,20 @@ struct LayerSpec {
   float attn_logit_softcap = 0.0f;  // 0: none
   float rope_theta = 10000.0f;
   float rope_linear_factor = 1.0f;  // positions divided by this (Gemma 3 4B+ global layers)
-  bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE (Gemma 3)
-  bool sandwich_norms = false;      // post-attention and post-FFW norms (Gemma 2/3)
+  // The fraction of the head_dim / 2 frequency pairs that rotate: f_i =
+  // theta^(-2i / head_dim) for i < rope_partial_factor * head_dim / 2, 0 (the
+  // pair passes through) beyond. 1: all of them. Gemma 4's "proportional"
+  // RoPE on global layers (0.25): the exponent keeps the full head_dim.
+  float rope_partial_factor = 1.0f;
+  bool qk_norm = false;     // per-head RMSNorm of q and k before RoPE (Gemma 3)
+  bool value_norm = false;  // per-head RMSNorm of v without a gain (Gemma 3n/4)
+  // V is the raw key projection (before k_norm and RoPE); the layer has no
+  // v_proj (Gemma 4 31B / 26B global layers: attention_k_eq_v).
+  bool k_eq_v = false;
+  bool sandwich_norms = false;  // post-attention and post-FFW norms (Gemma 2/3)
+  // The layer's output (the whole residual stream) is multiplied by its
+  // learned scalar (Gemma 4's layer_scalar).
+  bool layer_scalar = false;
   // Room for Gemma 3n/4 as data: a layer that reads another layer's K/V
   // (kv_source_layer >= 0), per-layer embeddings, MoE FFN, recurrent blocks.
   int kv_source_layer = -1;

@@ -30,6 +30,13 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
       return l->intermediate_size;
     case Dim::kHeadDim:
       return l->head_dim;
+    case Dim::kOne:
+      return 1;
+    case Dim::kGlobalRopePairs:
+      for (const LayerSpec& layer : spec.layers) {
+        if (layer.attention == AttentionType::kGlobal) return layer.head_dim / 2;
+      }
+      return 0;
   }
   return 0;
 }
@@ -53,7 +60,8 @@ std::vector<int64_t> RowShape(const TensorRow& row, const ModelSpec& spec, int l
   std::vector<int64_t> shape;
   for (Dim dim : row.shape) {
     if (dim == Dim::kNone) break;
-    if (l == nullptr && dim != Dim::kVocab && dim != Dim::kHidden) {
+    if (l == nullptr && dim != Dim::kVocab && dim != Dim::kHidden && dim != Dim::kOne &&
+        dim != Dim::kGlobalRopePairs) {
       Fail("internal error: model-level tensor '", row.gguf, "' has a per-layer dimension");
     }
     shape.push_back(DimSize(dim, spec, l));

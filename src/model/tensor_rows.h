@@ -32,6 +32,10 @@ enum class Dim : uint8_t {
   kKvWidth,  // num_key_value_heads x head_dim
   kFfn,      // intermediate_size
   kHeadDim,  // head_dim
+  kOne,      // a single value (Gemma 4's layer_scalar)
+  // head_dim / 2 of the global layers (Gemma 4's rope_freqs, one divisor per
+  // frequency pair); model level.
+  kGlobalRopePairs,
 };
 
 enum class Presence : uint8_t {

@@ -1,6 +1,7 @@
 // The Gemma forward pass, top to bottom. Reference: gemma_pytorch
-// (google/gemma_pytorch@014acb7, gemma/model.py), which the golden logits come
-// from; shared spec gemma-architecture.md sections 1-4.
+// (google/gemma_pytorch@014acb7, gemma/model.py), which the Gemma 1-3 golden
+// logits come from, and HF transformers' modeling_gemma4.py for Gemma 4;
+// shared spec gemma-architecture.md sections 1-4 and 6.
 #include "model/transformer.h"
 
 #include <algorithm>
@@ -60,14 +61,18 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
     q_width = std::max<size_t>(q_width, size_t{1} * l.num_attention_heads * l.head_dim);
     kv_width = std::max<size_t>(kv_width, size_t{1} * l.num_key_value_heads * l.head_dim);
     F = std::max<size_t>(F, l.intermediate_size);
-    // f_i = theta^(-2i/d) / factor, computed in double and rounded once.
-    std::vector<float> inv_freq(l.head_dim / 2);
-    for (int i = 0; i < l.head_dim / 2; ++i) {
+    // f_i = theta^(-2i/d) / factor, computed in double and rounded once; 0
+    // (the pair passes through) beyond the rotating pairs of a partial RoPE.
+    const int half = l.head_dim / 2;
+    const int rotated = static_cast<int>(l.rope_partial_factor * static_cast<float>(half));
+    std::vector<float> inv_freq(half, 0.0f);
+    for (int i = 0; i < rotated; ++i) {
       const double exponent = 2.0 * i / l.head_dim;
       inv_freq[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(l.rope_theta), exponent) /
                                        l.rope_linear_factor);
     }
     rope_inv_freq_.push_back(std::move(inv_freq));
+    ones_.resize(std::max<size_t>(ones_.size(), l.head_dim), 1.0f);
   }
   positions_.resize(n);
   row_segment_.resize(n);
@@ -109,6 +114,11 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   for (int layer = 0; layer < spec_.num_layers(); ++layer) {
     Attention(layer, batch, kv, pool);
     FeedForward(layer, n, pool);
+    // Gemma 4: the whole residual stream times the layer's learned scalar.
+    if (spec_.layers[layer].layer_scalar) {
+      const float scalar = weights_.layers[layer].layer_scalar[0];
+      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) x_[i] *= scalar;
+    }
     trace(x_.data());
   }
 
@@ -152,10 +162,15 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
   MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
   if (own_kv) {
     MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
-    MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
+    if (l.k_eq_v) {  // V is the key projection itself, before k_norm and RoPE (Gemma 4)
+      std::copy(k_.begin(), k_.begin() + static_cast<size_t>(n) * kv_width, v_.begin());
+    } else {
+      MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
+    }
   }
 
-  // QK-norm (Gemma 3) then RoPE on every head; store K/V in the sequence's memory.
+  // QK-norm (Gemma 3) then RoPE on every head, the weightless V norm (Gemma
+  // 4); store K/V in the sequence's memory.
   const float* inv_freq = rope_inv_freq_[layer].data();
   ForEachToken(pool, n, [&](int t) {
     const int pos = positions_[t];
@@ -167,12 +182,14 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
       ApplyRope(q + h * d, d, angles);
     }
     if (!own_kv) return;
+    float* v = &v_[static_cast<size_t>(t) * kv_width];
     for (int h = 0; h < l.num_key_value_heads; ++h) {
       if (l.qk_norm) RMSNorm(k + h * d, w.k_norm.data(), eps, d, k + h * d);
       ApplyRope(k + h * d, d, angles);
+      if (l.value_norm) RMSNorm(v + h * d, ones_.data(), eps, d, v + h * d);
     }
     const AttentionSegment& seg = batch.segments[row_segment_[t]];
-    kv.Store(*seg.seq, layer, pos, k, &v_[static_cast<size_t>(t) * kv_width]);  // distinct rows
+    kv.Store(*seg.seq, layer, pos, k, v);  // distinct rows
   });
 
   attention_.Run(l, layer, q_.data(), batch.segments, kv, pool, attn_out_.data());

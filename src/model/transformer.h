@@ -59,6 +59,7 @@ class Transformer {
   std::vector<float> proj_;                        // [n, H]
   std::vector<float> gate_, up_;                   // [n, F]
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
+  std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]
   TiledAttention attention_;
 };
 

@@ -69,7 +69,7 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
   std::vector<std::pair<WeightMatrix*, size_t>> planned;  // matrix, offset in the arena
   size_t total = 0;
   for (WeightMatrix* m : MultipliedMatrices(weights)) {
-    if (!PackedMatMulSupports(*m)) continue;
+    if (m->data == nullptr || !PackedMatMulSupports(*m)) continue;  // absent (K = V layers)
     planned.emplace_back(m, total);
     total += (PackedBytes(*m) + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   }

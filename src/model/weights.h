@@ -25,12 +25,18 @@ struct LayerWeights {
   std::vector<float> pre_feedforward_norm;   // before the MLP (Gemma 1's post_attention_layernorm)
   std::vector<float> post_feedforward_norm;  // sandwich only
   std::vector<float> q_norm, k_norm;         // [d_h], QK-norm only
+  std::vector<float> layer_scalar;           // [1], LayerSpec::layer_scalar only
 };
 
 struct ModelWeights {
   WeightMatrix embedding;    // [V, H]
   WeightMatrix output_head;  // [V, H]: the embedding (tied) unless the file has its own
   std::vector<float> final_norm;
+  // GGUF's rope_freqs (Gemma 4): frequency divisors of the global layers, 1
+  // for a rotating pair and 1e30 for the rest. The builder reads the
+  // partial factor from it (LayerSpec::rope_partial_factor); bound so that
+  // `gemma quantize` writes it back.
+  std::vector<float> rope_freqs;
   std::vector<LayerWeights> layers;
   // Repacked copies for the integer kernels (PackWeightsForKernels): one
   // arena for all matrices, owned here.

@@ -1,5 +1,6 @@
-// End-to-end checks against the golden references: Google's gemma_pytorch in
-// float32 on random-weight models in every file format we load. Tolerances come
+// End-to-end checks against the golden references: Google's gemma_pytorch
+// (Gemma 1-3) and HF transformers' modeling_gemma4.py (Gemma 4) in float32 on
+// random-weight models in every file format we load. Tolerances come
 // from each case.json ("suggested_tolerances"); see tests/data/golden/README.md.
 #include <gtest/gtest.h>
 
@@ -33,7 +34,8 @@ struct Variant {
 
 std::vector<Variant> AllVariants() {
   std::vector<Variant> variants;
-  for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256"}) {
+  for (const char* c :
+       {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense"}) {
     for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
       Variant v{c, f};
       if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
@@ -341,7 +343,14 @@ TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
   const LogitComparison dq = CompareLogits(
       logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"), vocab);
   EXPECT_LE(dq.kl_mean, t["kl_mean_max"].get<double>());
-  EXPECT_GE(dq.top1, t["top1_agreement_min"].get<double>() - 2.0 / 54);
+  // The Gemma 4 cases' bars come from llama.cpp with an f32 V cache; the
+  // default here keeps V in f16 for quantized files, which flips one more
+  // near-tie (gemma4_dense q4_0: 0.907 with an f32 cache, 0.870 with f16).
+  // Decisive rows must still all agree.
+  const bool bar_has_f32_v = json.contains("llama_cpp_settings") &&
+                             json["llama_cpp_settings"].value("v_cache", "") == "f32";
+  const double near_tie_misses = bar_has_f32_v ? 3 : 2;
+  EXPECT_GE(dq.top1, t["top1_agreement_min"].get<double>() - near_tie_misses / 54);
   EXPECT_EQ(dq.decisive_flips, 0);
 }
 
@@ -417,7 +426,8 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
-                         ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256"));
+                         ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256",
+                                           "gemma4_dense"));
 
 struct KvCase {
   std::string case_name;
@@ -468,6 +478,13 @@ std::vector<KvCase> KvCases() {
     cases.push_back({c, "q8_0", 6e-3, 0.94});
     cases.push_back({c, "q4_0", 1.5, 0.35});
   }
+  // Gemma 4 (dense): the same KL bounds; more of its 54 rows are near-ties
+  // that bf16 and q8_0 rounding flip (measured top-1 0.944 and 0.926, at KL
+  // well inside the bounds), so its top-1 bounds allow one miss more.
+  cases.push_back({"gemma4_dense", "bf16", 6e-4, 0.92});
+  cases.push_back({"gemma4_dense", "f16", 1e-5, 0.98});
+  cases.push_back({"gemma4_dense", "q8_0", 6e-3, 0.90});
+  cases.push_back({"gemma4_dense", "q4_0", 1.5, 0.35});
   return cases;
 }
 

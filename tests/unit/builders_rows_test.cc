@@ -24,7 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kCases[] = {"gemma1_mqa", "gemma2_swa", "gemma3_h256", "gemma3_qknorm"};
+const char* const kCases[] = {"gemma1_mqa", "gemma2_swa", "gemma3_h256", "gemma3_qknorm",
+                              "gemma4_dense"};
 
 std::string Gguf(const std::string& c, const std::string& t) {
   return testing::GoldenDir(c) + "/gguf/" + c + "." + t + ".gguf";
@@ -78,18 +79,27 @@ TEST(Builders, GgufAndHfGiveTheSameModel) {
       EXPECT_EQ(a.attn_logit_softcap, b.attn_logit_softcap) << at;
       EXPECT_EQ(a.rope_theta, b.rope_theta) << at;
       EXPECT_EQ(a.rope_linear_factor, b.rope_linear_factor) << at;
+      EXPECT_EQ(a.rope_partial_factor, b.rope_partial_factor) << at;
       EXPECT_EQ(a.qk_norm, b.qk_norm) << at;
+      EXPECT_EQ(a.value_norm, b.value_norm) << at;
+      EXPECT_EQ(a.k_eq_v, b.k_eq_v) << at;
       EXPECT_EQ(a.sandwich_norms, b.sandwich_norms) << at;
+      EXPECT_EQ(a.layer_scalar, b.layer_scalar) << at;
       EXPECT_EQ(a.kv_source_layer, b.kv_source_layer) << at;
     }
-    const std::vector<ModelTensor> tg = ListModelTensors(gguf, g), th = ListModelTensors(hf, h);
+    // The tensors both formats have (GGUF's rope_freqs is GGUF's own).
+    std::vector<ModelTensor> tg = ListModelTensors(gguf, g);
+    const std::vector<ModelTensor> th = ListModelTensors(hf, h);
+    std::erase_if(tg, [](const ModelTensor& t) { return t.row->hf == nullptr; });
     ASSERT_EQ(tg.size(), th.size()) << c;
+    const float hf_offset = GenerationOf(h).hf_norm_offset;
     for (size_t i = 0; i < tg.size(); ++i) {
       EXPECT_EQ(tg[i].gguf_name, th[i].gguf_name) << c;
       EXPECT_EQ(tg[i].shape, th[i].shape) << c << " " << tg[i].gguf_name;
-      // GGUF holds the gain (1 + w), HF checkpoints of Gemma 1-3 hold w.
+      // GGUF holds the gain (1 + w), HF checkpoints of Gemma 1-3 hold w
+      // (Gemma 4's the gain).
       EXPECT_EQ(tg[i].gain_offset, 0.0f) << tg[i].gguf_name;
-      EXPECT_EQ(th[i].gain_offset, th[i].is_norm ? 1.0f : 0.0f) << th[i].gguf_name;
+      EXPECT_EQ(th[i].gain_offset, th[i].is_norm ? hf_offset : 0.0f) << th[i].gguf_name;
     }
   }
 }
@@ -335,6 +345,61 @@ TEST(LayerInfo, GoldenCasesLayerByLayer) {
                            "44: sliding 16, heads 4/2 x 32, ffn 64\n"),
             std::string::npos)
       << text.text;
+}
+
+// Gemma 4's per-layer facts (golden gemma4_dense, case.json's description):
+// five sliding layers of 4/2 heads x 32 with full RoPE base 1e4, one global
+// layer of 4/1 heads x 64, K = V, proportional RoPE base 1e6 on 8 of 32
+// pairs; every layer q/k norms, the weightless v norm, sandwich norms and
+// its scalar. Both formats, and `gemma info` shows them.
+TEST(LayerInfo, Gemma4DenseLayerByLayer) {
+  for (const std::string& path :
+       {Gguf("gemma4_dense", "q8_0"), Gguf("gemma4_dense", "bf16"), Hf("gemma4_dense")}) {
+    auto model = Model::Open(path);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    EXPECT_EQ((*model)->info().architecture, "gemma4");
+    const std::vector<LayerInfo>& layers = (*model)->info().layers;
+    ASSERT_EQ(layers.size(), 6u);
+    for (int i = 0; i < 6; ++i) {
+      const bool global = i == 5;
+      EXPECT_EQ(layers[i].attention, global ? "global" : "sliding") << path << " " << i;
+      EXPECT_EQ(layers[i].sliding_window, global ? 0 : 16) << i;
+      EXPECT_EQ(layers[i].num_attention_heads, 4) << i;
+      EXPECT_EQ(layers[i].num_key_value_heads, global ? 1 : 2) << path << " " << i;
+      EXPECT_EQ(layers[i].head_dim, global ? 64 : 32) << i;
+      EXPECT_EQ(layers[i].intermediate_size, 128) << i;
+      EXPECT_EQ(layers[i].query_scale, 1.0f) << i;
+      EXPECT_EQ(layers[i].rope_theta, global ? 1e6f : 1e4f) << i;
+      EXPECT_EQ(layers[i].rope_partial_factor, global ? 0.25f : 1.0f) << path << " " << i;
+      EXPECT_EQ(layers[i].k_eq_v, global) << path << " " << i;
+      EXPECT_TRUE(layers[i].qk_norm && layers[i].value_norm && layers[i].layer_scalar) << i;
+    }
+  }
+  const testing::CliOutput text =
+      testing::RunCli("info --no-tensors -m '" + Gguf("gemma4_dense", "q8_0") + "'", "", true);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.text.find("layers 5: global, heads 4/1 x 64, ffn 128, rope 1e+06 on 8/32 pairs, "
+                           "K = V, v norm, layer scalar\n"),
+            std::string::npos)
+      << text.text;
+  EXPECT_NE(text.text.find("layers 0 1 2 3 4: sliding 16, heads 4/2 x 32, ffn 128, v norm, "
+                           "layer scalar\n"),
+            std::string::npos)
+      << text.text;
+}
+
+// What the dense decoder does not compute is refused by name, not run wrong.
+TEST(Builders, Gemma4FeaturesNotYetReadAreRefused) {
+  TempFiles temp;
+  const std::string path = temp("gemma4_ple.gguf");
+  CopyGguf(
+      Gguf("gemma4_dense", "q8_0"), path,
+      [](GgufWriter& w) { w.SetU32("gemma4.embedding_length_per_layer_input", 256); },
+      [](TensorEntry&, std::vector<uint8_t>&) {});
+  auto model = Model::Open(path);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("per-layer embeddings"), std::string::npos)
+      << model.status().message();
 }
 
 }  // namespace

@@ -1,0 +1,205 @@
+// Gemma 4, the dense text decoder (31B; the decoder of the multimodal
+// checkpoints): five sliding layers to one global. Global layers have their
+// own head size (global_head_dim) and, with K = V (attention_k_eq_v), their
+// own KV head count (num_global_key_value_heads), no v_proj (V is the raw key
+// projection) and "proportional" RoPE (only the first partial_rotary_factor
+// of the frequency pairs rotate, the exponent still over the full head).
+// Every layer: q/k RMSNorm with gains, v RMSNorm without, query scale 1,
+// sandwich norms, a learned scalar on the layer's output. Norm gains are
+// stored as the gain itself (no 1 + w), in both formats. Final soft-cap.
+// Not read yet: E2B/E4B's per-layer embeddings and KV sharing, 26B-A4B's
+// MoE (refused with a message). Shared spec gemma-architecture.md section 6,
+// model-configs.md section 5; reference HF modeling_gemma4.py.
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "io/tensor_catalog.h"
+#include "model/builder_common.h"
+#include "model/gemma_rows.h"
+#include "model/generation.h"
+
+namespace gemma {
+namespace {
+
+// Layer i is global iff (i + 1) % 6 == 0, unless the file lists layer_types
+// (GGUF: the sliding_window_pattern bool array).
+bool SixthLayersGlobal(int layer) { return (layer + 1) % 6 != 0; }
+
+bool HasValueProjection(const LayerSpec& l) { return !l.k_eq_v; }
+
+// GGUF only: llama.cpp's converter writes the proportional RoPE of the
+// global layers as a divisor per frequency pair (1: rotates; 1e30: passes
+// through).
+constexpr TensorRow kRopeFreqs = {"rope_freqs.weight",     nullptr,
+                                  {Dim::kGlobalRopePairs}, &ModelWeights::rope_freqs,
+                                  QuantRule::kF32,         Presence::kOptional};
+
+// Divisors at least this large stop a pair from rotating (cos 1, sin ~0).
+constexpr float kNoRotationDivisor = 1e20f;
+
+// The fraction of the global layers' frequency pairs that rotate, from
+// GGUF's rope_freqs (1 when the file has none): divisors 1 for the first
+// pairs, kNoRotationDivisor or more for the rest; anything else is a RoPE
+// this engine does not compute.
+float PartialFactorFromRopeFreqs(const ModelConfig& config, const TensorNamer& tensors) {
+  const TensorEntry* t = tensors.Find(kRopeFreqs, -1);
+  if (t == nullptr) return 1.0f;
+  if (t->type != DType::kF32 || t->shape.size() != 1 || t->shape[0] <= 0) {
+    Fail(config.origin(), ": tensor '", t->name, "' should be a 1-D f32 vector but has type ",
+         Name(t->type), " and shape ", t->ShapeString());
+  }
+  const int64_t pairs = t->shape[0];
+  std::vector<float> divisors(static_cast<size_t>(pairs));
+  std::memcpy(divisors.data(), t->data, divisors.size() * sizeof(float));
+  int64_t rotated = 0;
+  while (rotated < pairs && divisors[rotated] == 1.0f) ++rotated;
+  for (int64_t i = rotated; i < pairs; ++i) {
+    if (!(divisors[i] >= kNoRotationDivisor)) {
+      Fail(config.origin(), ": tensor '", t->name, "' entry ", i, " is ", divisors[i],
+           ": only proportional RoPE (divisors 1, then 1e30) is supported");
+    }
+  }
+  return static_cast<float>(rotated) / static_cast<float>(pairs);
+}
+
+struct Gemma4Rope {
+  float local_theta = 10000.0f;
+  float global_theta = 1000000.0f;
+  float global_linear_factor = 1.0f;
+  float global_partial_factor = 1.0f;
+};
+
+// rope_parameters per layer type (config.json; rope_theta and
+// rope_local_base_freq in GGUF), the partial factor from rope_parameters
+// or GGUF's rope_freqs.
+Gemma4Rope ReadGemma4Rope(const ModelConfig& config, const TensorNamer& tensors) {
+  Gemma4Rope r;
+  r.global_theta =
+      static_cast<float>(config.Number("rope_parameters.full_attention.rope_theta")
+                             .value_or(config.Number("rope_theta").value_or(r.global_theta)));
+  r.local_theta = static_cast<float>(
+      config.Number("rope_parameters.sliding_attention.rope_theta")
+          .value_or(config.Number("rope_local_base_freq").value_or(r.local_theta)));
+  if (config.is_gguf()) {
+    r.global_partial_factor = PartialFactorFromRopeFreqs(config, tensors);
+    return r;
+  }
+  const std::string type =
+      config.String("rope_parameters.full_attention.rope_type").value_or("default");
+  if (type == "proportional") {
+    r.global_partial_factor = static_cast<float>(
+        config.Number("rope_parameters.full_attention.partial_rotary_factor").value_or(1.0));
+    r.global_linear_factor =
+        static_cast<float>(config.Number("rope_parameters.full_attention.factor").value_or(1.0));
+  } else if (type != "default") {
+    Fail(config.origin(), ": unsupported rope type '", type, "' (",
+         config.Where("rope_parameters.full_attention.rope_type"), ")");
+  }
+  const std::string local_type =
+      config.String("rope_parameters.sliding_attention.rope_type").value_or("default");
+  if (local_type != "default") {
+    Fail(config.origin(), ": unsupported rope type '", local_type, "' (",
+         config.Where("rope_parameters.sliding_attention.rope_type"), ")");
+  }
+  return r;
+}
+
+// What the dense decoder does not compute yet is refused by name.
+void RefuseUnsupported(const ModelConfig& config) {
+  auto positive = [&](const char* name) {
+    return config.Integer(name, 0, int64_t{1} << 30).value_or(0) > 0;
+  };
+  if (positive("hidden_size_per_layer_input")) {
+    Fail(config.origin(), ": Gemma 4 with per-layer embeddings (E2B/E4B, ",
+         config.Where("hidden_size_per_layer_input"), ") is not supported yet");
+  }
+  if (positive("num_kv_shared_layers")) {
+    Fail(config.origin(), ": Gemma 4 with shared KV layers (", config.Where("num_kv_shared_layers"),
+         ") is not supported yet");
+  }
+  if (positive("num_experts")) {
+    Fail(config.origin(), ": Gemma 4 with mixture-of-experts layers (26B-A4B, ",
+         config.Where("num_experts"), ") is not supported yet");
+  }
+}
+
+ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors, int vocab_size) {
+  RefuseUnsupported(config);
+  ModelSpec spec = ReadDecoderSpec(config, vocab_size);
+  const Gemma4Rope rope = ReadGemma4Rope(config, tensors);
+  const int window = ReadSlidingWindow(config);
+  const std::vector<bool> sliding =
+      ReadSlidingLayers(config, spec.num_layers(), /*read_period=*/false, SixthLayersGlobal);
+  // GGUF: key_length is global_head_dim, head_count_kv already per layer;
+  // num_global_key_value_heads and attention_k_eq_v are config.json only
+  // (GGUF: the global layers without attn_v are the K = V ones).
+  const std::optional<int64_t> global_head_dim = config.Integer("global_head_dim", 1, 1024);
+  const std::optional<int64_t> global_kv_heads =
+      config.Integer("num_global_key_value_heads", 1, 1024);
+  const std::optional<bool> k_eq_v = config.Bool("attention_k_eq_v");
+  for (int i = 0; i < spec.num_layers(); ++i) {
+    LayerSpec& l = spec.layers[i];
+    SetAttention(l, sliding[i], window);
+    const bool global = l.attention == AttentionType::kGlobal;
+    if (global) {
+      if (global_head_dim) l.head_dim = static_cast<int>(*global_head_dim);
+      l.k_eq_v = k_eq_v ? *k_eq_v : tensors.Find(rows::kV, i) == nullptr;
+      if (l.k_eq_v && global_kv_heads) l.num_key_value_heads = static_cast<int>(*global_kv_heads);
+    }
+    l.query_scale = 1.0f;
+    l.rope_theta = global ? rope.global_theta : rope.local_theta;
+    l.rope_linear_factor = global ? rope.global_linear_factor : 1.0f;
+    l.rope_partial_factor = global ? rope.global_partial_factor : 1.0f;
+    l.qk_norm = true;
+    l.value_norm = true;
+    l.sandwich_norms = true;
+    l.layer_scalar = true;
+  }
+  return spec;
+}
+
+constexpr TensorRow kGemma4Rows[] = {
+    rows::kEmbedding,
+    rows::kOutputHead,
+    rows::kFinalNorm,
+    kRopeFreqs,
+    rows::kQ,
+    rows::kK,
+    {"blk.%d.attn_v.weight",
+     "layers.%d.self_attn.v_proj.weight",
+     {Dim::kKvWidth, Dim::kHidden},
+     &LayerWeights::v_proj,
+     QuantRule::kMoreBits,
+     Presence::kWhen,
+     HasValueProjection},
+    rows::kO,
+    rows::kGate,
+    rows::kUp,
+    rows::kDown,
+    rows::kInputNorm,
+    rows::kQNorm,
+    rows::kKNorm,
+    rows::kPreFeedforwardNorm,
+    rows::kPostAttentionNorm,
+    rows::kPostFeedforwardNorm,
+    {"blk.%d.layer_output_scale.weight",
+     "layers.%d.layer_scalar",
+     {Dim::kOne},
+     &LayerWeights::layer_scalar,
+     QuantRule::kF32},
+};
+
+}  // namespace
+
+constexpr Generation kGemma4 = {
+    .gguf_architecture = "gemma4",
+    .hf_model_type = "gemma4_text",
+    .hf_multimodal_type = "gemma4",
+    .build_spec = BuildGemma4Spec,
+    .rows = kGemma4Rows,
+    .hf_norm_offset = 0.0f,
+};
+
+}  // namespace gemma
