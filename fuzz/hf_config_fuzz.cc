@@ -20,6 +20,7 @@
 #include "io/model_source.h"
 #include "io/safetensors.h"
 #include "model/spec.h"
+#include "model/tensor_rows.h"
 #include "model/weights.h"
 
 namespace {
