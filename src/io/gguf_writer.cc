@@ -50,7 +50,14 @@ void PutValue(std::vector<uint8_t>& out, const GgufValue& value) {
       for (const std::string& s : value.strings) PutString(out, s);
     } else {
       Put<uint64_t>(out, value.numbers.size());
-      for (double n : value.numbers) PutNumber(out, value.array_type, n, static_cast<int64_t>(n));
+      // Float elements (which may be infinite: Gemma 3n's activation
+      // sparsity) are written from the double; only integer elements, which
+      // are whole numbers in range, go through int64_t.
+      const bool is_float =
+          value.array_type == GgufType::kF32 || value.array_type == GgufType::kF64;
+      for (double n : value.numbers) {
+        PutNumber(out, value.array_type, n, is_float ? 0 : static_cast<int64_t>(n));
+      }
     }
   } else {
     PutNumber(out, value.type, value.real, value.integer);
