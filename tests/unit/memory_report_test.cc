@@ -20,6 +20,18 @@
 #include "runtime/model_info.h"
 #include "testing/golden_case.h"
 
+// GCC says so with __SANITIZE_*__; clang 14 only through __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GEMMA_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GEMMA_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef GEMMA_TEST_UNDER_SANITIZER
+#define GEMMA_TEST_UNDER_SANITIZER 0
+#endif
+
 namespace gemma {
 namespace {
 
@@ -85,7 +97,7 @@ TEST(ResidentBytes, AddsUpFromItsParts) {
 // kernels' per-thread part is checked end to end, against a run's peak RSS
 // (cli_input_test.cc).
 TEST(ResidentBytes, ScratchEstimateMatchesTheExecutorsBuffers) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if GEMMA_TEST_UNDER_SANITIZER
   GTEST_SKIP() << "sanitizer allocators bypass glibc's malloc statistics";
 #else
   for (const char* name : {"gemma3_h256", "gemma2_swa"}) {
