@@ -29,7 +29,9 @@ compare() {  # compare NAME MODEL [FLAGS...]
     local program=$a
     [ "$side" = b ] && program=$b
     ASAN_OPTIONS=detect_leaks=0 "$program" logits -m "$model" --tokens "$tokens" --greedy 8 -t 1 \
-      --out "$work/$name.$side.f32" "$@" >"$work/$name.$side.ids"
+      --out "$work/$name.$side.f32" "$@" >"$work/$name.$side.out"
+    # The greedy ids are the last line (the line before names the output file).
+    tail -n 1 "$work/$name.$side.out" >"$work/$name.$side.ids"
   done
   runs=$((runs + 1))
   if ! cmp -s "$work/$name.a.f32" "$work/$name.b.f32" || ! cmp -s "$work/$name.a.ids" "$work/$name.b.ids"; then
