@@ -1,5 +1,7 @@
 #include "model/spec.h"
 
+#include <cmath>
+
 #include "base/error.h"
 
 namespace gemma {
@@ -11,7 +13,12 @@ void ModelSpec::Validate(const std::string& origin) const {
   if (vocab_size <= 0) bad("vocab_size must be positive");
   if (hidden_size <= 0) bad("hidden_size must be positive");
   if (layers.empty()) bad("no layers");
-  if (!(rms_norm_eps > 0)) bad("rms_norm_eps must be positive");
+  // A config's number past float's range becomes Inf in the spec: refused
+  // here rather than turned into Inf or NaN logits.
+  if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps))
+    bad("rms_norm_eps must be positive and within float range");
+  if (!std::isfinite(embedding_scale) || !std::isfinite(final_logit_softcap))
+    bad("final_logit_softcapping or the embedding scale is outside float range");
   if (context_length <= 0) bad("context length must be positive");
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
@@ -24,7 +31,12 @@ void ModelSpec::Validate(const std::string& origin) const {
     if (l.head_dim <= 0 || l.head_dim % 2 != 0 || l.head_dim > 1024)
       bad(at + "head_dim must be even");
     if (l.intermediate_size <= 0) bad(at + "intermediate_size must be positive");
-    if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0) ||
+    if (!(l.query_scale > 0) || !std::isfinite(l.query_scale) ||
+        !std::isfinite(l.attn_logit_softcap)) {
+      bad(at + "query scale or attention soft-cap outside float range");
+    }
+    if (!(l.rope_theta > 1) || !(l.rope_linear_factor > 0) || !std::isfinite(l.rope_theta) ||
+        !std::isfinite(l.rope_linear_factor) ||
         !(l.rope_partial_factor >= 0 && l.rope_partial_factor <= 1)) {
       bad(at + "invalid RoPE parameters");
     }

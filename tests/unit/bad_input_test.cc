@@ -68,6 +68,16 @@ void ExpectConfigError(const std::function<void(nlohmann::json&)>& edit,
   EXPECT_NE(status.message().find(expected), std::string::npos) << status.message();
 }
 
+// Numbers that are finite as JSON doubles but not as f32 (found by
+// hf_config_fuzz on a Gemma 4 config: rms_norm_eps 1e306 became Inf).
+TEST(BadConfig, NumbersPastFloatRangeAreRefused) {
+  ExpectConfigError([](nlohmann::json& c) { c["rms_norm_eps"] = 1e306; },
+                    "rms_norm_eps must be positive and within float range");
+  ExpectConfigError([](nlohmann::json& c) { c["final_logit_softcapping"] = 1e300; },
+                    "outside float range");
+  ExpectConfigError([](nlohmann::json& c) { c["rope_theta"] = 1e300; }, "invalid RoPE parameters");
+}
+
 TEST(BadConfig, WrongJsonTypesNameTheKey) {
   ExpectConfigError([](nlohmann::json& c) { c["model_type"] = 3; },
                     "key 'model_type' should be a string but is a number");
