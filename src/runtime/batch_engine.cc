@@ -168,10 +168,17 @@ Result<uint64_t> Engine::Submit(Request request, RequestCallbacks callbacks) {
                       std::to_string(e.m.kv->pool_blocks(KvMemory::kGlobalPool) * kKvBlockTokens) +
                       " positions): raise --kv-size");
   }
+  // Rows past the tokenizer's pieces are padding that is never sampled
+  // (SampleNext): a bias there names no token, as the server tells clients.
+  const int pieces = std::min(e.m.tokenizer->vocab_size(), vocab);
   for (const auto& [id, bias] : request.logit_bias) {
-    if (id < 0 || id >= vocab || !std::isfinite(bias)) {
+    if (id < 0 || id >= pieces) {
       return Status::Error("logit_bias: token " + std::to_string(id) +
-                           " is outside the vocabulary or its bias is not finite");
+                           " is outside the vocabulary (0 to " + std::to_string(pieces - 1) + ")");
+    }
+    if (!std::isfinite(bias)) {
+      return Status::Error("logit_bias: the bias of token " + std::to_string(id) +
+                           " is not a finite number");
     }
   }
   auto job = std::make_unique<Job>();

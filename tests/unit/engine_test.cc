@@ -324,6 +324,44 @@ TEST(Engine, RefusesWhatCannotRun) {
   c.Wait(2);
 }
 
+// logit_bias names tokens by the tokenizer's pieces (the embedding's padding
+// rows are never sampled), the same rule the server states to clients.
+TEST(Engine, LogitBiasMustNameATokenWithAFiniteBias) {
+  auto model = Open(1, 0, /*ctx=*/64);
+  ASSERT_TRUE(model);
+  auto engine = Engine::Start(*model, {});
+  ASSERT_TRUE(engine.ok());
+  const ModelInfo& info = model->info();
+  const int pieces = std::min(info.tokenizer_vocab_size, info.vocab_size);
+  ASSERT_GT(pieces, 3);
+  auto with_bias = [&](int32_t id, float bias) {
+    Request r = Greedy(PromptFor(1), 2);
+    r.logit_bias = {{id, bias}};
+    return (*engine)->Submit(std::move(r), {});
+  };
+  for (const auto& [id, bias] : std::vector<std::pair<int32_t, float>>{
+           {pieces, 1.0f}, {-1, 1.0f}, {3, std::nanf("")}, {3, INFINITY}}) {
+    auto refused = with_bias(id, bias);
+    ASSERT_FALSE(refused.ok()) << id << " " << bias;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("logit_bias"), std::string::npos);
+  }
+  Collector c;
+  ASSERT_TRUE((*engine)
+                  ->Submit(
+                      [&] {
+                        Request r = Greedy(PromptFor(1), 2);
+                        r.logit_bias = {{pieces - 1, 100.0f}};
+                        return r;
+                      }(),
+                      c.For(0))
+                  .ok());
+  const Answer answer = c.Wait(1)[0];
+  // A +100 bias on the last piece makes it the greedy choice.
+  ASSERT_FALSE(answer.events.empty());
+  EXPECT_EQ(answer.events[0].token, pieces - 1);
+}
+
 // The second time, a long shared prefix is reused: fewer prompt positions
 // run, and the answer is the same bits.
 TEST(Engine, PrefixCacheReusesAndChangesNothing) {
