@@ -34,9 +34,14 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
   ScratchBytes s;
   // Transformer: x, normed, proj [n, H]; q, attn_out [n, q]; k, v [n, kv];
   // gate, up [n, F] in f32; positions and segments [n] in int.
-  s.activations =
-      rows * (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn) * sizeof(float) +
-      rows * 2 * sizeof(int);
+  // Per-layer embeddings: inputs and projection [n, L*P], gate and
+  // activation [n, P].
+  const size_t ple = spec.per_layer_input_size;
+  s.activations = rows *
+                      (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn +
+                       2 * ple * spec.layers.size() + 2 * ple) *
+                      sizeof(float) +
+                  rows * 2 * sizeof(int);
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
