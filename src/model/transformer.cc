@@ -87,7 +87,8 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   up_.resize(n * F);
   const size_t P = spec.per_layer_input_size;
   per_layer_inputs_.resize(n * spec.num_layers() * P);
-  per_layer_proj_.resize(n * spec.num_layers() * P);
+  per_layer_proj_.resize(std::max<size_t>(n, 2) * spec.num_layers() * P);
+  per_layer_pair_.resize(2 * H);
   per_layer_gate_.resize(n * P);
   per_layer_act_.resize(n * P);
 }
@@ -158,8 +159,19 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   const int n = batch.rows();
   const int P = spec_.per_layer_input_size;
   const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
-  MatMul(weights_.per_layer_model_projection, x_.data(), n, per_layer_proj_.data(),
-         static_cast<int64_t>(width), pool);
+  // The float kernels sum one token (MatVecRows) in another order than
+  // several (tiled, where each token's sums do not depend on the others): a
+  // projection the packed kernels do not take (f32 in the quantized GGUFs)
+  // runs a lone token as two, so that logits do not depend on the batch size.
+  const WeightMatrix& projection = weights_.per_layer_model_projection;
+  const float* in = x_.data();
+  int rows = n;
+  if (n == 1 && projection.packed == nullptr) {
+    std::copy(x_.begin(), x_.begin() + spec_.hidden_size, per_layer_pair_.begin());
+    in = per_layer_pair_.data();
+    rows = 2;
+  }
+  MatMul(projection, in, rows, per_layer_proj_.data(), static_cast<int64_t>(width), pool);
   const float projection_scale = 1.0f / std::sqrt(static_cast<float>(spec_.hidden_size));
   const float table_scale = std::sqrt(static_cast<float>(P));
   const float sum_scale = static_cast<float>(1.0 / std::sqrt(2.0));

@@ -63,7 +63,8 @@ class Transformer {
   // Per-layer embeddings: every layer's input [n, L*P], the projection of the
   // embedding [n, L*P] they are made from, and one layer's gate and
   // activation [n, P].
-  std::vector<float> per_layer_inputs_, per_layer_proj_;
+  std::vector<float> per_layer_inputs_, per_layer_proj_;  // (the latter [max(n, 2), L*P])
+  std::vector<float> per_layer_pair_;                     // one token's x0 twice [2, H]
   std::vector<float> per_layer_gate_, per_layer_act_;
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]

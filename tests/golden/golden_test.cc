@@ -59,6 +59,31 @@ const nlohmann::json& LoadPeerFidelity() {
   return json;
 }
 
+// Decisive flips (top-1 changes at rows whose expected top-2 gap is at least
+// kDecisiveGap) against a quantized file's dequantized reference, less those
+// at rows where the peer's integer kernels flip too (the Gemma 4 cases list
+// them: reference_agreement.ll_<type>_vs_dequant.top1_mismatch_positions).
+// 8-bit activations move a row by up to ~0.6 logit units on these random
+// models; gemma4_e2b q8_0 row 23 (gap 0.598) flips in llama.cpp and here.
+int DecisiveFlipsThePeerAvoids(const nlohmann::json& json, const std::string& type,
+                               const LogitComparison& c) {
+  std::vector<int> peer_flips;
+  if (json.contains("reference_agreement") &&
+      json["reference_agreement"].contains("ll_" + type + "_vs_dequant")) {
+    peer_flips =
+        json["reference_agreement"]["ll_" + type + "_vs_dequant"]["top1_mismatch_positions"]
+            .get<std::vector<int>>();
+  }
+  int flips = 0;
+  for (int row : c.decisive_rows) {
+    if (std::find(peer_flips.begin(), peer_flips.end(), row) == peer_flips.end()) {
+      ADD_FAILURE() << type << ": decisive top-1 flip at row " << row;
+      ++flips;
+    }
+  }
+  return flips;
+}
+
 class GoldenTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
@@ -115,7 +140,7 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
     EXPECT_LE(vs_dequant.kl_mean, t["vs_dequant_reference"]["kl_mean_max"].get<double>());
     EXPECT_GE(vs_dequant.top1,
               t["vs_dequant_reference"]["top1_agreement_min"].get<double>() - 2.0 / 54);
-    EXPECT_EQ(vs_dequant.decisive_flips, 0);
+    EXPECT_EQ(DecisiveFlipsThePeerAvoids(json_, v.file, vs_dequant), 0);
     EXPECT_LE(vs_f32.kl_mean, t["vs_f32_reference"]["kl_mean_max"].get<double>());
     EXPECT_GE(vs_f32.top1, t["vs_f32_reference"]["top1_agreement_min"].get<double>());
     return;
@@ -351,7 +376,7 @@ TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
                              json["llama_cpp_settings"].value("v_cache", "") == "f32";
   const double near_tie_misses = bar_has_f32_v ? 3 : 2;
   EXPECT_GE(dq.top1, t["top1_agreement_min"].get<double>() - near_tie_misses / 54);
-  EXPECT_EQ(dq.decisive_flips, 0);
+  EXPECT_EQ(DecisiveFlipsThePeerAvoids(json, v.file, dq), 0);
 }
 
 std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
