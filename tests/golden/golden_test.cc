@@ -510,6 +510,16 @@ std::vector<KvCase> KvCases() {
   cases.push_back({"gemma4_dense", "f16", 1e-5, 0.98});
   cases.push_back({"gemma4_dense", "q8_0", 6e-3, 0.90});
   cases.push_back({"gemma4_dense", "q4_0", 1.5, 0.35});
+  // Gemma 4 E2B: more sensitive to the cache (its own f16-V sensitivity in
+  // case.json is 2.3x the dense case's, and layers 5-7 attend over layers 3
+  // and 4's rounded rows once more): measured mean KL 1.6e-3 / 2.2e-5 /
+  // 1.2e-2 / 1.46, top-1 0.963 / 1.000 / 0.889 / 0.352; bounds about twice
+  // the KL, top-1 one miss below (f16 also meets the case's f16_v_cache
+  // max_rel and top-1 bars against the reference, below).
+  cases.push_back({"gemma4_e2b", "bf16", 3.5e-3, 0.92});
+  cases.push_back({"gemma4_e2b", "f16", 4.5e-5, 0.98});
+  cases.push_back({"gemma4_e2b", "q8_0", 2.5e-2, 0.87});
+  cases.push_back({"gemma4_e2b", "q4_0", 3.0, 0.33});
   return cases;
 }
 
