@@ -35,6 +35,7 @@ std::string LayerExtras(const LayerInfo& l) {
   if (l.k_eq_v) s += ", K = V";
   if (l.value_norm) s += ", v norm";
   if (l.layer_scalar) s += ", layer scalar";
+  if (l.per_layer_input) s += ", per-layer input";
   return s;
 }
 
@@ -95,6 +96,7 @@ Command RegisterInfo(CLI::App& app) {
                           {"resident_bytes", i.resident_bytes},
                           {"resident_weights_bytes", i.resident_weights_bytes},
                           {"mapped_weights_bytes", i.mapped_weights_bytes},
+                          {"mapped_lookup_bytes", i.mapped_lookup_bytes},
                           {"resident_other_bytes", i.resident_other_bytes},
                           {"scratch_bytes", i.scratch_bytes},
                           {"warnings", i.warnings}};
@@ -113,7 +115,8 @@ Command RegisterInfo(CLI::App& app) {
                                {"qk_norm", l.qk_norm},
                                {"value_norm", l.value_norm},
                                {"k_eq_v", l.k_eq_v},
-                               {"layer_scalar", l.layer_scalar}});
+                               {"layer_scalar", l.layer_scalar},
+                               {"per_layer_input", l.per_layer_input}});
       }
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();
@@ -179,7 +182,12 @@ Command RegisterInfo(CLI::App& app) {
                 << (flags->template_text ? ":\n" + i.chat_template + "\n"
                                          : " (--template prints it)\n");
     }
-    std::cout << "file:          " << Mib(i.weights_bytes) << " of tensors (mapped)\n"
+    std::cout << "file:          " << Mib(i.weights_bytes) << " of tensors (mapped)";
+    if (i.mapped_lookup_bytes > 0) {
+      std::cout << ", of which " << Mib(i.mapped_lookup_bytes)
+                << " looked up by row (per-layer embeddings; not resident)";
+    }
+    std::cout << "\n"
               << "resident:      " << Mib(i.resident_bytes) << " with the KV cache full ("
               << Mib(i.resident_bytes - std::min(i.resident_bytes, i.kv_cache_bytes))
               << " before it fills): weights " << Mib(i.resident_weights_bytes) << " ("

@@ -80,6 +80,7 @@ struct LayerInfo {
   bool value_norm = false;        // v RMSNorm per head (no gain)
   bool k_eq_v = false;            // V = the key projection (no v_proj)
   bool layer_scalar = false;      // output times a learned scalar
+  bool per_layer_input = false;   // adds its per-layer embedding after the MLP
 };
 
 struct ModelInfo {
@@ -124,7 +125,11 @@ struct ModelInfo {
   // The packed arena and the KV cache count in whole 2 MiB huge pages.
   size_t resident_weights_bytes = 0;  // the packed arena + mapped_weights_bytes
   size_t mapped_weights_bytes = 0;    // file pages of matrices read in full every token
-  size_t resident_other_bytes = 0;    // tokenizer, metadata, norms: measured growth at load
+  // Tables only looked up by row, left in the mapped file and not resident:
+  // the per-layer embeddings (Gemma 3n/4), an untied embedding. A token
+  // reads one row (a few pages) of them.
+  size_t mapped_lookup_bytes = 0;
+  size_t resident_other_bytes = 0;  // tokenizer, metadata, norms: measured growth at load
   size_t scratch_bytes = 0;   // the forward pass's buffers for one batch, and a session's logits
   size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
 

@@ -31,7 +31,7 @@ constexpr ConfigKey kConfigKeys[] = {
     // Per layer in gemma4: num_key_value_heads on sliding layers,
     // num_global_key_value_heads on global ones.
     {"num_key_value_heads", "attention.head_count_kv"},
-    {"num_global_key_value_heads", nullptr},
+    {"num_global_key_value_heads", nullptr, nullptr, kAsStored, kNullUnset},
     // gemma4 stores the global layers' head size as key_length and the
     // sliding layers' as key_length_swa; HF calls them global_head_dim and
     // head_dim.
@@ -74,6 +74,8 @@ constexpr ConfigKey kConfigKeys[] = {
     // Gemma 3n / Gemma 4 (read by their builders; docs/model-builders.md).
     {"num_kv_shared_layers", "attention.shared_kv_layers"},
     {"hidden_size_per_layer_input", "embedding_length_per_layer_input"},
+    {"vocab_size_per_layer_input", nullptr, nullptr, kAsStored, kNullUnset},  // GGUF: table rows
+    {"use_double_wide_mlp", nullptr, nullptr, kAsStored, kNullUnset},         // GGUF: per-layer FFN
     {"altup_active_idx", "altup.active_idx"},
     {"altup_num_inputs", "altup.num_inputs"},
     // GGUF stores the gaussian cut-off per layer, Phi^-1(p) (-inf for a dense

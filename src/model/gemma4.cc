@@ -1,15 +1,20 @@
-// Gemma 4, the dense text decoder (31B; the decoder of the multimodal
-// checkpoints): five sliding layers to one global. Global layers have their
-// own head size (global_head_dim) and, with K = V (attention_k_eq_v), their
-// own KV head count (num_global_key_value_heads), no v_proj (V is the raw key
-// projection) and "proportional" RoPE (only the first partial_rotary_factor
-// of the frequency pairs rotate, the exponent still over the full head).
-// Every layer: q/k RMSNorm with gains, v RMSNorm without, query scale 1,
-// sandwich norms, a learned scalar on the layer's output. Norm gains are
-// stored as the gain itself (no 1 + w), in both formats. Final soft-cap.
-// Not read yet: E2B/E4B's per-layer embeddings and KV sharing, 26B-A4B's
-// MoE (refused with a message). Shared spec gemma-architecture.md section 6,
-// model-configs.md section 5; reference HF modeling_gemma4.py.
+// Gemma 4, the text decoder: five sliding layers to one global (E2B: four).
+// Global layers have their own head size (global_head_dim) and, with K = V
+// (attention_k_eq_v, 31B / 26B), their own KV head count
+// (num_global_key_value_heads), no v_proj (V is the raw key projection) and
+// "proportional" RoPE (only the first partial_rotary_factor of the frequency
+// pairs rotate, the exponent still over the full head). Every layer: q/k
+// RMSNorm with gains, v RMSNorm without, query scale 1, sandwich norms, a
+// learned scalar on the layer's output. Norm gains are stored as the gain
+// itself (no 1 + w), in both formats. Final soft-cap.
+// E2B / E4B: per-layer embeddings (PLE, hidden_size_per_layer_input), and KV
+// sharing: the last num_kv_shared_layers layers have no K/V of their own and
+// attend over the cache of the last non-shared layer of their type (HF's
+// rule; llama.cpp hard-codes first_shared - 1 / - 2), with a double-wide MLP
+// when use_double_wide_mlp (GGUF: feed_forward_length per layer).
+// Not read yet: 26B-A4B's MoE (refused with a message). Shared spec
+// gemma-architecture.md section 6, model-configs.md section 5; reference HF
+// modeling_gemma4.py.
 #include <cstring>
 #include <optional>
 #include <string>
@@ -27,7 +32,20 @@ namespace {
 // (GGUF: the sliding_window_pattern bool array).
 bool SixthLayersGlobal(int layer) { return (layer + 1) % 6 != 0; }
 
-bool HasValueProjection(const LayerSpec& l) { return !l.k_eq_v; }
+// KV-sharing layers read another layer's K/V: no k_proj, k_norm or v_proj.
+bool HasOwnKv(const LayerSpec& l) { return l.kv_source_layer < 0; }
+bool HasValueProjection(const LayerSpec& l) { return HasOwnKv(l) && !l.k_eq_v; }
+bool TakesPerLayerInput(const LayerSpec& l) { return l.per_layer_input; }
+
+// Per-layer embeddings: the token table, the projection of the embedding and
+// its norm (model level), and each layer's gate, projection and norm.
+constexpr TensorRow kPerLayerEmbedding = {"per_layer_token_embd.weight",
+                                          "embed_tokens_per_layer.weight",
+                                          {Dim::kPerLayerVocab, Dim::kPerLayerInputs},
+                                          &ModelWeights::per_layer_embedding,
+                                          QuantRule::kBase,
+                                          Presence::kWhen,
+                                          TakesPerLayerInput};
 
 // GGUF only: llama.cpp's converter writes the proportional RoPE of the
 // global layers as a divisor per frequency pair (1: rotates; 1e30: passes
@@ -106,23 +124,55 @@ Gemma4Rope ReadGemma4Rope(const ModelConfig& config, const TensorNamer& tensors)
   return r;
 }
 
-// What the dense decoder does not compute yet is refused by name.
+// What the decoder does not compute yet is refused by name.
 void RefuseUnsupported(const ModelConfig& config) {
   auto positive = [&](const char* name) {
     return config.Integer(name, 0, int64_t{1} << 30).value_or(0) > 0;
   };
-  if (positive("hidden_size_per_layer_input")) {
-    Fail(config.origin(), ": Gemma 4 with per-layer embeddings (E2B/E4B, ",
-         config.Where("hidden_size_per_layer_input"), ") is not supported yet");
-  }
-  if (positive("num_kv_shared_layers")) {
-    Fail(config.origin(), ": Gemma 4 with shared KV layers (", config.Where("num_kv_shared_layers"),
-         ") is not supported yet");
-  }
   if (positive("num_experts")) {
     Fail(config.origin(), ": Gemma 4 with mixture-of-experts layers (26B-A4B, ",
          config.Where("num_experts"), ") is not supported yet");
   }
+}
+
+// The last num_kv_shared_layers layers read the K/V of the last earlier
+// layer of their attention type that has its own (HF's rule). Returns the
+// first shared layer (the layer count when none).
+int SetKvSharing(const ModelConfig& config, ModelSpec& spec) {
+  const int layers = spec.num_layers();
+  const int shared =
+      static_cast<int>(config.Integer("num_kv_shared_layers", 0, layers - 1).value_or(0));
+  const int first_shared = layers - shared;
+  for (int i = first_shared; i < layers; ++i) {
+    LayerSpec& l = spec.layers[i];
+    for (int j = first_shared - 1; j >= 0 && l.kv_source_layer < 0; --j) {
+      if (spec.layers[j].attention == l.attention) l.kv_source_layer = j;
+    }
+    if (l.kv_source_layer < 0) {
+      Fail(config.origin(), ": layer ", i, " shares K/V (", config.Where("num_kv_shared_layers"),
+           ") but no earlier layer of its attention type has its own");
+    }
+    // The rows it reads are the source's (a GGUF shared layer lacks attn_v,
+    // which is not K = V here).
+    l.k_eq_v = false;
+    l.num_key_value_heads = spec.layers[l.kv_source_layer].num_key_value_heads;
+  }
+  return first_shared;
+}
+
+// Per-layer embeddings: their width (0: none) and the token table's rows
+// (the table's own, else vocab_size_per_layer_input, else the vocabulary).
+void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, ModelSpec& spec) {
+  spec.per_layer_input_size = static_cast<int>(
+      config.Integer("hidden_size_per_layer_input", 0, int64_t{1} << 16).value_or(0));
+  if (spec.per_layer_input_size == 0) return;
+  spec.per_layer_vocab_size = static_cast<int>(
+      config.Integer("vocab_size_per_layer_input", 1, int64_t{1} << 30).value_or(spec.vocab_size));
+  if (const TensorEntry* t = tensors.Find(kPerLayerEmbedding, -1);
+      t != nullptr && t->shape.size() == 2 && t->shape[0] > 0 && t->shape[0] <= (1 << 30)) {
+    spec.per_layer_vocab_size = static_cast<int>(t->shape[0]);
+  }
+  for (LayerSpec& l : spec.layers) l.per_layer_input = true;
 }
 
 ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors, int vocab_size) {
@@ -157,6 +207,13 @@ ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors,
     l.sandwich_norms = true;
     l.layer_scalar = true;
   }
+  const int first_shared = SetKvSharing(config, spec);
+  // config.json: the shared layers' MLP is twice as wide (GGUF lists the
+  // widths per layer instead).
+  if (config.Bool("use_double_wide_mlp").value_or(false)) {
+    for (int i = first_shared; i < spec.num_layers(); ++i) spec.layers[i].intermediate_size *= 2;
+  }
+  SetPerLayerInputs(config, tensors, spec);
   return spec;
 }
 
@@ -165,8 +222,29 @@ constexpr TensorRow kGemma4Rows[] = {
     rows::kOutputHead,
     rows::kFinalNorm,
     kRopeFreqs,
+    kPerLayerEmbedding,
+    {"per_layer_model_proj.weight",
+     "per_layer_model_projection.weight",
+     {Dim::kPerLayerInputs, Dim::kHidden},
+     &ModelWeights::per_layer_model_projection,
+     QuantRule::kBase,
+     Presence::kWhen,
+     TakesPerLayerInput},
+    {"per_layer_proj_norm.weight",
+     "per_layer_projection_norm.weight",
+     {Dim::kPerLayerInput},
+     &ModelWeights::per_layer_projection_norm,
+     QuantRule::kF32,
+     Presence::kWhen,
+     TakesPerLayerInput},
     rows::kQ,
-    rows::kK,
+    {"blk.%d.attn_k.weight",
+     "layers.%d.self_attn.k_proj.weight",
+     {Dim::kKvWidth, Dim::kHidden},
+     &LayerWeights::k_proj,
+     QuantRule::kBase,
+     Presence::kWhen,
+     HasOwnKv},
     {"blk.%d.attn_v.weight",
      "layers.%d.self_attn.v_proj.weight",
      {Dim::kKvWidth, Dim::kHidden},
@@ -180,7 +258,13 @@ constexpr TensorRow kGemma4Rows[] = {
     rows::kDown,
     rows::kInputNorm,
     rows::kQNorm,
-    rows::kKNorm,
+    {"blk.%d.attn_k_norm.weight",
+     "layers.%d.self_attn.k_norm.weight",
+     {Dim::kHeadDim},
+     &LayerWeights::k_norm,
+     QuantRule::kF32,
+     Presence::kWhen,
+     HasOwnKv},
     rows::kPreFeedforwardNorm,
     rows::kPostAttentionNorm,
     rows::kPostFeedforwardNorm,
@@ -189,6 +273,27 @@ constexpr TensorRow kGemma4Rows[] = {
      {Dim::kOne},
      &LayerWeights::layer_scalar,
      QuantRule::kF32},
+    {"blk.%d.inp_gate.weight",
+     "layers.%d.per_layer_input_gate.weight",
+     {Dim::kPerLayerInput, Dim::kHidden},
+     &LayerWeights::per_layer_input_gate,
+     QuantRule::kBase,
+     Presence::kWhen,
+     TakesPerLayerInput},
+    {"blk.%d.proj.weight",
+     "layers.%d.per_layer_projection.weight",
+     {Dim::kHidden, Dim::kPerLayerInput},
+     &LayerWeights::per_layer_projection,
+     QuantRule::kBase,
+     Presence::kWhen,
+     TakesPerLayerInput},
+    {"blk.%d.post_norm.weight",
+     "layers.%d.post_per_layer_input_norm.weight",
+     {Dim::kHidden},
+     &LayerWeights::post_per_layer_input_norm,
+     QuantRule::kF32,
+     Presence::kWhen,
+     TakesPerLayerInput},
 };
 
 }  // namespace

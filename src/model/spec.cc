@@ -20,6 +20,10 @@ void ModelSpec::Validate(const std::string& origin) const {
   if (!std::isfinite(embedding_scale) || !std::isfinite(final_logit_softcap))
     bad("final_logit_softcapping or the embedding scale is outside float range");
   if (context_length <= 0) bad("context length must be positive");
+  if (per_layer_input_size < 0 || per_layer_input_size > 65536 ||
+      (per_layer_input_size > 0 && per_layer_vocab_size <= 0)) {
+    bad("per-layer input width or table size out of range");
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     const std::string at = "layer " + std::to_string(i) + ": ";
@@ -46,6 +50,18 @@ void ModelSpec::Validate(const std::string& origin) const {
     }
     if (l.kv_source_layer >= static_cast<int>(i) || l.kv_source_layer < -1) {
       bad(at + "its KV must come from an earlier layer");
+    }
+    if (l.kv_source_layer >= 0) {
+      const LayerSpec& src = layers[l.kv_source_layer];
+      if (src.kv_source_layer >= 0 || src.attention != l.attention ||
+          src.sliding_window != l.sliding_window || src.head_dim != l.head_dim ||
+          src.num_key_value_heads != l.num_key_value_heads) {
+        bad(at + "shares the KV of layer " + std::to_string(l.kv_source_layer) +
+            ", which has its own K/V of another type, window or shape");
+      }
+    }
+    if (l.per_layer_input && per_layer_input_size <= 0) {
+      bad(at + "per-layer input without a per-layer input width");
     }
   }
 }

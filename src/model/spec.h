@@ -42,9 +42,16 @@ struct LayerSpec {
   // The layer's output (the whole residual stream) is multiplied by its
   // learned scalar (Gemma 4's layer_scalar).
   bool layer_scalar = false;
-  // Room for Gemma 3n/4 as data: a layer that reads another layer's K/V
-  // (kv_source_layer >= 0), per-layer embeddings, MoE FFN, recurrent blocks.
+  // >= 0: the layer has no K/V projection and no cache of its own; it
+  // attends over the K/V that earlier layer stored (Gemma 3n/4 KV sharing:
+  // the last non-shared layer of the same attention type). The KV memory
+  // aliases the two layers' rows (KvLayerShape::source_layer).
   int kv_source_layer = -1;
+  // After the MLP, the layer adds its slice of the per-layer embeddings
+  // (ModelSpec::per_layer_input_size): h += post_norm(proj(gelu(gate(h)) *
+  // ple_l)) (Gemma 3n/4 E2B/E4B).
+  bool per_layer_input = false;
+  // Room for MoE FFN and recurrent blocks as data.
 };
 
 struct ModelSpec {
@@ -56,6 +63,13 @@ struct ModelSpec {
   float embedding_scale = 1.0f;      // sqrt(hidden_size), in f32
   float final_logit_softcap = 0.0f;  // 0: none
   std::vector<LayerSpec> layers;
+  // Per-layer embeddings (PLE, Gemma 3n/4 E2B/E4B): every token gets one
+  // input of this width per layer, (RMSNorm(proj(x0) * H^-1/2) +
+  // table[token] * sqrt(width)) * 2^-1/2; 0: none. The table
+  // [per_layer_vocab_size, layers * width] stays in the mapped file and only
+  // the batch's rows are read.
+  int per_layer_input_size = 0;
+  int per_layer_vocab_size = 0;
   // Special ids the prompt format needs (-1 when the vocabulary lacks them).
   int32_t bos_id = 2;
   int32_t eos_id = 1;

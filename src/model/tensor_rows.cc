@@ -37,8 +37,20 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
         if (layer.attention == AttentionType::kGlobal) return layer.head_dim / 2;
       }
       return 0;
+    case Dim::kPerLayerInput:
+      return spec.per_layer_input_size;
+    case Dim::kPerLayerInputs:
+      return int64_t{spec.num_layers()} * spec.per_layer_input_size;
+    case Dim::kPerLayerVocab:
+      return spec.per_layer_vocab_size;
   }
   return 0;
+}
+
+bool ModelLevel(Dim dim) {
+  return dim == Dim::kVocab || dim == Dim::kHidden || dim == Dim::kOne ||
+         dim == Dim::kGlobalRopePairs || dim == Dim::kPerLayerInput ||
+         dim == Dim::kPerLayerInputs || dim == Dim::kPerLayerVocab;
 }
 
 std::string Format(const char* pattern, int layer) {
@@ -60,8 +72,7 @@ std::vector<int64_t> RowShape(const TensorRow& row, const ModelSpec& spec, int l
   std::vector<int64_t> shape;
   for (Dim dim : row.shape) {
     if (dim == Dim::kNone) break;
-    if (l == nullptr && dim != Dim::kVocab && dim != Dim::kHidden && dim != Dim::kOne &&
-        dim != Dim::kGlobalRopePairs) {
+    if (l == nullptr && !ModelLevel(dim)) {
       Fail("internal error: model-level tensor '", row.gguf, "' has a per-layer dimension");
     }
     shape.push_back(DimSize(dim, spec, l));
@@ -125,8 +136,12 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
   }
   const float gain_offset = source.format == ModelFormat::kGguf ? 0.0f : generation.hf_norm_offset;
   std::vector<ModelTensor> tensors;
+  auto selected = [&](const TensorRow& row, int layer) {
+    if (layer >= 0) return row.when(spec.layers[layer]);
+    return std::any_of(spec.layers.begin(), spec.layers.end(), row.when);
+  };
   auto add = [&](const TensorRow& row, int layer) {
-    if (row.presence == Presence::kWhen && (layer < 0 || !row.when(spec.layers[layer]))) return;
+    if (row.presence == Presence::kWhen && !selected(row, layer)) return;
     ModelTensor t;
     t.row = &row;
     t.layer = layer;

@@ -36,6 +36,12 @@ enum class Dim : uint8_t {
   // head_dim / 2 of the global layers (Gemma 4's rope_freqs, one divisor per
   // frequency pair); model level.
   kGlobalRopePairs,
+  // Per-layer embeddings (Gemma 3n/4): their width P, all layers' widths
+  // L x P, and the rows of their token table. kPerLayerInput is per layer or
+  // model level (the projection's norm), the other two model level.
+  kPerLayerInput,
+  kPerLayerInputs,
+  kPerLayerVocab,
 };
 
 enum class Presence : uint8_t {
@@ -43,7 +49,9 @@ enum class Presence : uint8_t {
   kOptional,  // read when the file has it (GGUF may carry its own output head)
   // Required on the layers `when` selects, not read on the others (Gemma 4:
   // no K/V projections on layers that reuse another layer's KV, no V on
-  // K = V layers; Gemma 3n ships those unused K/V, which stay unread).
+  // K = V layers; Gemma 3n ships those unused K/V, which stay unread). A
+  // model-level row is required when `when` selects some layer (the
+  // per-layer embedding tables, when any layer takes a per-layer input).
   kWhen,
 };
 

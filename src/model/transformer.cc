@@ -85,6 +85,12 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   v_.resize(n * kv_width);
   gate_.resize(n * F);
   up_.resize(n * F);
+  const size_t P = spec.per_layer_input_size;
+  per_layer_inputs_.resize(n * spec.num_layers() * P);
+  per_layer_proj_.resize(std::max<size_t>(n, 2) * spec.num_layers() * P);
+  per_layer_pair_.resize(2 * H);
+  per_layer_gate_.resize(n * P);
+  per_layer_act_.resize(n * P);
 }
 
 void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
@@ -109,11 +115,14 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
     for (int i = 0; i < H; ++i) row[i] *= spec_.embedding_scale;
   }
   trace(x_.data());
+  // Gemma 3n/4 E2B/E4B: every layer's per-layer input, from the token and the embedding.
+  if (spec_.per_layer_input_size > 0) PerLayerInputs(batch, pool);
 
   // 2. Decoder layers.
   for (int layer = 0; layer < spec_.num_layers(); ++layer) {
     Attention(layer, batch, kv, pool);
     FeedForward(layer, n, pool);
+    if (spec_.layers[layer].per_layer_input) AddPerLayerInput(layer, n, pool);
     // Gemma 4: the whole residual stream times the layer's learned scalar.
     if (spec_.layers[layer].layer_scalar) {
       const float scalar = weights_.layers[layer].layer_scalar[0];
@@ -141,6 +150,67 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
 }
 
+// The per-layer embeddings of every row and layer, [n, L*P]:
+//   ple = (RMSNorm(proj(x0) * H^-1/2) + table[token] * sqrt(P)) * 2^-1/2,
+// the norm over each layer's P values, x0 the scaled embedding. The table
+// stays in the mapped file: only the rows of the batch's tokens are read (and
+// dequantized); a token beyond the table takes row 0 (as multimodal ids do).
+void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
+  const int n = batch.rows();
+  const int P = spec_.per_layer_input_size;
+  const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
+  // The float kernels sum one token (MatVecRows) in another order than
+  // several (tiled, where each token's sums do not depend on the others): a
+  // projection the packed kernels do not take (f32 in the quantized GGUFs)
+  // runs a lone token as two, so that logits do not depend on the batch size.
+  const WeightMatrix& projection = weights_.per_layer_model_projection;
+  const float* in = x_.data();
+  int rows = n;
+  if (n == 1 && projection.packed == nullptr) {
+    std::copy(x_.begin(), x_.begin() + spec_.hidden_size, per_layer_pair_.begin());
+    in = per_layer_pair_.data();
+    rows = 2;
+  }
+  MatMul(projection, in, rows, per_layer_proj_.data(), static_cast<int64_t>(width), pool);
+  const float projection_scale = 1.0f / std::sqrt(static_cast<float>(spec_.hidden_size));
+  const float table_scale = std::sqrt(static_cast<float>(P));
+  const float sum_scale = static_cast<float>(1.0 / std::sqrt(2.0));
+  const float* norm = weights_.per_layer_projection_norm.data();
+  ForEachToken(pool, n, [&](int t) {
+    float* ple = &per_layer_inputs_[t * width];
+    const int32_t token = batch.tokens[t];
+    DequantizeRow(weights_.per_layer_embedding, token < spec_.per_layer_vocab_size ? token : 0,
+                  ple);
+    float* proj = &per_layer_proj_[t * width];
+    for (size_t i = 0; i < width; ++i) proj[i] *= projection_scale;
+    for (size_t i = 0; i < width; i += P) RMSNorm(proj + i, norm, spec_.rms_norm_eps, P, proj + i);
+    for (size_t i = 0; i < width; ++i) ple[i] = (proj[i] + ple[i] * table_scale) * sum_scale;
+  });
+}
+
+// h += post_norm(proj(gelu_tanh(gate(h)) * ple[layer])), h the residual
+// stream after the MLP.
+void Transformer::AddPerLayerInput(int layer, int n, ThreadPool& pool) {
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int P = spec_.per_layer_input_size;
+  const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
+  MatMul(w.per_layer_input_gate, x_.data(), n, per_layer_gate_.data(), P, pool);
+  ForEachToken(pool, n, [&](int t) {
+    float* act = &per_layer_act_[static_cast<size_t>(t) * P];
+    const float* ple = &per_layer_inputs_[t * width + static_cast<size_t>(layer) * P];
+    std::copy(ple, ple + P, act);
+    GeluTanhMul(&per_layer_gate_[static_cast<size_t>(t) * P], act, P);
+  });
+  MatMul(w.per_layer_projection, per_layer_act_.data(), n, proj_.data(), H, pool);
+  ForEachToken(pool, n, [&](int t) {
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    RMSNorm(out, w.post_per_layer_input_norm.data(), spec_.rms_norm_eps, H, out);
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  });
+}
+
 // h += [post_norm](o_proj(softmax(mask(softcap(c * q.k))) . v)), q/k/v from input_norm(h).
 // The softmax-weighted sum runs tiled over the cache (attention.cc).
 void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool) {
@@ -157,7 +227,8 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
   });
-  // A layer that shares another layer's K/V (kv_source_layer) computes only q.
+  // A layer that shares another layer's K/V (kv_source_layer) computes only
+  // q; the attention reads the rows its source stored in this same step.
   const bool own_kv = l.kv_source_layer < 0;
   MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
   if (own_kv) {

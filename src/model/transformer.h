@@ -1,5 +1,5 @@
 // The Gemma transformer: embed -> layers -> final norm -> logits, driven by a
-// ModelSpec. One class for Gemma 1, 2 and 3; the differences are LayerSpec data.
+// ModelSpec. One class for Gemma 1 to 4; the differences are spec data.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,8 @@ class Transformer {
  private:
   void Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool);
   void FeedForward(int layer, int n, ThreadPool& pool);
+  void PerLayerInputs(const Batch& batch, ThreadPool& pool);
+  void AddPerLayerInput(int layer, int n, ThreadPool& pool);
 
   const ModelSpec& spec_;
   int max_rows_;
@@ -50,14 +52,20 @@ class Transformer {
   std::vector<float>* trace_ = nullptr;
 
   // Scratch for one step, allocated once (row-major [row, width]).
-  std::vector<int> positions_;                     // per row
-  std::vector<int> row_segment_;                   // per row: its batch segment
-  std::vector<float> x_;                           // residual stream [n, H]
-  std::vector<float> normed_;                      // [n, H]
-  std::vector<float> q_, k_, v_;                   // [n, n_h*d_h], [n, n_kv*d_h] x2
-  std::vector<float> attn_out_;                    // [n, n_h*d_h]
-  std::vector<float> proj_;                        // [n, H]
-  std::vector<float> gate_, up_;                   // [n, F]
+  std::vector<int> positions_;    // per row
+  std::vector<int> row_segment_;  // per row: its batch segment
+  std::vector<float> x_;          // residual stream [n, H]
+  std::vector<float> normed_;     // [n, H]
+  std::vector<float> q_, k_, v_;  // [n, n_h*d_h], [n, n_kv*d_h] x2
+  std::vector<float> attn_out_;   // [n, n_h*d_h]
+  std::vector<float> proj_;       // [n, H]
+  std::vector<float> gate_, up_;  // [n, F]
+  // Per-layer embeddings: every layer's input [n, L*P], the projection of the
+  // embedding [n, L*P] they are made from, and one layer's gate and
+  // activation [n, P].
+  std::vector<float> per_layer_inputs_, per_layer_proj_;  // (the latter [max(n, 2), L*P])
+  std::vector<float> per_layer_pair_;                     // one token's x0 twice [2, H]
+  std::vector<float> per_layer_gate_, per_layer_act_;
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]
   TiledAttention attention_;

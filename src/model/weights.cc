@@ -47,10 +47,10 @@ namespace {
 template <class Weights>  // ModelWeights or const ModelWeights
 auto MultipliedMatrices(Weights& weights) {
   using Matrix = std::conditional_t<std::is_const_v<Weights>, const WeightMatrix, WeightMatrix>;
-  std::vector<Matrix*> matrices = {&weights.output_head};
+  std::vector<Matrix*> matrices = {&weights.output_head, &weights.per_layer_model_projection};
   for (auto& l : weights.layers) {
-    for (Matrix* m :
-         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+    for (Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj,
+                      &l.down_proj, &l.per_layer_input_gate, &l.per_layer_projection}) {
       matrices.push_back(m);
     }
   }
@@ -69,7 +69,8 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
   std::vector<std::pair<WeightMatrix*, size_t>> planned;  // matrix, offset in the arena
   size_t total = 0;
   for (WeightMatrix* m : MultipliedMatrices(weights)) {
-    if (m->data == nullptr || !PackedMatMulSupports(*m)) continue;  // absent (K = V layers)
+    // Absent (K = V or KV-sharing layers, no per-layer inputs).
+    if (m->data == nullptr || !PackedMatMulSupports(*m)) continue;
     planned.emplace_back(m, total);
     total += (PackedBytes(*m) + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   }
@@ -107,6 +108,13 @@ size_t MappedBytesReadPerToken(const ModelWeights& weights) {
     counted.push_back(m->data);
     total += m->row_bytes * static_cast<size_t>(m->rows);
   }
+  return total;
+}
+
+size_t MappedRowLookupBytes(const ModelWeights& weights) {
+  auto bytes = [](const WeightMatrix& m) { return m.row_bytes * static_cast<size_t>(m.rows); };
+  size_t total = bytes(weights.per_layer_embedding);
+  if (weights.embedding.data != weights.output_head.data) total += bytes(weights.embedding);
   return total;
 }
 

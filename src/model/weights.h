@@ -26,6 +26,10 @@ struct LayerWeights {
   std::vector<float> post_feedforward_norm;  // sandwich only
   std::vector<float> q_norm, k_norm;         // [d_h], QK-norm only
   std::vector<float> layer_scalar;           // [1], LayerSpec::layer_scalar only
+  // LayerSpec::per_layer_input only: gate [P, H], projection [H, P], and the
+  // norm after the projection [H].
+  WeightMatrix per_layer_input_gate, per_layer_projection;
+  std::vector<float> post_per_layer_input_norm;
 };
 
 struct ModelWeights {
@@ -37,6 +41,13 @@ struct ModelWeights {
   // partial factor from it (LayerSpec::rope_partial_factor); bound so that
   // `gemma quantize` writes it back.
   std::vector<float> rope_freqs;
+  // Per-layer embeddings (ModelSpec::per_layer_input_size > 0): the token
+  // table [per_layer_vocab, L*P], looked up by row like the embedding and
+  // never repacked (it stays in the mapped file; only the batch's rows are
+  // read); the projection of the embedding [L*P, H] and its norm [P].
+  WeightMatrix per_layer_embedding;
+  WeightMatrix per_layer_model_projection;
+  std::vector<float> per_layer_projection_norm;
   std::vector<LayerWeights> layers;
   // Repacked copies for the integer kernels (PackWeightsForKernels): one
   // arena for all matrices, owned here.
@@ -58,7 +69,14 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
 
 // Bytes of the mapped files that every token reads in full: the matrices
 // left in the file's layout (not repacked). Those pages stay resident while
-// the model runs; a repacked matrix's pages were handed back.
+// the model runs; a repacked matrix's pages were handed back. Tables looked
+// up by row (the per-layer embeddings; the embedding unless it is the tied
+// head) are not: a token reads one row of them.
 size_t MappedBytesReadPerToken(const ModelWeights& weights);
+
+// Bytes of the tables only looked up by row, which stay in the mapped file
+// and are not counted as resident: the per-layer embedding table, and the
+// embedding when the output head is not tied to it.
+size_t MappedRowLookupBytes(const ModelWeights& weights);
 
 }  // namespace gemma

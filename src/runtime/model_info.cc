@@ -34,9 +34,18 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
   ScratchBytes s;
   // Transformer: x, normed, proj [n, H]; q, attn_out [n, q]; k, v [n, kv];
   // gate, up [n, F] in f32; positions and segments [n] in int.
-  s.activations =
-      rows * (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn) * sizeof(float) +
-      rows * 2 * sizeof(int);
+  // Per-layer embeddings: inputs and projection [n, L*P], gate and
+  // activation [n, P].
+  const size_t ple = spec.per_layer_input_size;
+  s.activations = rows *
+                      (3 * hidden + 2 * q_width + 2 * kv_width + 2 * ffn +
+                       2 * ple * spec.layers.size() + 2 * ple) *
+                      sizeof(float) +
+                  rows * 2 * sizeof(int);
+  // A lone token's x0 runs as two rows through the per-layer projection.
+  if (ple > 0) {
+    s.activations += (2 * hidden + (rows < 2 ? ple * spec.layers.size() : 0)) * sizeof(float);
+  }
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
@@ -61,6 +70,7 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_
   info.chat_template_origin = chat_template.origin;
 
   info.mapped_weights_bytes = MappedBytesReadPerToken(m.weights);
+  info.mapped_lookup_bytes = MappedRowLookupBytes(m.weights);
   // The packed arena and the KV cache are allocated in 2 MiB huge pages,
   // which become resident whole.
   auto huge_pages = [](size_t bytes) {

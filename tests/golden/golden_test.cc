@@ -35,7 +35,7 @@ struct Variant {
 std::vector<Variant> AllVariants() {
   std::vector<Variant> variants;
   for (const char* c :
-       {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense"}) {
+       {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense", "gemma4_e2b"}) {
     for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
       Variant v{c, f};
       if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
@@ -57,6 +57,31 @@ const nlohmann::json& LoadPeerFidelity() {
     return nlohmann::json::parse(in);
   }();
   return json;
+}
+
+// Decisive flips (top-1 changes at rows whose expected top-2 gap is at least
+// kDecisiveGap) against a quantized file's dequantized reference, less those
+// at rows where the peer's integer kernels flip too (the Gemma 4 cases list
+// them: reference_agreement.ll_<type>_vs_dequant.top1_mismatch_positions).
+// 8-bit activations move a row by up to ~0.6 logit units on these random
+// models; gemma4_e2b q8_0 row 23 (gap 0.598) flips in llama.cpp and here.
+int DecisiveFlipsThePeerAvoids(const nlohmann::json& json, const std::string& type,
+                               const LogitComparison& c) {
+  std::vector<int> peer_flips;
+  if (json.contains("reference_agreement") &&
+      json["reference_agreement"].contains("ll_" + type + "_vs_dequant")) {
+    peer_flips =
+        json["reference_agreement"]["ll_" + type + "_vs_dequant"]["top1_mismatch_positions"]
+            .get<std::vector<int>>();
+  }
+  int flips = 0;
+  for (int row : c.decisive_rows) {
+    if (std::find(peer_flips.begin(), peer_flips.end(), row) == peer_flips.end()) {
+      ADD_FAILURE() << type << ": decisive top-1 flip at row " << row;
+      ++flips;
+    }
+  }
+  return flips;
 }
 
 class GoldenTest : public ::testing::TestWithParam<Variant> {
@@ -115,7 +140,7 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
     EXPECT_LE(vs_dequant.kl_mean, t["vs_dequant_reference"]["kl_mean_max"].get<double>());
     EXPECT_GE(vs_dequant.top1,
               t["vs_dequant_reference"]["top1_agreement_min"].get<double>() - 2.0 / 54);
-    EXPECT_EQ(vs_dequant.decisive_flips, 0);
+    EXPECT_EQ(DecisiveFlipsThePeerAvoids(json_, v.file, vs_dequant), 0);
     EXPECT_LE(vs_f32.kl_mean, t["vs_f32_reference"]["kl_mean_max"].get<double>());
     EXPECT_GE(vs_f32.top1, t["vs_f32_reference"]["top1_agreement_min"].get<double>());
     return;
@@ -351,7 +376,7 @@ TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
                              json["llama_cpp_settings"].value("v_cache", "") == "f32";
   const double near_tie_misses = bar_has_f32_v ? 3 : 2;
   EXPECT_GE(dq.top1, t["top1_agreement_min"].get<double>() - near_tie_misses / 54);
-  EXPECT_EQ(dq.decisive_flips, 0);
+  EXPECT_EQ(DecisiveFlipsThePeerAvoids(json, v.file, dq), 0);
 }
 
 std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
@@ -427,7 +452,7 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
                          ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256",
-                                           "gemma4_dense"));
+                                           "gemma4_dense", "gemma4_e2b"));
 
 struct KvCase {
   std::string case_name;
@@ -485,6 +510,16 @@ std::vector<KvCase> KvCases() {
   cases.push_back({"gemma4_dense", "f16", 1e-5, 0.98});
   cases.push_back({"gemma4_dense", "q8_0", 6e-3, 0.90});
   cases.push_back({"gemma4_dense", "q4_0", 1.5, 0.35});
+  // Gemma 4 E2B: more sensitive to the cache (its own f16-V sensitivity in
+  // case.json is 2.3x the dense case's, and layers 5-7 attend over layers 3
+  // and 4's rounded rows once more): measured mean KL 1.6e-3 / 2.2e-5 /
+  // 1.2e-2 / 1.46, top-1 0.963 / 1.000 / 0.889 / 0.352; bounds about twice
+  // the KL, top-1 one miss below (f16 also meets the case's f16_v_cache
+  // max_rel and top-1 bars against the reference, below).
+  cases.push_back({"gemma4_e2b", "bf16", 3.5e-3, 0.92});
+  cases.push_back({"gemma4_e2b", "f16", 4.5e-5, 0.98});
+  cases.push_back({"gemma4_e2b", "q8_0", 2.5e-2, 0.87});
+  cases.push_back({"gemma4_e2b", "q4_0", 3.0, 0.33});
   return cases;
 }
 

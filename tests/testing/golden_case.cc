@@ -79,7 +79,10 @@ LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<
       for (int i = 0; i < vocab; ++i) {
         if (i != top) second = std::max(second, static_cast<double>(e[i]));
       }
-      if (e[top] - second >= kDecisiveGap) ++c.decisive_flips;
+      if (e[top] - second >= kDecisiveGap) {
+        ++c.decisive_flips;
+        c.decisive_rows.push_back(static_cast<int>(r));
+      }
     }
     const std::vector<double> lp = LogSoftmax(e, vocab);
     const std::vector<double> lq = LogSoftmax(a, vocab);

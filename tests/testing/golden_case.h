@@ -22,6 +22,7 @@ struct LogitComparison {
   // Rows whose expected top-2 gap is >= kDecisiveGap and whose argmax
   // differs: a flip there is an error, not a near-tie going either way.
   int decisive_flips = 0;
+  std::vector<int> decisive_rows;  // those rows
 };
 
 // Logit units: about 1/8 of a golden model's logit standard deviation (~4),

@@ -24,8 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kCases[] = {"gemma1_mqa", "gemma2_swa", "gemma3_h256", "gemma3_qknorm",
-                              "gemma4_dense"};
+const char* const kCases[] = {"gemma1_mqa",    "gemma2_swa",   "gemma3_h256",
+                              "gemma3_qknorm", "gemma4_dense", "gemma4_e2b"};
 
 std::string Gguf(const std::string& c, const std::string& t) {
   return testing::GoldenDir(c) + "/gguf/" + c + "." + t + ".gguf";
@@ -65,6 +65,8 @@ TEST(Builders, GgufAndHfGiveTheSameModel) {
     EXPECT_EQ(g.final_logit_softcap, h.final_logit_softcap) << c;
     EXPECT_EQ(g.bos_id, h.bos_id) << c;
     EXPECT_EQ(g.eos_id, h.eos_id) << c;
+    EXPECT_EQ(g.per_layer_input_size, h.per_layer_input_size) << c;
+    EXPECT_EQ(g.per_layer_vocab_size, h.per_layer_vocab_size) << c;
     ASSERT_EQ(g.num_layers(), h.num_layers()) << c;
     for (int i = 0; i < g.num_layers(); ++i) {
       const LayerSpec &a = g.layers[i], &b = h.layers[i];
@@ -86,6 +88,7 @@ TEST(Builders, GgufAndHfGiveTheSameModel) {
       EXPECT_EQ(a.sandwich_norms, b.sandwich_norms) << at;
       EXPECT_EQ(a.layer_scalar, b.layer_scalar) << at;
       EXPECT_EQ(a.kv_source_layer, b.kv_source_layer) << at;
+      EXPECT_EQ(a.per_layer_input, b.per_layer_input) << at;
     }
     // The tensors both formats have (GGUF's rope_freqs is GGUF's own).
     std::vector<ModelTensor> tg = ListModelTensors(gguf, g);
@@ -388,18 +391,58 @@ TEST(LayerInfo, Gemma4DenseLayerByLayer) {
       << text.text;
 }
 
-// What the dense decoder does not compute is refused by name, not run wrong.
+// What the decoder does not compute is refused by name, not run wrong (MoE);
+// a file that says it has per-layer embeddings must have their tables.
 TEST(Builders, Gemma4FeaturesNotYetReadAreRefused) {
   TempFiles temp;
-  const std::string path = temp("gemma4_ple.gguf");
+  const std::string moe = temp("gemma4_moe.gguf");
   CopyGguf(
-      Gguf("gemma4_dense", "q8_0"), path,
+      Gguf("gemma4_dense", "q8_0"), moe, [](GgufWriter& w) { w.SetU32("gemma4.expert_count", 8); },
+      [](TensorEntry&, std::vector<uint8_t>&) {});
+  auto model = Model::Open(moe);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("mixture-of-experts"), std::string::npos)
+      << model.status().message();
+  const std::string ple = temp("gemma4_ple.gguf");
+  CopyGguf(
+      Gguf("gemma4_dense", "q8_0"), ple,
       [](GgufWriter& w) { w.SetU32("gemma4.embedding_length_per_layer_input", 256); },
       [](TensorEntry&, std::vector<uint8_t>&) {});
-  auto model = Model::Open(path);
+  model = Model::Open(ple);
   ASSERT_FALSE(model.ok());
-  EXPECT_NE(model.status().message().find("per-layer embeddings"), std::string::npos)
+  EXPECT_NE(model.status().message().find("missing tensor 'per_layer_token_embd.weight'"),
+            std::string::npos)
       << model.status().message();
+}
+
+// Gemma 4 E2B (golden gemma4_e2b): KV sharing, the double-wide MLP of the
+// shared layers and the per-layer inputs, from config.json's keys
+// (num_kv_shared_layers, use_double_wide_mlp) and from GGUF's per-layer
+// feed_forward_length alike; `gemma info` says which layer's KV each reads.
+TEST(Builders, Gemma4E2bLayers) {
+  for (const std::string& path : {Gguf("gemma4_e2b", "q4_0"), Hf("gemma4_e2b")}) {
+    const ModelSpec spec = BuildModelSpec(OpenModelSource(path));
+    EXPECT_EQ(spec.per_layer_input_size, 32) << path;
+    EXPECT_EQ(spec.per_layer_vocab_size, 512) << path;
+    for (int i = 0; i < spec.num_layers(); ++i) {
+      const LayerSpec& l = spec.layers[i];
+      EXPECT_EQ(l.intermediate_size, i >= 5 ? 128 : 64) << path << " layer " << i;
+      EXPECT_EQ(l.kv_source_layer, i == 7 ? 4 : i >= 5 ? 3 : -1) << path << " layer " << i;
+      EXPECT_TRUE(l.per_layer_input) << path << " layer " << i;
+      EXPECT_FALSE(l.k_eq_v) << path << " layer " << i;
+    }
+  }
+  const testing::CliOutput text =
+      testing::RunCli("info --no-tensors -m '" + Gguf("gemma4_e2b", "q4_0") + "'", "", true);
+  EXPECT_NE(text.text.find("layers 5 6: sliding 16, heads 4/1 x 32, ffn 128, KV of 3,"),
+            std::string::npos)
+      << text.text;
+  EXPECT_NE(text.text.find("layers 7: global, heads 4/1 x 64, ffn 128, KV of 4,"),
+            std::string::npos)
+      << text.text;
+  EXPECT_NE(text.text.find("looked up by row (per-layer embeddings; not resident)"),
+            std::string::npos)
+      << text.text;
 }
 
 }  // namespace
