@@ -416,12 +416,6 @@ void ApiServer::Impl::Log(const httplib::Request& req, const httplib::Response& 
 
 void ApiServer::Impl::Routes() {
   http.set_payload_max_length(options.max_body_bytes);
-  // A connection idle between requests holds its HTTP thread until this
-  // timeout, and cpp-httplib's stop() waits for every such thread: at its
-  // default (5 s) SIGTERM took that long with a keep-alive client connected.
-  // Clients that pause longer than a second reconnect, which costs them a
-  // local TCP handshake.
-  http.set_keep_alive_timeout(1);
   http.new_task_queue = [n = options.http_threads] {
     return new httplib::ThreadPool(static_cast<size_t>(std::max(4, n)));
   };
