@@ -30,7 +30,10 @@ class Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
-  // An invalid-argument error (the common case: bad input).
+  // An invalid-argument error (the common case: bad input). An error about
+  // one field of a request starts with the field's name and ": "
+  // ("logit_bias: token 7 is outside the vocabulary"): servers map it to
+  // the field.
   static Status Error(std::string message) {
     return Status(StatusCode::kInvalidArgument, std::move(message));
   }

@@ -79,19 +79,8 @@ Expected<SamplingParams> Sampling(const ServerContext& ctx, const protocol::Samp
   if (o.typical_p && *o.typical_p < 1.0) {
     return protocol::InvalidRequest("typical_p is not supported (use top_p or min_p)", "typical_p");
   }
-  // Ids past the tokenizer's pieces (or the embedding's rows) name no token.
-  const int vocab =
-      ctx.model->info().tokenizer_vocab_size > 0
-          ? std::min(ctx.model->info().tokenizer_vocab_size, ctx.model->info().vocab_size)
-          : ctx.model->info().vocab_size;
-  for (const auto& [id, bias] : o.logit_bias) {
-    if (id < 0 || id >= vocab) {
-      return protocol::InvalidRequest("'logit_bias' token " + std::to_string(id) +
-                                          " is outside the vocabulary (0 to " +
-                                          std::to_string(vocab - 1) + ")",
-                                      "logit_bias");
-    }
-  }
+  // logit_bias ids are checked by the engine at Submit (one rule: the
+  // tokenizer's pieces); ErrorFromStatus points the client at the field.
   return s;
 }
 
@@ -132,6 +121,17 @@ constrain::ToolCallSyntax SyntaxFor(protocol::ChatFormat format) {
   return constrain::ToolCallSyntax::kJson;
 }
 
+// The request field an engine error names: its message starts with the
+// field and ": " ("logit_bias: token 7 is outside the vocabulary"), or "".
+std::string RequestField(const std::string& message) {
+  const size_t colon = message.find(": ");
+  if (colon == std::string::npos || colon == 0) return "";
+  for (size_t i = 0; i < colon; ++i) {
+    if (!((message[i] >= 'a' && message[i] <= 'z') || message[i] == '_')) return "";
+  }
+  return message.substr(0, colon);
+}
+
 }  // namespace
 
 ApiError ErrorFromStatus(const Status& status, int context_length) {
@@ -155,7 +155,7 @@ ApiError ErrorFromStatus(const Status& status, int context_length) {
       return protocol::NotFoundError(status.message());
     case StatusCode::kInvalidArgument:
     case StatusCode::kUnimplemented:
-      return protocol::InvalidRequest(status.message());
+      return protocol::InvalidRequest(status.message(), RequestField(status.message()));
     default:
       return protocol::ServerError(status.message());
   }
