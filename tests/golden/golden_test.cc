@@ -34,8 +34,8 @@ struct Variant {
 
 std::vector<Variant> AllVariants() {
   std::vector<Variant> variants;
-  for (const char* c :
-       {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense", "gemma4_e2b"}) {
+  for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense",
+                        "gemma4_e2b", "gemma4_moe"}) {
     for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
       Variant v{c, f};
       if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
@@ -452,7 +452,7 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
                          ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256",
-                                           "gemma4_dense", "gemma4_e2b"));
+                                           "gemma4_dense", "gemma4_e2b", "gemma4_moe"));
 
 struct KvCase {
   std::string case_name;

@@ -391,8 +391,9 @@ TEST(LayerInfo, Gemma4DenseLayerByLayer) {
       << text.text;
 }
 
-// What the decoder does not compute is refused by name, not run wrong (MoE);
-// a file that says it has per-layer embeddings must have their tables.
+// A file that says it has experts must say how many run per token and how
+// wide they are (MoE); one that says it has per-layer embeddings must have
+// their tables.
 TEST(Builders, Gemma4FeaturesNotYetReadAreRefused) {
   TempFiles temp;
   const std::string moe = temp("gemma4_moe.gguf");
