@@ -341,7 +341,7 @@ constexpr TensorRow kGemma4Rows[] = {
      "layers.%d.experts.down_proj",
      {Dim::kExperts, Dim::kHidden, Dim::kExpertFfn},
      &LayerWeights::expert_down,
-     QuantRule::kMoreBits,
+     QuantRule::kBase,
      Presence::kWhen,
      IsMoe},
     {"blk.%d.post_ffw_norm_1.weight",
