@@ -36,6 +36,11 @@ std::string LayerExtras(const LayerInfo& l) {
   if (l.value_norm) s += ", v norm";
   if (l.layer_scalar) s += ", layer scalar";
   if (l.per_layer_input) s += ", per-layer input";
+  if (l.num_experts > 0) {
+    s += ", experts " + std::to_string(l.num_experts) + " top-" +
+         std::to_string(l.num_experts_per_token) + " x " +
+         std::to_string(l.expert_intermediate_size);
+  }
   return s;
 }
 
@@ -116,7 +121,10 @@ Command RegisterInfo(CLI::App& app) {
                                {"value_norm", l.value_norm},
                                {"k_eq_v", l.k_eq_v},
                                {"layer_scalar", l.layer_scalar},
-                               {"per_layer_input", l.per_layer_input}});
+                               {"per_layer_input", l.per_layer_input},
+                               {"num_experts", l.num_experts},
+                               {"num_experts_per_token", l.num_experts_per_token},
+                               {"expert_intermediate_size", l.expert_intermediate_size}});
       }
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();

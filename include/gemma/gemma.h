@@ -81,6 +81,9 @@ struct LayerInfo {
   bool k_eq_v = false;            // V = the key projection (no v_proj)
   bool layer_scalar = false;      // output times a learned scalar
   bool per_layer_input = false;   // adds its per-layer embedding after the MLP
+  // Mixture of experts beside the MLP: experts, experts per token (top-k)
+  // and an expert's width; 0 experts: none.
+  int num_experts = 0, num_experts_per_token = 0, expert_intermediate_size = 0;
 };
 
 struct ModelInfo {

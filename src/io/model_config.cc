@@ -82,6 +82,7 @@ constexpr ConfigKey kConfigKeys[] = {
     // layer); HF the target sparsity p (activation_sparsity_pattern).
     {"activation_sparsity_scale", "activation_sparsity_scale"},
     {"activation_sparsity_pattern", nullptr},
+    {"enable_moe_block", nullptr, nullptr, kAsStored, kNullUnset},  // GGUF: expert_count > 0
     {"num_experts", "expert_count", nullptr, kAsStored, kNullUnset},
     {"top_k_experts", "expert_used_count", nullptr, kAsStored, kNullUnset},
     {"moe_intermediate_size", "expert_feed_forward_length", nullptr, kAsStored, kNullUnset},

@@ -12,9 +12,12 @@
 // attend over the cache of the last non-shared layer of their type (HF's
 // rule; llama.cpp hard-codes first_shared - 1 / - 2), with a double-wide MLP
 // when use_double_wide_mlp (GGUF: feed_forward_length per layer).
-// Not read yet: 26B-A4B's MoE (refused with a message). Shared spec
-// gemma-architecture.md section 6, model-configs.md section 5; reference HF
-// modeling_gemma4.py.
+// 26B-A4B: mixture-of-experts layers (enable_moe_block, num_experts,
+// top_k_experts, moe_intermediate_size; GGUF expert_count, ...): a router
+// and num_experts GeGLU experts beside the dense MLP, each branch with its
+// own norms (LayerSpec::num_experts; the forward pass's MixtureOfExperts).
+// Shared spec gemma-architecture.md section 6 (6.5: MoE), model-configs.md
+// section 5; reference HF modeling_gemma4.py.
 #include <cstring>
 #include <optional>
 #include <string>
@@ -36,6 +39,7 @@ bool SixthLayersGlobal(int layer) { return (layer + 1) % 6 != 0; }
 bool HasOwnKv(const LayerSpec& l) { return l.kv_source_layer < 0; }
 bool HasValueProjection(const LayerSpec& l) { return HasOwnKv(l) && !l.k_eq_v; }
 bool TakesPerLayerInput(const LayerSpec& l) { return l.per_layer_input; }
+bool IsMoe(const LayerSpec& l) { return l.moe(); }
 
 // Per-layer embeddings: the token table, the projection of the embedding and
 // its norm (model level), and each layer's gate, projection and norm.
@@ -124,14 +128,21 @@ Gemma4Rope ReadGemma4Rope(const ModelConfig& config, const TensorNamer& tensors)
   return r;
 }
 
-// What the decoder does not compute yet is refused by name.
-void RefuseUnsupported(const ModelConfig& config) {
-  auto positive = [&](const char* name) {
-    return config.Integer(name, 0, int64_t{1} << 30).value_or(0) > 0;
-  };
-  if (positive("num_experts")) {
-    Fail(config.origin(), ": Gemma 4 with mixture-of-experts layers (26B-A4B, ",
-         config.Where("num_experts"), ") is not supported yet");
+// Mixture-of-experts layers (26B-A4B): every layer when the file has
+// experts (num_experts > 0; config.json: unless enable_moe_block is false).
+void SetExperts(const ModelConfig& config, ModelSpec& spec) {
+  const int64_t experts = config.Integer("num_experts", 0, 4096).value_or(0);
+  if (experts == 0 || !config.Bool("enable_moe_block").value_or(true)) return;
+  const std::optional<int64_t> top_k = config.Integer("top_k_experts", 1, experts);
+  const std::optional<int64_t> width = config.Integer("moe_intermediate_size", 1, int64_t{1} << 20);
+  if (!top_k || !width) {
+    Fail(config.origin(), ": mixture-of-experts layers (", config.Where("num_experts"), ") need ",
+         config.Where(top_k ? "moe_intermediate_size" : "top_k_experts"));
+  }
+  for (LayerSpec& l : spec.layers) {
+    l.num_experts = static_cast<int>(experts);
+    l.num_experts_per_token = static_cast<int>(*top_k);
+    l.expert_intermediate_size = static_cast<int>(*width);
   }
 }
 
@@ -176,7 +187,6 @@ void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, Mo
 }
 
 ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors, int vocab_size) {
-  RefuseUnsupported(config);
   ModelSpec spec = ReadDecoderSpec(config, vocab_size);
   const Gemma4Rope rope = ReadGemma4Rope(config, tensors);
   const int window = ReadSlidingWindow(config);
@@ -214,6 +224,7 @@ ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors,
     for (int i = first_shared; i < spec.num_layers(); ++i) spec.layers[i].intermediate_size *= 2;
   }
   SetPerLayerInputs(config, tensors, spec);
+  SetExperts(config, spec);
   return spec;
 }
 
@@ -294,6 +305,66 @@ constexpr TensorRow kGemma4Rows[] = {
      QuantRule::kF32,
      Presence::kWhen,
      TakesPerLayerInput},
+    // Mixture of experts: the router (its gain on the weightless-normed
+    // residual, its projection, kept f32 as llama.cpp does), the experts
+    // (3-D, bound per expert) and the per-expert output scale, and the
+    // norms of the two branches.
+    {"blk.%d.ffn_gate_inp.scale",
+     "layers.%d.router.scale",
+     {Dim::kHidden},
+     &LayerWeights::router_scale,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.ffn_gate_inp.weight",
+     "layers.%d.router.proj.weight",
+     {Dim::kExperts, Dim::kHidden},
+     &LayerWeights::router_proj,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.ffn_down_exps.scale",
+     "layers.%d.router.per_expert_scale",
+     {Dim::kExperts},
+     &LayerWeights::per_expert_scale,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.ffn_gate_up_exps.weight",
+     "layers.%d.experts.gate_up_proj",
+     {Dim::kExperts, Dim::kExpertGateUp, Dim::kHidden},
+     &LayerWeights::expert_gate_up,
+     QuantRule::kBase,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.ffn_down_exps.weight",
+     "layers.%d.experts.down_proj",
+     {Dim::kExperts, Dim::kHidden, Dim::kExpertFfn},
+     &LayerWeights::expert_down,
+     QuantRule::kBase,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.post_ffw_norm_1.weight",
+     "layers.%d.post_feedforward_layernorm_1.weight",
+     {Dim::kHidden},
+     &LayerWeights::post_feedforward_norm_1,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.pre_ffw_norm_2.weight",
+     "layers.%d.pre_feedforward_layernorm_2.weight",
+     {Dim::kHidden},
+     &LayerWeights::pre_feedforward_norm_2,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
+    {"blk.%d.post_ffw_norm_2.weight",
+     "layers.%d.post_feedforward_layernorm_2.weight",
+     {Dim::kHidden},
+     &LayerWeights::post_feedforward_norm_2,
+     QuantRule::kF32,
+     Presence::kWhen,
+     IsMoe},
 };
 
 }  // namespace

@@ -60,6 +60,12 @@ void ModelSpec::Validate(const std::string& origin) const {
             ", which has its own K/V of another type, window or shape");
       }
     }
+    if (l.num_experts < 0 || l.num_experts > 4096 ||
+        (l.num_experts > 0 &&
+         (l.num_experts_per_token <= 0 || l.num_experts_per_token > l.num_experts ||
+          l.expert_intermediate_size <= 0 || l.expert_intermediate_size > (1 << 20)))) {
+      bad(at + "expert count, experts per token or expert width out of range");
+    }
     if (l.per_layer_input && per_layer_input_size <= 0) {
       bad(at + "per-layer input without a per-layer input width");
     }

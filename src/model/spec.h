@@ -51,7 +51,14 @@ struct LayerSpec {
   // (ModelSpec::per_layer_input_size): h += post_norm(proj(gelu(gate(h)) *
   // ple_l)) (Gemma 3n/4 E2B/E4B).
   bool per_layer_input = false;
-  // Room for MoE FFN and recurrent blocks as data.
+  // Mixture of experts in parallel with the dense MLP (Gemma 4 26B-A4B):
+  // a router on the residual stream picks num_experts_per_token of
+  // num_experts GeGLU experts of width expert_intermediate_size per token.
+  // 0 experts: a plain MLP layer.
+  int num_experts = 0;
+  int num_experts_per_token = 0;
+  int expert_intermediate_size = 0;
+  bool moe() const { return num_experts > 0; }
 };
 
 struct ModelSpec {

@@ -43,6 +43,12 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
       return int64_t{spec.num_layers()} * spec.per_layer_input_size;
     case Dim::kPerLayerVocab:
       return spec.per_layer_vocab_size;
+    case Dim::kExperts:
+      return l->num_experts;
+    case Dim::kExpertFfn:
+      return l->expert_intermediate_size;
+    case Dim::kExpertGateUp:
+      return int64_t{2} * l->expert_intermediate_size;
   }
   return 0;
 }
@@ -180,10 +186,24 @@ WeightMatrix AsMatrix(const ModelTensor& t) {
   WeightMatrix m;
   m.type = e.type;
   m.data = e.data;
-  m.rows = t.shape[0];
-  m.cols = t.shape[1];
+  m.cols = t.shape.back();
+  m.rows = 1;
+  for (size_t i = 0; i + 1 < t.shape.size(); ++i) m.rows *= t.shape[i];
   m.row_bytes = BytesFor(e.type, m.cols);
   return m;
+}
+
+std::vector<WeightMatrix> ExpertSlices(const ModelTensor& t) {
+  if (t.shape.size() != 3) {
+    Fail(t.entry->file, ": tensor '", t.entry->name, "' should be 3-D [experts, rows, cols]");
+  }
+  const WeightMatrix all = AsMatrix(t);
+  std::vector<WeightMatrix> slices(static_cast<size_t>(t.shape[0]), all);
+  for (size_t e = 0; e < slices.size(); ++e) {
+    slices[e].rows = t.shape[1];
+    slices[e].data = all.Row(static_cast<int64_t>(e) * t.shape[1]);
+  }
+  return slices;
 }
 
 std::vector<float> EffectiveGain(const ModelTensor& tensor) {

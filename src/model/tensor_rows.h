@@ -42,6 +42,11 @@ enum class Dim : uint8_t {
   kPerLayerInput,
   kPerLayerInputs,
   kPerLayerVocab,
+  // Mixture of experts (Gemma 4 26B-A4B): the expert count, an expert's
+  // width Fe and its fused gate and up rows 2 x Fe; per layer.
+  kExperts,
+  kExpertFfn,
+  kExpertGateUp,
 };
 
 enum class Presence : uint8_t {
@@ -67,10 +72,11 @@ enum class QuantRule : uint8_t {
 
 // The member a tensor binds to: a matrix (multiplied or looked up, kept in
 // the file's type) or a norm gain (an f32 copy of the effective gain), of
-// the model or of each layer.
-using TensorBinding =
-    std::variant<WeightMatrix ModelWeights::*, std::vector<float> ModelWeights::*,
-                 WeightMatrix LayerWeights::*, std::vector<float> LayerWeights::*>;
+// the model or of each layer; or a layer's stack of expert matrices (a 3-D
+// tensor [experts, rows, cols], bound as one matrix per expert).
+using TensorBinding = std::variant<WeightMatrix ModelWeights::*, std::vector<float> ModelWeights::*,
+                                   WeightMatrix LayerWeights::*, std::vector<float> LayerWeights::*,
+                                   std::vector<WeightMatrix> LayerWeights::*>;
 
 struct TensorRow {
   // "%d" stands for the layer index in a per-layer row's names.
@@ -128,9 +134,14 @@ class TensorNamer {
 // file has tensors for more layers than the spec.
 std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec);
 
-// A matrix tensor as the kernels see it; throws gemma::Error naming the file
-// and tensor if its type is one the kernels cannot read.
+// A matrix tensor as the kernels see it (a 3-D tensor as one matrix of all
+// its rows); throws gemma::Error naming the file and tensor if its type is
+// one the kernels cannot read.
 WeightMatrix AsMatrix(const ModelTensor& t);
+
+// A 3-D tensor [experts, rows, cols] as one matrix per expert, each a slice
+// of the file's bytes.
+std::vector<WeightMatrix> ExpertSlices(const ModelTensor& t);
 
 // A norm tensor's gain as f32: the stored values plus t.gain_offset.
 std::vector<float> EffectiveGain(const ModelTensor& t);

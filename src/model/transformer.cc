@@ -91,6 +91,33 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   per_layer_pair_.resize(2 * H);
   per_layer_gate_.resize(n * P);
   per_layer_act_.resize(n * P);
+  // Mixture of experts: the routers in f32 (summed in one order for any batch).
+  size_t top_k = 0, expert_width = 0, experts = 0;
+  router_.resize(spec.num_layers());
+  for (int i = 0; i < spec.num_layers(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    if (!l.moe()) continue;
+    top_k = std::max<size_t>(top_k, l.num_experts_per_token);
+    expert_width = std::max<size_t>(expert_width, l.expert_intermediate_size);
+    experts = std::max<size_t>(experts, l.num_experts);
+    const WeightMatrix& proj = weights.layers[i].router_proj;
+    router_[i].resize(static_cast<size_t>(proj.rows * proj.cols));
+    for (int64_t e = 0; e < proj.rows; ++e) DequantizeRow(proj, e, &router_[i][e * proj.cols]);
+  }
+  if (top_k > 0) {
+    const size_t m = std::max<size_t>(n, 2);
+    route_expert_.resize(n * top_k);
+    route_weight_.resize(n * top_k);
+    route_out_.resize(n * top_k * H);
+    expert_choices_.resize(n);
+    expert_in_.resize(m * H);
+    expert_out_.resize(m * H);
+    expert_gate_up_.resize(m * 2 * expert_width);
+    expert_act_.resize(m * expert_width);
+    moe_out_.resize(n * H);
+    expert_stride_ = static_cast<int>(experts);
+    expert_tokens_.assign(spec.num_layers() * experts, 0);
+  }
 }
 
 void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
@@ -277,6 +304,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
 // h += [post_norm](down(gelu_tanh(gate(x)) * up(x))), x = pre_feedforward_norm(h).
 void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
+  if (l.moe()) return MixtureOfExperts(layer, n, pool);
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
   const int F = l.intermediate_size;

@@ -37,12 +37,23 @@ class Transformer {
   // layer, and after the final norm (every row must want logits).
   void set_trace(std::vector<float>* trace) { trace_ = trace; }
 
+  // Tokens each expert has multiplied so far, [layer * E + expert], E the
+  // most experts of a layer
+  // (MoE layers; zeros elsewhere): a decode step adds one to exactly the
+  // experts its token chose, and reads no other expert's weights.
+  const std::vector<int64_t>& expert_tokens() const { return expert_tokens_; }
+
   int max_rows() const { return max_rows_; }
   const ModelSpec& spec() const { return spec_; }
 
  private:
   void Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool);
   void FeedForward(int layer, int n, ThreadPool& pool);
+  // Gemma 4 26B-A4B's FFN (mixture_of_experts.cc): the dense MLP and the
+  // routed experts in parallel, each with its norms.
+  void MixtureOfExperts(int layer, int n, ThreadPool& pool);
+  void Route(int layer, int n, ThreadPool& pool);
+  void RunExpert(int layer, int expert, int count, ThreadPool& pool);
   void PerLayerInputs(const Batch& batch, ThreadPool& pool);
   void AddPerLayerInput(int layer, int n, ThreadPool& pool);
 
@@ -68,6 +79,19 @@ class Transformer {
   std::vector<float> per_layer_gate_, per_layer_act_;
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]
+  // Mixture of experts (only sized when a layer has experts): each layer's
+  // router as f32 [E, H]; each row's chosen experts (ascending) and their
+  // weights [n, k]; each choice's weighted expert output [n, k, H]; the
+  // choices of the expert being run [n], its gathered inputs and outputs
+  // (at least two rows: see RunExpert) [., H], its fused gate/up [., 2 Fe]
+  // and activation [., Fe]; the expert branch's sum [n, H]; counters.
+  std::vector<std::vector<float>> router_;
+  std::vector<int> route_expert_;
+  std::vector<float> route_weight_, route_out_;
+  std::vector<int> expert_choices_;
+  std::vector<float> expert_in_, expert_out_, expert_gate_up_, expert_act_, moe_out_;
+  std::vector<int64_t> expert_tokens_;
+  int expert_stride_ = 0;  // experts per layer in expert_tokens_
   TiledAttention attention_;
 };
 

@@ -29,6 +29,8 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
             w.*member = EffectiveGain(t);
           } else if constexpr (std::is_same_v<Member, WeightMatrix LayerWeights::*>) {
             layer->*member = AsMatrix(t);
+          } else if constexpr (std::is_same_v<Member, std::vector<WeightMatrix> LayerWeights::*>) {
+            layer->*member = ExpertSlices(t);
           } else {
             layer->*member = EffectiveGain(t);
           }
@@ -53,6 +55,8 @@ auto MultipliedMatrices(Weights& weights) {
                       &l.down_proj, &l.per_layer_input_gate, &l.per_layer_projection}) {
       matrices.push_back(m);
     }
+    for (Matrix& m : l.expert_gate_up) matrices.push_back(&m);
+    for (Matrix& m : l.expert_down) matrices.push_back(&m);
   }
   return matrices;
 }

@@ -30,6 +30,15 @@ struct LayerWeights {
   // norm after the projection [H].
   WeightMatrix per_layer_input_gate, per_layer_projection;
   std::vector<float> post_per_layer_input_norm;
+  // LayerSpec::moe() only: the router's gain [H] (on the weightless-normed
+  // residual), its projection [E, H] and the per-expert output scale [E];
+  // per expert, slices of the file's 3-D tensors multiplied like any matrix:
+  // gate and up fused [2*Fe, H] (gate rows first) and down [H, Fe]; the
+  // dense branch's post-norm, and the expert branch's pre- and post-norms.
+  std::vector<float> router_scale, per_expert_scale;
+  WeightMatrix router_proj;
+  std::vector<WeightMatrix> expert_gate_up, expert_down;
+  std::vector<float> post_feedforward_norm_1, pre_feedforward_norm_2, post_feedforward_norm_2;
 };
 
 struct ModelWeights {

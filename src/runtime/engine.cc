@@ -47,7 +47,8 @@ ModelInfo Describe(const Model::Impl& m) {
                            l.num_key_value_heads, l.head_dim, l.intermediate_size,
                            l.kv_source_layer, l.query_scale, l.rope_theta, l.rope_linear_factor,
                            l.rope_partial_factor, l.qk_norm, l.value_norm, l.k_eq_v, l.layer_scalar,
-                           l.per_layer_input});
+                           l.per_layer_input, l.num_experts, l.num_experts_per_token,
+                           l.expert_intermediate_size});
     if (global) {
       info.global_layers.push_back(i);
       info.rope_theta_global = l.rope_theta;

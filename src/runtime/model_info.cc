@@ -46,6 +46,23 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
   if (ple > 0) {
     s.activations += (2 * hidden + (rows < 2 ? ple * spec.layers.size() : 0)) * sizeof(float);
   }
+  // Mixture of experts: the f32 routers [E, H] per layer; per row its k
+  // choices (expert, weight, output [H]), an expert's gathered rows (at
+  // least 2) in and out [H] and gate/up, activation [3 Fe]; the branch's sum.
+  size_t top_k = 0, expert_width = 0, experts = 0;
+  for (const LayerSpec& l : spec.layers) {
+    if (!l.moe()) continue;
+    top_k = std::max<size_t>(top_k, l.num_experts_per_token);
+    expert_width = std::max<size_t>(expert_width, l.expert_intermediate_size);
+    experts = std::max<size_t>(experts, l.num_experts);
+    s.activations += size_t{1} * l.num_experts * hidden * sizeof(float);
+  }
+  if (top_k > 0) {
+    const size_t m = std::max<size_t>(rows, 2);
+    s.activations += rows * top_k * (sizeof(int) + (1 + hidden) * sizeof(float)) +
+                     rows * sizeof(int) + m * (2 * hidden + 3 * expert_width) * sizeof(float) +
+                     rows * hidden * sizeof(float) + spec.layers.size() * experts * sizeof(int64_t);
+  }
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);

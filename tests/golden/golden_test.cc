@@ -34,8 +34,8 @@ struct Variant {
 
 std::vector<Variant> AllVariants() {
   std::vector<Variant> variants;
-  for (const char* c :
-       {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense", "gemma4_e2b"}) {
+  for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense",
+                        "gemma4_e2b", "gemma4_moe"}) {
     for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
       Variant v{c, f};
       if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
@@ -82,6 +82,49 @@ int DecisiveFlipsThePeerAvoids(const nlohmann::json& json, const std::string& ty
     }
   }
   return flips;
+}
+
+// Mixture-of-experts cases: the router's top-k gaps are as small as 0.9% of
+// its logits (case.json feature_checks.router), so 8-bit activations switch
+// experts on some rows, and which rows is chance. Over 24 prompts on these
+// files (peer_spread.json) both peers' per-prompt top-1 against exact
+// arithmetic ranges 0.61-0.94 and their decisive flips 0-10 per prompt; one
+// prompt's figures are one draw from that spread, so the lone-prompt bars
+// of the dense cases (the peer's flips, two near-ties of slack) do not
+// apply. Such a case is held to the better peer's worst prompt instead:
+// top-1 no lower, decisive flips no more.
+bool RoutesExperts(const nlohmann::json& json) {
+  return json.contains("feature_checks") && json["feature_checks"].contains("router");
+}
+
+struct PeerSpread {
+  double top1_min = 0;   // the better peer's lowest per-prompt top-1
+  int decisive_max = 0;  // the better peer's most decisive flips in a prompt
+};
+
+PeerSpread LoadPeerSpread(const std::string& case_name, const std::string& type) {
+  PeerSpread spread{0, 1 << 30};
+  std::ifstream in(GoldenDir(case_name) + "/peer_spread.json");
+  if (!in) {
+    ADD_FAILURE() << case_name << " routes experts but has no peer_spread.json";
+    return spread;
+  }
+  const nlohmann::json figures = nlohmann::json::parse(in)["figures"][type];
+  if (figures.empty()) ADD_FAILURE() << "peer_spread.json has no figures for " << type;
+  for (const auto& [engine, f] : figures.items()) {
+    spread.top1_min = std::max(spread.top1_min, f["top1_min"].get<double>());
+    spread.decisive_max = std::min(spread.decisive_max, f["decisive_flips_max"].get<int>());
+  }
+  return spread;
+}
+
+// Checks a quantized file's default-path logits against its dequantized
+// reference on a case that routes experts (see above).
+void ExpectWithinPeerSpread(const std::string& case_name, const std::string& type,
+                            const LogitComparison& vs_dequant) {
+  const PeerSpread spread = LoadPeerSpread(case_name, type);
+  EXPECT_GE(vs_dequant.top1, spread.top1_min);
+  EXPECT_LE(static_cast<int>(vs_dequant.decisive_rows.size()), spread.decisive_max);
 }
 
 class GoldenTest : public ::testing::TestWithParam<Variant> {
@@ -138,9 +181,13 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
     // in logit units), and which near-ties flip is chance, so we allow two
     // more misses than case.json's (ik - 0.03) but none at a decisive row.
     EXPECT_LE(vs_dequant.kl_mean, t["vs_dequant_reference"]["kl_mean_max"].get<double>());
-    EXPECT_GE(vs_dequant.top1,
-              t["vs_dequant_reference"]["top1_agreement_min"].get<double>() - 2.0 / 54);
-    EXPECT_EQ(DecisiveFlipsThePeerAvoids(json_, v.file, vs_dequant), 0);
+    if (RoutesExperts(json_)) {
+      ExpectWithinPeerSpread(v.case_name, v.file, vs_dequant);
+    } else {
+      EXPECT_GE(vs_dequant.top1,
+                t["vs_dequant_reference"]["top1_agreement_min"].get<double>() - 2.0 / 54);
+      EXPECT_EQ(DecisiveFlipsThePeerAvoids(json_, v.file, vs_dequant), 0);
+    }
     EXPECT_LE(vs_f32.kl_mean, t["vs_f32_reference"]["kl_mean_max"].get<double>());
     EXPECT_GE(vs_f32.top1, t["vs_f32_reference"]["top1_agreement_min"].get<double>());
     return;
@@ -330,10 +377,11 @@ TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
   const nlohmann::json peers =
       LoadPeerFidelity()["figures"][v.case_name][v.file == "hf" ? "bf16" : v.file];
   ASSERT_FALSE(peers.empty()) << "no peer figures for " << v.case_name << " " << v.file;
-  double best_kl = INFINITY, best_top1 = 0;
+  double best_kl = INFINITY, worst_kl = 0, best_top1 = 0;
   bool a_peer_keeps_greedy = false;
   for (const auto& [engine, f] : peers.items()) {
     best_kl = std::min(best_kl, f["kl"].get<double>());
+    worst_kl = std::max(worst_kl, f["kl"].get<double>());
     best_top1 = std::max(best_top1, f["top1"].get<double>());
     a_peer_keeps_greedy = a_peer_keeps_greedy || f.value("greedy_equal", false);
   }
@@ -363,11 +411,18 @@ TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
     }
     return;
   }
-  EXPECT_LE(c.kl_mean, 1.25 * best_kl);
   const nlohmann::json& t = json["suggested_tolerances"][v.file]["vs_dequant_reference"];
   const LogitComparison dq = CompareLogits(
       logits, LoadF32(dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin"), vocab);
   EXPECT_LE(dq.kl_mean, t["kl_mean_max"].get<double>());
+  if (RoutesExperts(json)) {
+    // The peers' own runs of this prompt span 1.29x in KL (llama.cpp with an
+    // f32 and an f16 cache: q8_0 0.123 and 0.158), so the bar is their spread.
+    EXPECT_LE(c.kl_mean, 1.25 * worst_kl);
+    ExpectWithinPeerSpread(v.case_name, v.file, dq);
+    return;
+  }
+  EXPECT_LE(c.kl_mean, 1.25 * best_kl);
   // The Gemma 4 cases' bars come from llama.cpp with an f32 V cache; the
   // default here keeps V in f16 for quantized files, which flips one more
   // near-tie (gemma4_dense q4_0: 0.907 with an f32 cache, 0.870 with f16).
@@ -452,7 +507,7 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
                          ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256",
-                                           "gemma4_dense", "gemma4_e2b"));
+                                           "gemma4_dense", "gemma4_e2b", "gemma4_moe"));
 
 struct KvCase {
   std::string case_name;
@@ -520,6 +575,14 @@ std::vector<KvCase> KvCases() {
   cases.push_back({"gemma4_e2b", "f16", 4.5e-5, 0.98});
   cases.push_back({"gemma4_e2b", "q8_0", 2.5e-2, 0.87});
   cases.push_back({"gemma4_e2b", "q4_0", 3.0, 0.33});
+  // Gemma 4 MoE: cache rounding also switches experts where the router's
+  // top-k gaps are small; measured mean KL 3.5e-4 / 5.2e-6 / 1.8e-2 / 0.78,
+  // top-1 0.963 / 1.000 / 0.944 / 0.500; bounds about twice the KL, top-1
+  // one miss below.
+  cases.push_back({"gemma4_moe", "bf16", 7e-4, 0.94});
+  cases.push_back({"gemma4_moe", "f16", 1.1e-5, 0.98});
+  cases.push_back({"gemma4_moe", "q8_0", 3.6e-2, 0.92});
+  cases.push_back({"gemma4_moe", "q4_0", 1.6, 0.48});
   return cases;
 }
 

@@ -1,0 +1,179 @@
+// Gemma 4 26B-A4B's feed-forward step: a dense GeGLU MLP and a mixture of
+// GeGLU experts side by side, each branch with its own norms. Reference: HF
+// transformers' modeling_gemma4.py (Gemma4TextDecoderLayer, Gemma4TextRouter,
+// Gemma4TextExperts); shared spec gemma-architecture.md section 6.5. With r
+// the residual stream after attention:
+//   dense = post_norm_1(MLP(pre_norm(r)))
+//   z     = RMSNorm(r) * router.scale * H^-1/2           (weightless norm)
+//   p     = softmax(router.proj z); top-k of p, renormalised over the k,
+//           each times per_expert_scale[e]                -> w_e
+//   moe   = post_norm_2(sum_e w_e * Down_e(gelu_tanh(Gate_e y) * Up_e y)),
+//           y = pre_norm_2(r)
+//   r    += post_norm(dense + moe)
+// The experts run grouped: each expert multiplies the batch's rows that chose
+// it in one pass over its weights, and a decode step reads only the chosen
+// experts. A row's result does not depend on the batch: each expert output
+// is kept apart and the row sums its experts in ascending expert order.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kernels/ops.h"
+#include "model/transformer.h"
+#include "threading/thread_pool.h"
+
+namespace gemma {
+namespace {
+
+template <class Fn>
+void ForEachRow(ThreadPool& pool, int n, const Fn& fn) {
+  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
+    for (size_t t = begin; t < end; ++t) fn(static_cast<int>(t));
+  });
+}
+
+}  // namespace
+
+void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
+  const LayerSpec& l = spec_.layers[layer];
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int F = l.intermediate_size;
+  const int k = l.num_experts_per_token;
+  const float eps = spec_.rms_norm_eps;
+
+  // 1. The dense branch, into proj_.
+  ForEachRow(pool, n, [&](int t) {
+    const size_t offset = static_cast<size_t>(t) * H;
+    RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), eps, H, &normed_[offset]);
+  });
+  MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
+  MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
+  ForEachRow(pool, n, [&](int t) {
+    const size_t offset = static_cast<size_t>(t) * F;
+    GeluTanhMul(&gate_[offset], &up_[offset], F);
+  });
+  MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
+  ForEachRow(pool, n, [&](int t) {
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    RMSNorm(out, w.post_feedforward_norm_1.data(), eps, H, out);
+  });
+
+  // 2. The router on the residual stream; the experts' input in normed_.
+  Route(layer, n, pool);
+  ForEachRow(pool, n, [&](int t) {
+    const size_t offset = static_cast<size_t>(t) * H;
+    RMSNorm(&x_[offset], w.pre_feedforward_norm_2.data(), eps, H, &normed_[offset]);
+  });
+
+  // 3. Each expert over the rows that chose it (route_out_ per choice).
+  for (int e = 0; e < l.num_experts; ++e) {
+    int count = 0;
+    for (int c = 0; c < n * k; ++c) {
+      if (route_expert_[c] == e) expert_choices_[count++] = c;
+    }
+    if (count > 0) RunExpert(layer, e, count, pool);
+  }
+
+  // 4. Each row's experts summed in ascending order, the branch norms, the residual.
+  ForEachRow(pool, n, [&](int t) {
+    float* moe = &moe_out_[static_cast<size_t>(t) * H];
+    std::fill(moe, moe + H, 0.0f);
+    for (int j = 0; j < k; ++j) {
+      const float* y = &route_out_[(static_cast<size_t>(t) * k + j) * H];
+      for (int i = 0; i < H; ++i) moe[i] += y[i];
+    }
+    RMSNorm(moe, w.post_feedforward_norm_2.data(), eps, H, moe);
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) out[i] += moe[i];
+    RMSNorm(out, w.post_feedforward_norm.data(), eps, H, out);
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  });
+}
+
+// Every row's k experts (ascending) and weights: softmax over all experts'
+// logits, the top k, renormalised over them, times the experts' scales.
+void Transformer::Route(int layer, int n, ThreadPool& pool) {
+  const LayerSpec& l = spec_.layers[layer];
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int E = l.num_experts;
+  const int k = l.num_experts_per_token;
+  const float root = 1.0f / std::sqrt(static_cast<float>(H));
+  const float* router = router_[layer].data();
+  ForEachRow(pool, n, [&](int t) {
+    // z = RMSNorm(x) * scale * H^-1/2 into the row's first route_out_ slot.
+    float* z = &route_out_[static_cast<size_t>(t) * k * H];
+    RMSNorm(&x_[static_cast<size_t>(t) * H], w.router_scale.data(), spec_.rms_norm_eps, H, z);
+    for (int i = 0; i < H; ++i) z[i] *= root;
+    float probs[4096];
+    for (int e = 0; e < E; ++e) {
+      double sum = 0;
+      const float* row = router + static_cast<size_t>(e) * H;
+      for (int i = 0; i < H; ++i) sum += static_cast<double>(row[i]) * z[i];
+      probs[e] = static_cast<float>(sum);
+    }
+    Softmax(probs, E);
+    int order[4096];
+    std::iota(order, order + E, 0);
+    std::partial_sort(order, order + k, order + E, [&](int a, int b) {
+      return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+    });
+    float total = 0;
+    for (int j = 0; j < k; ++j) total += probs[order[j]];
+    std::sort(order, order + k);
+    for (int j = 0; j < k; ++j) {
+      const int e = order[j];
+      route_expert_[t * k + j] = e;
+      route_weight_[t * k + j] = probs[e] / total * w.per_expert_scale[e];
+    }
+  });
+}
+
+// route_out_[c] = w_c * Down_e(gelu_tanh(Gate_e y) * Up_e y) for the
+// `count` choices of expert e in expert_choices_, y the chooser's row of
+// normed_. The float kernels sum one row (MatVecRows) in another order than
+// several, so that a lone row runs as two when the weights are not packed:
+// a row's result is the same whoever else chose the expert.
+void Transformer::RunExpert(int layer, int expert, int count, ThreadPool& pool) {
+  const LayerSpec& l = spec_.layers[layer];
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int Fe = l.expert_intermediate_size;
+  const int k = l.num_experts_per_token;
+  const WeightMatrix& gate_up = w.expert_gate_up[expert];
+  const WeightMatrix& down = w.expert_down[expert];
+  expert_tokens_[static_cast<size_t>(layer) * expert_stride_ + expert] += count;
+  for (int i = 0; i < count; ++i) {
+    const float* y = &normed_[static_cast<size_t>(expert_choices_[i] / k) * H];
+    std::copy(y, y + H, &expert_in_[static_cast<size_t>(i) * H]);
+  }
+  auto rows = [&](const WeightMatrix& m) {
+    if (count > 1 || m.packed != nullptr) return count;
+    return 2;
+  };
+  const int gate_up_rows = rows(gate_up);
+  if (gate_up_rows > count)
+    std::copy(expert_in_.begin(), expert_in_.begin() + H, expert_in_.begin() + H);
+  MatMul(gate_up, expert_in_.data(), gate_up_rows, expert_gate_up_.data(), 2 * Fe, pool);
+  for (int i = 0; i < count; ++i) {
+    float* gu = &expert_gate_up_[static_cast<size_t>(i) * 2 * Fe];
+    float* act = &expert_act_[static_cast<size_t>(i) * Fe];
+    std::copy(gu + Fe, gu + 2 * Fe, act);
+    GeluTanhMul(gu, act, Fe);
+  }
+  const int down_rows = rows(down);
+  if (down_rows > count)
+    std::copy(expert_act_.begin(), expert_act_.begin() + Fe, expert_act_.begin() + Fe);
+  MatMul(down, expert_act_.data(), down_rows, expert_out_.data(), H, pool);
+  for (int i = 0; i < count; ++i) {
+    const int c = expert_choices_[i];
+    const float weight = route_weight_[c];
+    const float* y = &expert_out_[static_cast<size_t>(i) * H];
+    float* out = &route_out_[static_cast<size_t>(c) * H];
+    for (int j = 0; j < H; ++j) out[j] = y[j] * weight;
+  }
+}
+
+}  // namespace gemma
