@@ -38,22 +38,11 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
-  const int F = l.intermediate_size;
   const int k = l.num_experts_per_token;
   const float eps = spec_.rms_norm_eps;
 
   // 1. The dense branch, into proj_.
-  ForEachRow(pool, n, [&](int t) {
-    const size_t offset = static_cast<size_t>(t) * H;
-    RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), eps, H, &normed_[offset]);
-  });
-  MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
-  MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
-  ForEachRow(pool, n, [&](int t) {
-    const size_t offset = static_cast<size_t>(t) * F;
-    GeluTanhMul(&gate_[offset], &up_[offset], F);
-  });
-  MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
+  Mlp(layer, n, pool);
   ForEachRow(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_feedforward_norm_1.data(), eps, H, out);

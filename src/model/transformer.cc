@@ -307,11 +307,23 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
   if (l.moe()) return MixtureOfExperts(layer, n, pool);
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
-  const int F = l.intermediate_size;
-  const float eps = spec_.rms_norm_eps;
+  Mlp(layer, n, pool);
+  ForEachToken(pool, n, [&](int t) {
+    float* out = &proj_[static_cast<size_t>(t) * H];
+    if (l.sandwich_norms) RMSNorm(out, w.post_feedforward_norm.data(), spec_.rms_norm_eps, H, out);
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  });
+}
+
+// proj_ = down(gelu_tanh(gate(x)) * up(x)), x = pre_feedforward_norm(h).
+void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
+  const LayerWeights& w = weights_.layers[layer];
+  const int H = spec_.hidden_size;
+  const int F = spec_.layers[layer].intermediate_size;
   ForEachToken(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
-    RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), eps, H, &normed_[offset]);
+    RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
   });
   MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
   MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
@@ -320,12 +332,6 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
     GeluTanhMul(&gate_[offset], &up_[offset], F);
   });
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
-  ForEachToken(pool, n, [&](int t) {
-    float* out = &proj_[static_cast<size_t>(t) * H];
-    if (l.sandwich_norms) RMSNorm(out, w.post_feedforward_norm.data(), eps, H, out);
-    float* residual = &x_[static_cast<size_t>(t) * H];
-    for (int i = 0; i < H; ++i) residual[i] += out[i];
-  });
 }
 
 }  // namespace gemma

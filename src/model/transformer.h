@@ -49,6 +49,8 @@ class Transformer {
  private:
   void Attention(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool);
   void FeedForward(int layer, int n, ThreadPool& pool);
+  // The GeGLU MLP on pre_feedforward_norm(h), into proj_ (no norm after it).
+  void Mlp(int layer, int n, ThreadPool& pool);
   // Gemma 4 26B-A4B's FFN (mixture_of_experts.cc): the dense MLP and the
   // routed experts in parallel, each with its norms.
   void MixtureOfExperts(int layer, int n, ThreadPool& pool);
