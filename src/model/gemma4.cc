@@ -47,7 +47,7 @@ constexpr TensorRow kPerLayerEmbedding = {"per_layer_token_embd.weight",
                                           "embed_tokens_per_layer.weight",
                                           {Dim::kPerLayerVocab, Dim::kPerLayerInputs},
                                           &ModelWeights::per_layer_embedding,
-                                          QuantRule::kBase,
+                                          QuantRule::kOutputHead,  // as llama-quantize
                                           Presence::kWhen,
                                           TakesPerLayerInput};
 
@@ -238,7 +238,7 @@ constexpr TensorRow kGemma4Rows[] = {
      "per_layer_model_projection.weight",
      {Dim::kPerLayerInputs, Dim::kHidden},
      &ModelWeights::per_layer_model_projection,
-     QuantRule::kBase,
+     QuantRule::kNeverQuantized,
      Presence::kWhen,
      TakesPerLayerInput},
     {"per_layer_proj_norm.weight",

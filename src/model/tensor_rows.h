@@ -63,11 +63,12 @@ enum class Presence : uint8_t {
 // The least precision `gemma quantize` gives the tensor (llama.cpp's
 // per-tensor rules in llama-quant.cpp, so that files load there too).
 enum class QuantRule : uint8_t {
-  kF32,         // always f32 (norm gains, written as the effective gain)
-  kBase,        // the target type
-  kOutputHead,  // the target's output type (Q6_K in the 4- and 5-bit mixes)
-  kEmbedding,   // as kOutputHead when the output head is tied to it, else kBase
-  kMoreBits,    // Q6_K on llama.cpp's use_more_bits layers in the _M mixes
+  kF32,             // always f32 (norm gains, written as the effective gain)
+  kBase,            // the target type
+  kOutputHead,      // the target's output type (Q6_K in the 4- and 5-bit mixes)
+  kEmbedding,       // as kOutputHead when the output head is tied to it, else kBase
+  kMoreBits,        // Q6_K on llama.cpp's use_more_bits layers in the _M mixes
+  kNeverQuantized,  // the target type when it is f32/f16/bf16, else f32 (as llama-quantize)
 };
 
 // The member a tensor binds to: a matrix (multiplied or looked up, kept in

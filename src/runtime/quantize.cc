@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -71,7 +72,15 @@ DType Fallback(DType type, int64_t cols) {
 }
 
 // The type of a tensor in a file of type `ft`, from the rule its row gives.
-DType ChooseType(const FileType& ft, const ModelTensor& t, int layers, bool tied) {
+DType ChooseType(const FileType& ft, const ModelTensor& t, const ModelSpec& spec, bool tied) {
+  const int layers = spec.num_layers();
+  // llama.cpp's rule for 8-expert models: K and V projections in Q8_0 (a
+  // few percent of the file for the attention's precision).
+  if (t.layer >= 0 && spec.layers[t.layer].num_experts == 8 && Info(ft.base).block_elems > 1 &&
+      (t.row->member == TensorBinding(&LayerWeights::k_proj) ||
+       t.row->member == TensorBinding(&LayerWeights::v_proj))) {
+    return Fallback(DType::kQ8_0, t.shape.back());
+  }
   DType type = ft.base;
   switch (t.row->quant) {
     case QuantRule::kF32:
@@ -87,8 +96,26 @@ DType ChooseType(const FileType& ft, const ModelTensor& t, int layers, bool tied
     case QuantRule::kMoreBits:
       if (ft.more_bits_mix && UseMoreBits(t.layer, layers)) type = DType::kQ6_K;
       break;
+    case QuantRule::kNeverQuantized:
+      return Info(ft.base).block_elems == 1 ? ft.base : DType::kF32;
   }
   return Fallback(type, t.shape.back());
+}
+
+// Gemma 4's rope_freqs: 1 for each of the global layers' frequency pairs
+// that rotates, 1e30 (no rotation) for the rest; empty for other generations.
+std::vector<float> Gemma4RopeFreqs(const ModelSpec& spec) {
+  if (spec.architecture != "gemma4") return {};
+  const LayerSpec* global = &spec.layers.front();
+  for (const LayerSpec& l : spec.layers) {
+    if (l.attention != AttentionType::kSliding) global = &l;
+  }
+  const size_t pairs = static_cast<size_t>(global->head_dim / 2);
+  const size_t rotated =
+      static_cast<size_t>(std::lround(global->rope_partial_factor * static_cast<float>(pairs)));
+  std::vector<float> divisors(pairs, 1e30f);
+  std::fill(divisors.begin(), divisors.begin() + std::min(rotated, pairs), 1.0f);
+  return divisors;
 }
 
 GgufValue StringArray(std::vector<std::string> strings) {
@@ -126,9 +153,25 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
       w.SetValue(key(config_name), NumberArray(GgufType::kI32, std::move(values)));
     }
   };
+  const bool gemma4 = spec.architecture == "gemma4";
+  if (spec.architecture != "gemma" && spec.architecture != "gemma2" &&
+      spec.architecture != "gemma3" && !gemma4) {
+    Fail(source.path, ": writing a ", spec.architecture,
+         " checkpoint folder as GGUF is not supported yet");
+  }
+  // Gemma 4's sliding and global layers have their own head sizes (GGUF:
+  // key_length_swa and key_length); other generations one for all layers.
+  const LayerSpec* sliding = nullptr;
+  const LayerSpec* global = nullptr;
   for (const LayerSpec& l : spec.layers) {
-    if (l.head_dim != first.head_dim) {
+    const LayerSpec*& first_of_type = l.attention == AttentionType::kSliding ? sliding : global;
+    if (first_of_type == nullptr) first_of_type = &l;
+    const LayerSpec& same_type = l.attention == AttentionType::kSliding ? *sliding : *global;
+    if (l.head_dim != (gemma4 ? same_type.head_dim : first.head_dim)) {
       Fail(source.path, ": layers of different head sizes cannot be written to GGUF yet");
+    }
+    if (gemma4 && l.rope_linear_factor != 1.0f) {
+      Fail(source.path, ": Gemma 4 RoPE scaling cannot be written to GGUF yet");
     }
   }
   w.SetString("general.architecture", spec.architecture);
@@ -139,8 +182,36 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
   set_per_layer("intermediate_size", &LayerSpec::intermediate_size);
   set_per_layer("num_attention_heads", &LayerSpec::num_attention_heads);
   set_per_layer("num_key_value_heads", &LayerSpec::num_key_value_heads);
-  w.SetU32(key("head_dim"), first.head_dim);
-  w.SetU32(a + "attention.value_length", first.head_dim);  // V heads as wide as K heads
+  if (gemma4) {
+    // As llama.cpp's converter: key_length (and the RoPE dimensions) for the
+    // global layers, *_swa for the sliding ones; V heads as wide as K heads.
+    const int global_dim = (global ? global : sliding)->head_dim;
+    const int sliding_dim = (sliding ? sliding : global)->head_dim;
+    w.SetU32(a + "attention.key_length", global_dim);
+    w.SetU32(a + "attention.value_length", global_dim);
+    w.SetU32(a + "attention.key_length_swa", sliding_dim);
+    w.SetU32(a + "attention.value_length_swa", sliding_dim);
+    w.SetU32(a + "rope.dimension_count", global_dim);
+    w.SetU32(a + "rope.dimension_count_swa", sliding_dim);
+    std::vector<double> pattern;
+    int shared = 0;
+    for (const LayerSpec& l : spec.layers) {
+      pattern.push_back(l.attention == AttentionType::kSliding);
+      shared += l.kv_source_layer >= 0;
+    }
+    w.SetValue(*GgufKeyFor(spec.architecture, "layer_types"),
+               NumberArray(GgufType::kBool, std::move(pattern)));
+    w.SetU32(key("num_kv_shared_layers"), shared);
+    w.SetU32(key("hidden_size_per_layer_input"), spec.per_layer_input_size);
+    if (first.moe()) {
+      w.SetU32(key("num_experts"), first.num_experts);
+      w.SetU32(key("top_k_experts"), first.num_experts_per_token);
+      w.SetU32(key("moe_intermediate_size"), first.expert_intermediate_size);
+    }
+  } else {
+    w.SetU32(key("head_dim"), first.head_dim);
+    w.SetU32(a + "attention.value_length", first.head_dim);  // V heads as wide as K heads
+  }
   w.SetF32(key("rms_norm_eps"), spec.rms_norm_eps);
   float global_theta = first.rope_theta, local_theta = 0, factor = 1;
   for (const LayerSpec& l : spec.layers) {
@@ -155,7 +226,7 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
     }
   }
   w.SetF32(key("rope_theta"), global_theta);
-  if (spec.architecture == "gemma3" && local_theta > 0)
+  if ((spec.architecture == "gemma3" || gemma4) && local_theta > 0)
     w.SetF32(key("rope_local_base_freq"), local_theta);
   if (factor != 1.0f) {
     w.SetString(key("rope_scaling.rope_type"), "linear");
@@ -259,9 +330,17 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   for (const ModelTensor& t : tensors) {
     tied = tied && t.row->member != TensorBinding(&ModelWeights::output_head);
   }
+  // Gemma 4 from a checkpoint folder: the global layers' proportional RoPE
+  // as llama.cpp's converter writes it, a divisor per frequency pair.
+  const std::vector<float> rope_freqs =
+      source.format == ModelFormat::kGguf ? std::vector<float>{} : Gemma4RopeFreqs(spec);
+  if (!rope_freqs.empty()) {
+    writer.DeclareTensor("rope_freqs.weight", DType::kF32,
+                         {static_cast<int64_t>(rope_freqs.size())});
+  }
   std::vector<DType> targets;
   for (const ModelTensor& t : tensors) {
-    targets.push_back(ChooseType(*ft, t, spec.num_layers(), tied));
+    targets.push_back(ChooseType(*ft, t, spec, tied));
     writer.DeclareTensor(t.gguf_name, targets.back(), t.shape);
   }
 
@@ -276,6 +355,11 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   };
   QuantizeProgress p;
   p.tensors_total = tensors.size();
+  if (!rope_freqs.empty()) {
+    out.Append(reinterpret_cast<const uint8_t*>(rope_freqs.data()),
+               rope_freqs.size() * sizeof(float));
+    p.bytes_out += rope_freqs.size() * sizeof(float);
+  }
   std::vector<uint8_t> bytes;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const ModelTensor& t = tensors[i];
