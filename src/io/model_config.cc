@@ -82,6 +82,8 @@ constexpr ConfigKey kConfigKeys[] = {
     // layer); HF the target sparsity p (activation_sparsity_pattern).
     {"activation_sparsity_scale", "activation_sparsity_scale"},
     {"activation_sparsity_pattern", nullptr},
+    {"altup_correct_scale", nullptr},  // GGUF: always (llama.cpp applies it)
+    {"laurel_rank", nullptr},          // GGUF: the rows of laurel_l
     {"enable_moe_block", nullptr, nullptr, kAsStored, kNullUnset},  // GGUF: expert_count > 0
     {"num_experts", "expert_count", nullptr, kAsStored, kNullUnset},
     {"top_k_experts", "expert_used_count", nullptr, kAsStored, kNullUnset},

@@ -131,6 +131,10 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
       Fail(source.path, ": layers of different head sizes cannot be written to GGUF yet");
     }
   }
+  if (spec.altup_num_inputs > 0) {
+    Fail(source.path,
+         ": Gemma 3n (AltUp) cannot be written to GGUF from a Hugging Face folder yet");
+  }
   w.SetString("general.architecture", spec.architecture);
   w.SetString("general.name", source.hf_config.value("_name_or_path", "gemma"));
   w.SetU32(key("max_position_embeddings"), spec.context_length);
