@@ -123,8 +123,9 @@ inline constexpr TensorRow kOwnKNorm = {"blk.%d.attn_k_norm.weight",
                                         HasOwnKv};
 
 // Per-layer embeddings (Gemma 3n / 4 E2B, E4B): the token table, the
-// projection of the embedding and its norm (model level), and each layer's
-// gate, projection and norm.
+// projection of the embedding (f32 in quantized files, as llama-quantize
+// leaves it in the golden q8_0 / q4_0 files) and its norm (model level), and
+// each layer's gate, projection and norm.
 inline constexpr TensorRow kPerLayerEmbedding = {"per_layer_token_embd.weight",
                                                  "embed_tokens_per_layer.weight",
                                                  {Dim::kPerLayerVocab, Dim::kPerLayerInputs},
@@ -136,7 +137,7 @@ inline constexpr TensorRow kPerLayerModelProjection = {"per_layer_model_proj.wei
                                                        "per_layer_model_projection.weight",
                                                        {Dim::kPerLayerInputs, Dim::kHidden},
                                                        &ModelWeights::per_layer_model_projection,
-                                                       QuantRule::kBase,
+                                                       QuantRule::kF32,
                                                        Presence::kWhen,
                                                        TakesPerLayerInput};
 inline constexpr TensorRow kPerLayerProjectionNorm = {"per_layer_proj_norm.weight",

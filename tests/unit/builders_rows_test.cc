@@ -136,10 +136,11 @@ TEST(TensorRows, RowsOfEachGeneration) {
                                gguf == "blk.%d.altup_predict_coef.weight" ||
                                gguf == "blk.%d.altup_correct_coef.weight";
       // Norm gains (1-D) stay f32 in every quantized file, as llama.cpp keeps
-      // them, and so do the MoE router's projection and Gemma 3n's AltUp and
-      // LAuReL matrices.
-      const bool f32_matrix = gguf == "blk.%d.ffn_gate_inp.weight" || gguf == "altup_proj.weight" ||
-                              gguf == "altup_unembd_proj.weight" ||
+      // them, and so do the MoE router's projection, the per-layer
+      // embeddings' projection and Gemma 3n's AltUp and LAuReL matrices.
+      const bool f32_matrix = gguf == "blk.%d.ffn_gate_inp.weight" ||
+                              gguf == "per_layer_model_proj.weight" ||
+                              gguf == "altup_proj.weight" || gguf == "altup_unembd_proj.weight" ||
                               gguf == "blk.%d.laurel_l.weight" || gguf == "blk.%d.laurel_r.weight";
       EXPECT_EQ(row.is_gain() || f32_matrix, row.quant == QuantRule::kF32) << gguf;
       EXPECT_EQ(row.is_gain(), row.shape[1] == Dim::kNone || altup_coefs) << gguf;
