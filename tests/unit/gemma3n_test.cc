@@ -365,6 +365,16 @@ TEST(Gemma3nBuilder, RefusesBadConfigurations) {
   }
 }
 
+// HF's config class reads a null activation_sparsity_pattern as no
+// sparsity: every layer's MLP is dense.
+TEST(Gemma3nBuilder, NullSparsityPatternMeansDense) {
+  const std::string dir = EditedHf(
+      "null_sparsity", [](nlohmann::json& c) { c["activation_sparsity_pattern"] = nullptr; });
+  const ModelSpec spec = BuildModelSpec(OpenModelSource(dir));
+  fs::remove_all(dir);
+  for (const LayerSpec& l : spec.layers) EXPECT_FALSE(l.activation_sparsity);
+}
+
 // `gemma quantize` from the bf16 GGUF writes the tensor types llama.cpp's
 // llama-quantize wrote into the golden q8_0 file, and the result computes
 // what that file computes (the shared layers' k/v, which it does not read,
