@@ -12,12 +12,16 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <limits>
 #include <set>
 
 #include "gemma/engine.h"
 #include "gemma/gemma.h"
 #include "gemma/tools.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "io/model_source.h"
 #include "io/tensor_catalog.h"
 #include "memory/kv_memory.h"
@@ -359,6 +363,73 @@ TEST(Gemma3nBuilder, RefusesBadConfigurations) {
     options.threads = 1;
     auto model = Model::Open(dir, options);
     fs::remove_all(dir);
+    ASSERT_FALSE(model.ok()) << bad.name;
+    EXPECT_NE(model.status().message().find(bad.message), std::string::npos)
+        << bad.name << ": " << model.status().message();
+  }
+}
+
+// A copy of the bf16 GGUF with its metadata edited (tensors as they are).
+std::string EditedGguf(const std::string& name, const std::function<void(GgufWriter&)>& edit) {
+  const std::string to =
+      (fs::temp_directory_path() / ("gemma3n_" + name + "_" + std::to_string(::getpid()) + ".gguf"))
+          .string();
+  GgufFile in(Gguf("bf16"));
+  GgufWriter out;
+  for (const auto& [key, value] : in.metadata()) out.SetValue(key, value);
+  edit(out);
+  for (const std::string& tensor : in.tensor_order()) {
+    const TensorEntry t = *in.tensors().Find(tensor);
+    out.AddTensor(t.name, t.type, t.shape, std::vector<uint8_t>(t.data, t.data + t.size_bytes));
+  }
+  out.Write(to);
+  return to;
+}
+
+// The same from GGUF metadata: refused with the key or tensor named.
+TEST(Gemma3nBuilder, RefusesBadGgufMetadata) {
+  auto scales = [](std::vector<double> numbers) {
+    GgufValue v;
+    v.type = GgufType::kArray;
+    v.array_type = GgufType::kF32;
+    v.array_size = numbers.size();
+    v.numbers = std::move(numbers);
+    return v;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  struct BadCase {
+    const char* name;
+    std::function<void(GgufWriter&)> edit;
+    const char* message;
+  };
+  const BadCase cases[] = {
+      {"active", [](GgufWriter& w) { w.SetU32("gemma3n.altup.active_idx", 4); },
+       "altup.active_idx"},
+      {"streams", [](GgufWriter& w) { w.SetU32("gemma3n.altup.num_inputs", 5); }, "altup"},
+      {"scale_nan",
+       [&](GgufWriter& w) {
+         w.SetValue("gemma3n.activation_sparsity_scale",
+                    scales({1.6, NAN, 1.6, 1.6, -inf, -inf, -inf, -inf}));
+       },
+       "activation_sparsity_scale"},
+      {"scale_inf",
+       [&](GgufWriter& w) {
+         w.SetValue("gemma3n.activation_sparsity_scale",
+                    scales({1.6, inf, 1.6, 1.6, -inf, -inf, -inf, -inf}));
+       },
+       "activation_sparsity_scale"},
+      {"scale_count",
+       [&](GgufWriter& w) {
+         w.SetValue("gemma3n.activation_sparsity_scale", scales({1.6, 1.6}));
+       },
+       "activation_sparsity_scale"},
+  };
+  for (const BadCase& bad : cases) {
+    const std::string path = EditedGguf(bad.name, bad.edit);
+    ModelOptions options;
+    options.threads = 1;
+    auto model = Model::Open(path, options);
+    fs::remove(path);
     ASSERT_FALSE(model.ok()) << bad.name;
     EXPECT_NE(model.status().message().find(bad.message), std::string::npos)
         << bad.name << ": " << model.status().message();
