@@ -22,7 +22,7 @@ std::string Shape(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// A layer's facts beyond its heads and widths, where it has them (Gemma 4).
+// A layer's facts beyond its heads and widths, where it has them (Gemma 3n, 4).
 std::string LayerExtras(const LayerInfo& l) {
   std::string s;
   if (l.rope_partial_factor != 1) {
@@ -36,6 +36,14 @@ std::string LayerExtras(const LayerInfo& l) {
   if (l.value_norm) s += ", v norm";
   if (l.layer_scalar) s += ", layer scalar";
   if (l.per_layer_input) s += ", per-layer input";
+  if (l.altup_streams > 0) s += ", AltUp x" + std::to_string(l.altup_streams);
+  if (l.laurel_rank > 0) s += ", LAuReL " + std::to_string(l.laurel_rank);
+  if (l.activation_sparsity) {
+    char sparse[64];
+    std::snprintf(sparse, sizeof(sparse), ", sparse gate (mean + %.4g sd)",
+                  l.activation_sparsity_stddevs);
+    s += sparse;
+  }
   if (l.num_experts > 0) {
     s += ", experts " + std::to_string(l.num_experts) + " top-" +
          std::to_string(l.num_experts_per_token) + " x " +
@@ -124,7 +132,11 @@ Command RegisterInfo(CLI::App& app) {
                                {"per_layer_input", l.per_layer_input},
                                {"num_experts", l.num_experts},
                                {"num_experts_per_token", l.num_experts_per_token},
-                               {"expert_intermediate_size", l.expert_intermediate_size}});
+                               {"expert_intermediate_size", l.expert_intermediate_size},
+                               {"altup_streams", l.altup_streams},
+                               {"laurel_rank", l.laurel_rank},
+                               {"activation_sparsity", l.activation_sparsity},
+                               {"activation_sparsity_stddevs", l.activation_sparsity_stddevs}});
       }
       if (flags->tensors) {
         nlohmann::json list = nlohmann::json::array();

@@ -84,12 +84,18 @@ struct LayerInfo {
   // Mixture of experts beside the MLP: experts, experts per token (top-k)
   // and an expert's width; 0 experts: none.
   int num_experts = 0, num_experts_per_token = 0, expert_intermediate_size = 0;
+  // Gemma 3n: AltUp streams it runs inside (0: none), its LAuReL rank (0:
+  // none), and its MLP's activation sparsity cut-off in standard deviations
+  // (activation_sparsity false: a plain MLP).
+  int altup_streams = 0, laurel_rank = 0;
+  bool activation_sparsity = false;
+  float activation_sparsity_stddevs = 0;
 };
 
 struct ModelInfo {
   std::string path;
   std::string format;        // "gguf" or "safetensors"
-  std::string architecture;  // "gemma", "gemma2", "gemma3", "gemma4"
+  std::string architecture;  // "gemma", "gemma2", "gemma3", "gemma3n", "gemma4"
   int vocab_size = 0, hidden_size = 0, num_layers = 0;
   int num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0, intermediate_size = 0;
   int context_length = 0;          // the model's limit

@@ -81,7 +81,10 @@ constexpr ConfigKey kConfigKeys[] = {
     // GGUF stores the gaussian cut-off per layer, Phi^-1(p) (-inf for a dense
     // layer); HF the target sparsity p (activation_sparsity_pattern).
     {"activation_sparsity_scale", "activation_sparsity_scale"},
-    {"activation_sparsity_pattern", nullptr},
+    // null in HF's config class means no sparsity (every layer dense).
+    {"activation_sparsity_pattern", nullptr, nullptr, kAsStored, kNullUnset},
+    {"altup_correct_scale", nullptr},  // GGUF: always (llama.cpp applies it)
+    {"laurel_rank", nullptr},          // GGUF: the rows of laurel_l
     {"enable_moe_block", nullptr, nullptr, kAsStored, kNullUnset},  // GGUF: expert_count > 0
     {"num_experts", "expert_count", nullptr, kAsStored, kNullUnset},
     {"top_k_experts", "expert_used_count", nullptr, kAsStored, kNullUnset},

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "base/error.h"
+#include "io/tensor_catalog.h"
+#include "model/gemma_rows.h"
 
 namespace gemma {
 namespace {
@@ -168,6 +170,46 @@ float ReadQueryPreAttnScalar(const ModelConfig& c, const ModelSpec& spec, int la
   }
   if (scalar <= 0) scalar = static_cast<float>(l.head_dim);
   return scalar;
+}
+
+// The last num_kv_shared_layers layers read the K/V of the last earlier
+// layer of their attention type that has its own (HF's rule). Returns the
+// first shared layer (the layer count when none).
+int SetKvSharing(const ModelConfig& config, ModelSpec& spec) {
+  const int layers = spec.num_layers();
+  const int shared =
+      static_cast<int>(config.Integer("num_kv_shared_layers", 0, layers - 1).value_or(0));
+  const int first_shared = layers - shared;
+  for (int i = first_shared; i < layers; ++i) {
+    LayerSpec& l = spec.layers[i];
+    for (int j = first_shared - 1; j >= 0 && l.kv_source_layer < 0; --j) {
+      if (spec.layers[j].attention == l.attention) l.kv_source_layer = j;
+    }
+    if (l.kv_source_layer < 0) {
+      Fail(config.origin(), ": layer ", i, " shares K/V (", config.Where("num_kv_shared_layers"),
+           ") but no earlier layer of its attention type has its own");
+    }
+    // The rows it reads are the source's (a GGUF shared layer lacks attn_v,
+    // which is not K = V here).
+    l.k_eq_v = false;
+    l.num_key_value_heads = spec.layers[l.kv_source_layer].num_key_value_heads;
+  }
+  return first_shared;
+}
+
+// Per-layer embeddings: their width (0: none) and the token table's rows
+// (the table's own, else vocab_size_per_layer_input, else the vocabulary).
+void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, ModelSpec& spec) {
+  spec.per_layer_input_size = static_cast<int>(
+      config.Integer("hidden_size_per_layer_input", 0, int64_t{1} << 16).value_or(0));
+  if (spec.per_layer_input_size == 0) return;
+  spec.per_layer_vocab_size = static_cast<int>(
+      config.Integer("vocab_size_per_layer_input", 1, int64_t{1} << 30).value_or(spec.vocab_size));
+  if (const TensorEntry* t = tensors.Find(rows::kPerLayerEmbedding, -1);
+      t != nullptr && t->shape.size() == 2 && t->shape[0] > 0 && t->shape[0] <= (1 << 30)) {
+    spec.per_layer_vocab_size = static_cast<int>(t->shape[0]);
+  }
+  for (LayerSpec& l : spec.layers) l.per_layer_input = true;
 }
 
 }  // namespace gemma

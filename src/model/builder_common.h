@@ -8,6 +8,7 @@
 
 #include "io/model_config.h"
 #include "model/spec.h"
+#include "model/tensor_rows.h"
 
 namespace gemma {
 
@@ -48,5 +49,16 @@ void SetAttention(LayerSpec& layer, bool sliding, int window);
 // with a value <= 0, gets head_dim.
 float ReadQueryPreAttnScalar(const ModelConfig& config, const ModelSpec& spec, int layer,
                              int depth_of_exception);
+
+// KV sharing (Gemma 3n / 4 E2B, E4B): the last num_kv_shared_layers layers
+// read the K/V of the last earlier layer of their attention type that has
+// its own (HF's rule; llama.cpp hard-codes first_shared - 1 / - 2). Returns
+// the first shared layer (the layer count when none).
+int SetKvSharing(const ModelConfig& config, ModelSpec& spec);
+
+// Per-layer embeddings (Gemma 3n / 4): their width (0: none) and the token
+// table's rows (the table's own, else vocab_size_per_layer_input, else the
+// vocabulary); every layer takes one.
+void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, ModelSpec& spec);
 
 }  // namespace gemma

@@ -35,21 +35,7 @@ namespace {
 // (GGUF: the sliding_window_pattern bool array).
 bool SixthLayersGlobal(int layer) { return (layer + 1) % 6 != 0; }
 
-// KV-sharing layers read another layer's K/V: no k_proj, k_norm or v_proj.
-bool HasOwnKv(const LayerSpec& l) { return l.kv_source_layer < 0; }
-bool HasValueProjection(const LayerSpec& l) { return HasOwnKv(l) && !l.k_eq_v; }
-bool TakesPerLayerInput(const LayerSpec& l) { return l.per_layer_input; }
 bool IsMoe(const LayerSpec& l) { return l.moe(); }
-
-// Per-layer embeddings: the token table, the projection of the embedding and
-// its norm (model level), and each layer's gate, projection and norm.
-constexpr TensorRow kPerLayerEmbedding = {"per_layer_token_embd.weight",
-                                          "embed_tokens_per_layer.weight",
-                                          {Dim::kPerLayerVocab, Dim::kPerLayerInputs},
-                                          &ModelWeights::per_layer_embedding,
-                                          QuantRule::kOutputHead,  // as llama-quantize
-                                          Presence::kWhen,
-                                          TakesPerLayerInput};
 
 // GGUF only: llama.cpp's converter writes the proportional RoPE of the
 // global layers as a divisor per frequency pair (1: rotates; 1e30: passes
@@ -146,46 +132,6 @@ void SetExperts(const ModelConfig& config, ModelSpec& spec) {
   }
 }
 
-// The last num_kv_shared_layers layers read the K/V of the last earlier
-// layer of their attention type that has its own (HF's rule). Returns the
-// first shared layer (the layer count when none).
-int SetKvSharing(const ModelConfig& config, ModelSpec& spec) {
-  const int layers = spec.num_layers();
-  const int shared =
-      static_cast<int>(config.Integer("num_kv_shared_layers", 0, layers - 1).value_or(0));
-  const int first_shared = layers - shared;
-  for (int i = first_shared; i < layers; ++i) {
-    LayerSpec& l = spec.layers[i];
-    for (int j = first_shared - 1; j >= 0 && l.kv_source_layer < 0; --j) {
-      if (spec.layers[j].attention == l.attention) l.kv_source_layer = j;
-    }
-    if (l.kv_source_layer < 0) {
-      Fail(config.origin(), ": layer ", i, " shares K/V (", config.Where("num_kv_shared_layers"),
-           ") but no earlier layer of its attention type has its own");
-    }
-    // The rows it reads are the source's (a GGUF shared layer lacks attn_v,
-    // which is not K = V here).
-    l.k_eq_v = false;
-    l.num_key_value_heads = spec.layers[l.kv_source_layer].num_key_value_heads;
-  }
-  return first_shared;
-}
-
-// Per-layer embeddings: their width (0: none) and the token table's rows
-// (the table's own, else vocab_size_per_layer_input, else the vocabulary).
-void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, ModelSpec& spec) {
-  spec.per_layer_input_size = static_cast<int>(
-      config.Integer("hidden_size_per_layer_input", 0, int64_t{1} << 16).value_or(0));
-  if (spec.per_layer_input_size == 0) return;
-  spec.per_layer_vocab_size = static_cast<int>(
-      config.Integer("vocab_size_per_layer_input", 1, int64_t{1} << 30).value_or(spec.vocab_size));
-  if (const TensorEntry* t = tensors.Find(kPerLayerEmbedding, -1);
-      t != nullptr && t->shape.size() == 2 && t->shape[0] > 0 && t->shape[0] <= (1 << 30)) {
-    spec.per_layer_vocab_size = static_cast<int>(t->shape[0]);
-  }
-  for (LayerSpec& l : spec.layers) l.per_layer_input = true;
-}
-
 ModelSpec BuildGemma4Spec(const ModelConfig& config, const TensorNamer& tensors, int vocab_size) {
   ModelSpec spec = ReadDecoderSpec(config, vocab_size);
   const Gemma4Rope rope = ReadGemma4Rope(config, tensors);
@@ -233,49 +179,19 @@ constexpr TensorRow kGemma4Rows[] = {
     rows::kOutputHead,
     rows::kFinalNorm,
     kRopeFreqs,
-    kPerLayerEmbedding,
-    {"per_layer_model_proj.weight",
-     "per_layer_model_projection.weight",
-     {Dim::kPerLayerInputs, Dim::kHidden},
-     &ModelWeights::per_layer_model_projection,
-     QuantRule::kNeverQuantized,
-     Presence::kWhen,
-     TakesPerLayerInput},
-    {"per_layer_proj_norm.weight",
-     "per_layer_projection_norm.weight",
-     {Dim::kPerLayerInput},
-     &ModelWeights::per_layer_projection_norm,
-     QuantRule::kF32,
-     Presence::kWhen,
-     TakesPerLayerInput},
+    rows::kPerLayerEmbedding,
+    rows::kPerLayerModelProjection,
+    rows::kPerLayerProjectionNorm,
     rows::kQ,
-    {"blk.%d.attn_k.weight",
-     "layers.%d.self_attn.k_proj.weight",
-     {Dim::kKvWidth, Dim::kHidden},
-     &LayerWeights::k_proj,
-     QuantRule::kBase,
-     Presence::kWhen,
-     HasOwnKv},
-    {"blk.%d.attn_v.weight",
-     "layers.%d.self_attn.v_proj.weight",
-     {Dim::kKvWidth, Dim::kHidden},
-     &LayerWeights::v_proj,
-     QuantRule::kMoreBits,
-     Presence::kWhen,
-     HasValueProjection},
+    rows::kOwnK,
+    rows::kOwnV,
     rows::kO,
     rows::kGate,
     rows::kUp,
     rows::kDown,
     rows::kInputNorm,
     rows::kQNorm,
-    {"blk.%d.attn_k_norm.weight",
-     "layers.%d.self_attn.k_norm.weight",
-     {Dim::kHeadDim},
-     &LayerWeights::k_norm,
-     QuantRule::kF32,
-     Presence::kWhen,
-     HasOwnKv},
+    rows::kOwnKNorm,
     rows::kPreFeedforwardNorm,
     rows::kPostAttentionNorm,
     rows::kPostFeedforwardNorm,
@@ -284,27 +200,9 @@ constexpr TensorRow kGemma4Rows[] = {
      {Dim::kOne},
      &LayerWeights::layer_scalar,
      QuantRule::kF32},
-    {"blk.%d.inp_gate.weight",
-     "layers.%d.per_layer_input_gate.weight",
-     {Dim::kPerLayerInput, Dim::kHidden},
-     &LayerWeights::per_layer_input_gate,
-     QuantRule::kBase,
-     Presence::kWhen,
-     TakesPerLayerInput},
-    {"blk.%d.proj.weight",
-     "layers.%d.per_layer_projection.weight",
-     {Dim::kHidden, Dim::kPerLayerInput},
-     &LayerWeights::per_layer_projection,
-     QuantRule::kBase,
-     Presence::kWhen,
-     TakesPerLayerInput},
-    {"blk.%d.post_norm.weight",
-     "layers.%d.post_per_layer_input_norm.weight",
-     {Dim::kHidden},
-     &LayerWeights::post_per_layer_input_norm,
-     QuantRule::kF32,
-     Presence::kWhen,
-     TakesPerLayerInput},
+    rows::kPerLayerInputGate,
+    rows::kPerLayerProjection,
+    rows::kPostPerLayerInputNorm,
     // Mixture of experts: the router (its gain on the weightless-normed
     // residual, its projection, kept f32 as llama.cpp does), the experts
     // (3-D, bound per expert) and the per-expert output scale, and the

@@ -9,9 +9,8 @@
 namespace gemma {
 namespace {
 
-// Every generation this engine reads. Gemma 3n joins here
-// (docs/model-builders.md).
-constexpr const Generation* kGenerations[] = {&kGemma1, &kGemma2, &kGemma3, &kGemma4};
+// Every generation this engine reads (docs/model-builders.md).
+constexpr const Generation* kGenerations[] = {&kGemma1, &kGemma2, &kGemma3, &kGemma3n, &kGemma4};
 
 std::string GgufNames() {
   std::string names;

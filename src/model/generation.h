@@ -1,8 +1,8 @@
 // The Gemma generations this engine reads, one builder each (gemma1.cc,
-// gemma2.cc, gemma3.cc, gemma4.cc): what a generation is called in either format, how
+// gemma2.cc, gemma3.cc, gemma3n.cc, gemma4.cc): what a generation is called in either format, how
 // its config becomes a ModelSpec, and its tensor rows. Adding a generation
-// is one more file and one more line in the registry (generation.cc);
-// docs/model-builders.md shows where Gemma 3n and 4 plug in.
+// is one more file and one more line in the registry (generation.cc;
+// docs/model-builders.md).
 #pragma once
 
 #include <span>
@@ -39,6 +39,7 @@ struct Generation {
 extern const Generation kGemma1;
 extern const Generation kGemma2;
 extern const Generation kGemma3;
+extern const Generation kGemma3n;
 extern const Generation kGemma4;
 
 std::span<const Generation* const> Generations();

@@ -24,6 +24,10 @@ void ModelSpec::Validate(const std::string& origin) const {
       (per_layer_input_size > 0 && per_layer_vocab_size <= 0)) {
     bad("per-layer input width or table size out of range");
   }
+  if (altup_num_inputs < 0 || altup_num_inputs == 1 || altup_num_inputs > 64 ||
+      (altup_num_inputs > 0 && (altup_active_idx < 0 || altup_active_idx >= altup_num_inputs))) {
+    bad("AltUp stream count (at least 2) or active stream out of range");
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& l = layers[i];
     const std::string at = "layer " + std::to_string(i) + ": ";
@@ -65,6 +69,11 @@ void ModelSpec::Validate(const std::string& origin) const {
          (l.num_experts_per_token <= 0 || l.num_experts_per_token > l.num_experts ||
           l.expert_intermediate_size <= 0 || l.expert_intermediate_size > (1 << 20)))) {
       bad(at + "expert count, experts per token or expert width out of range");
+    }
+    if (l.altup != (altup_num_inputs > 0)) bad(at + "AltUp on some layers only");
+    if (l.laurel_rank < 0 || l.laurel_rank > (1 << 16)) bad(at + "LAuReL rank out of range");
+    if (l.activation_sparsity && !std::isfinite(l.activation_sparsity_stddevs)) {
+      bad(at + "activation sparsity cut-off outside float range");
     }
     if (l.per_layer_input && per_layer_input_size <= 0) {
       bad(at + "per-layer input without a per-layer input width");

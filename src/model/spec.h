@@ -59,6 +59,19 @@ struct LayerSpec {
   int num_experts_per_token = 0;
   int expert_intermediate_size = 0;
   bool moe() const { return num_experts > 0; }
+  // Gemma 3n: the layer runs inside the AltUp streams (ModelSpec::altup_num_inputs):
+  // predict the streams, the block on the active one, correct them, the
+  // per-layer input into the others (altup.cc).
+  bool altup = false;
+  // Gemma 3n's LAuReL branch beside attention: n + post_norm(right(left(n)))
+  // with left [rank, H], right [H, rank], n the attention's normed input; 0: none.
+  int laurel_rank = 0;
+  // Gemma 3n's activation sparsity ("gaussian top-k") on the MLP's gate:
+  // g = relu(g - mean(g) - std(g) * activation_sparsity_stddevs) before the
+  // GELU (std over the row's F values, population); HF's
+  // activation_sparsity_pattern p gives Phi^-1(p), GGUF stores it.
+  bool activation_sparsity = false;
+  float activation_sparsity_stddevs = 0.0f;
 };
 
 struct ModelSpec {
@@ -77,6 +90,10 @@ struct ModelSpec {
   // the batch's rows are read.
   int per_layer_input_size = 0;
   int per_layer_vocab_size = 0;
+  // Gemma 3n's AltUp: this many copies ("streams") of the residual stream,
+  // the layers processing stream altup_active_idx; 0: none.
+  int altup_num_inputs = 0;
+  int altup_active_idx = 0;
   // Special ids the prompt format needs (-1 when the vocabulary lacks them).
   int32_t bos_id = 2;
   int32_t eos_id = 1;

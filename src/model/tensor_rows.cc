@@ -49,6 +49,14 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
       return l->expert_intermediate_size;
     case Dim::kExpertGateUp:
       return int64_t{2} * l->expert_intermediate_size;
+    case Dim::kAltupStreams:
+      return spec.altup_num_inputs;
+    case Dim::kAltupStreamPairs:
+      return int64_t{spec.altup_num_inputs} * spec.altup_num_inputs;
+    case Dim::kAltupOtherStreams:
+      return spec.altup_num_inputs - 1;
+    case Dim::kLaurelRank:
+      return l->laurel_rank;
   }
   return 0;
 }
@@ -56,7 +64,8 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
 bool ModelLevel(Dim dim) {
   return dim == Dim::kVocab || dim == Dim::kHidden || dim == Dim::kOne ||
          dim == Dim::kGlobalRopePairs || dim == Dim::kPerLayerInput ||
-         dim == Dim::kPerLayerInputs || dim == Dim::kPerLayerVocab;
+         dim == Dim::kPerLayerInputs || dim == Dim::kPerLayerVocab || dim == Dim::kAltupStreams ||
+         dim == Dim::kAltupStreamPairs || dim == Dim::kAltupOtherStreams;
 }
 
 std::string Format(const char* pattern, int layer) {
@@ -79,7 +88,8 @@ std::vector<int64_t> RowShape(const TensorRow& row, const ModelSpec& spec, int l
   for (Dim dim : row.shape) {
     if (dim == Dim::kNone) break;
     if (l == nullptr && !ModelLevel(dim)) {
-      Fail("internal error: model-level tensor '", row.gguf, "' has a per-layer dimension");
+      Fail("internal error: model-level tensor '", row.gguf ? row.gguf : row.hf,
+           "' has a per-layer dimension");
     }
     shape.push_back(DimSize(dim, spec, l));
   }
@@ -151,7 +161,7 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
     ModelTensor t;
     t.row = &row;
     t.layer = layer;
-    t.gguf_name = Format(row.gguf, layer);
+    t.gguf_name = row.gguf != nullptr ? Format(row.gguf, layer) : "";
     t.entry = namer.Find(row, layer);
     t.shape = RowShape(row, spec, layer);
     t.is_norm = row.is_gain();

@@ -47,6 +47,12 @@ enum class Dim : uint8_t {
   kExperts,
   kExpertFfn,
   kExpertGateUp,
+  // AltUp (Gemma 3n): the stream count K, K x K, and the streams but the
+  // active one K - 1 (model level); LAuReL's rank (per layer).
+  kAltupStreams,
+  kAltupStreamPairs,
+  kAltupOtherStreams,
+  kLaurelRank,
 };
 
 enum class Presence : uint8_t {
@@ -74,13 +80,18 @@ enum class QuantRule : uint8_t {
 // The member a tensor binds to: a matrix (multiplied or looked up, kept in
 // the file's type) or a norm gain (an f32 copy of the effective gain), of
 // the model or of each layer; or a layer's stack of expert matrices (a 3-D
-// tensor [experts, rows, cols], bound as one matrix per expert).
+// tensor [experts, rows, cols], bound as one matrix per expert); or a
+// model-level stack of matrices (Gemma 3n's AltUp projections): a 3-D
+// tensor's slices (GGUF), or one 2-D tensor per row appended in row order
+// (HF checkpoints store them apart).
 using TensorBinding = std::variant<WeightMatrix ModelWeights::*, std::vector<float> ModelWeights::*,
                                    WeightMatrix LayerWeights::*, std::vector<float> LayerWeights::*,
-                                   std::vector<WeightMatrix> LayerWeights::*>;
+                                   std::vector<WeightMatrix> LayerWeights::*,
+                                   std::vector<WeightMatrix> ModelWeights::*>;
 
 struct TensorRow {
-  // "%d" stands for the layer index in a per-layer row's names.
+  // "%d" stands for the layer index in a per-layer row's names. nullptr:
+  // GGUF files do not store it (a part of a tensor GGUF stores whole).
   const char* gguf;
   // Relative to the text decoder's prefix in the checkpoint ("model.",
   // "language_model.model.", ...); nullptr: HF checkpoints do not store it.
@@ -91,15 +102,15 @@ struct TensorRow {
   Presence presence = Presence::kRequired;
   bool (*when)(const LayerSpec& layer) = nullptr;  // for Presence::kWhen
 
-  bool per_layer() const { return member.index() >= 2; }
-  bool is_gain() const { return member.index() % 2 == 1; }
+  bool per_layer() const { return member.index() >= 2 && member.index() <= 4; }
+  bool is_gain() const { return member.index() == 1 || member.index() == 3; }
 };
 
 // A row resolved against a file: the tensor found for one layer.
 struct ModelTensor {
   const TensorRow* row = nullptr;
   int layer = -1;         // -1 for model-level tensors
-  std::string gguf_name;  // its GGUF name (what `gemma quantize` writes)
+  std::string gguf_name;  // its GGUF name (what `gemma quantize` writes); "" if none
   const TensorEntry* entry = nullptr;
   std::vector<int64_t> shape;  // expected, outermost first
   bool is_norm = false;        // a gain vector (row->is_gain())

@@ -1,7 +1,8 @@
 // The Gemma forward pass, top to bottom. Reference: gemma_pytorch
 // (google/gemma_pytorch@014acb7, gemma/model.py), which the Gemma 1-3 golden
 // logits come from, and HF transformers' modeling_gemma4.py for Gemma 4;
-// shared spec gemma-architecture.md sections 1-4 and 6.
+// shared spec gemma-architecture.md sections 1-4 and 6. Gemma 3n's layers
+// run inside its AltUp streams (altup.cc, section 5).
 #include "model/transformer.h"
 
 #include <algorithm>
@@ -39,6 +40,21 @@ void ApplyRope(float* head, int head_dim, const RopeAngles& a) {
     head[i] = re * a.cos[i] - im * a.sin[i];
     head[i + half] = re * a.sin[i] + im * a.cos[i];
   }
+}
+
+// Gemma 3n's activation sparsity on a row of the MLP's gate (HF's
+// _gaussian_topk): g = relu(g - (mean(g) + std(g) * stddevs)), std over the
+// row (population), mean and std summed in double and rounded to f32 as
+// the reference's float32 results.
+void GaussianTopK(float* gate, int64_t n, float stddevs) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += gate[i];
+  const double mean = sum / static_cast<double>(n);
+  double squares = 0;
+  for (int64_t i = 0; i < n; ++i) squares += (gate[i] - mean) * (gate[i] - mean);
+  const float std_dev = static_cast<float>(std::sqrt(squares / static_cast<double>(n)));
+  const float cutoff = static_cast<float>(mean) + std_dev * stddevs;
+  for (int64_t i = 0; i < n; ++i) gate[i] = std::max(gate[i] - cutoff, 0.0f);
 }
 
 // fn(t) for t < n, the tokens split across the pool (inline for one token).
@@ -91,6 +107,16 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   per_layer_pair_.resize(2 * H);
   per_layer_gate_.resize(n * P);
   per_layer_act_.resize(n * P);
+  // AltUp and LAuReL (Gemma 3n).
+  const size_t K = spec.altup_num_inputs;
+  altup_streams_.resize(K * n * H);
+  altup_predictions_.resize(K * n * H);
+  size_t rank = 0;
+  for (const LayerSpec& l : spec.layers) rank = std::max<size_t>(rank, l.laurel_rank);
+  laurel_out_.resize(rank > 0 ? n * H : 0);
+  laurel_mid_.resize(n * rank);
+  pair_in_.resize(K > 0 || rank > 0 ? 2 * std::max(H, rank) : 0);
+  pair_out_.resize(pair_in_.size());
   // Mixture of experts: the routers in f32 (summed in one order for any batch).
   size_t top_k = 0, expert_width = 0, experts = 0;
   router_.resize(spec.num_layers());
@@ -145,17 +171,21 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   // Gemma 3n/4 E2B/E4B: every layer's per-layer input, from the token and the embedding.
   if (spec_.per_layer_input_size > 0) PerLayerInputs(batch, pool);
 
-  // 2. Decoder layers.
-  for (int layer = 0; layer < spec_.num_layers(); ++layer) {
-    Attention(layer, batch, kv, pool);
-    FeedForward(layer, n, pool);
-    if (spec_.layers[layer].per_layer_input) AddPerLayerInput(layer, n, pool);
-    // Gemma 4: the whole residual stream times the layer's learned scalar.
-    if (spec_.layers[layer].layer_scalar) {
-      const float scalar = weights_.layers[layer].layer_scalar[0];
-      for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) x_[i] *= scalar;
+  // 2. Decoder layers (Gemma 3n: inside its AltUp streams).
+  if (spec_.altup_num_inputs > 0) {
+    AltUpLayers(batch, kv, pool);
+  } else {
+    for (int layer = 0; layer < spec_.num_layers(); ++layer) {
+      Attention(layer, batch, kv, pool);
+      FeedForward(layer, n, pool);
+      if (spec_.layers[layer].per_layer_input) AddPerLayerInput(layer, n, pool);
+      // Gemma 4: the whole residual stream times the layer's learned scalar.
+      if (spec_.layers[layer].layer_scalar) {
+        const float scalar = weights_.layers[layer].layer_scalar[0];
+        for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) x_[i] *= scalar;
+      }
+      trace(x_.data());
     }
-    trace(x_.data());
   }
 
   // 3. Final norm over the rows whose logits are wanted, packed in order.
@@ -218,11 +248,22 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
 // h += post_norm(proj(gelu_tanh(gate(h)) * ple[layer])), h the residual
 // stream after the MLP.
 void Transformer::AddPerLayerInput(int layer, int n, ThreadPool& pool) {
+  const int H = spec_.hidden_size;
+  PerLayerInputBranch(layer, x_.data(), n, pool);
+  ForEachToken(pool, n, [&](int t) {
+    const float* out = &proj_[static_cast<size_t>(t) * H];
+    float* residual = &x_[static_cast<size_t>(t) * H];
+    for (int i = 0; i < H; ++i) residual[i] += out[i];
+  });
+}
+
+// proj_ = post_norm(proj(gelu_tanh(gate(in)) * ple[layer])).
+void Transformer::PerLayerInputBranch(int layer, const float* in, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
   const int P = spec_.per_layer_input_size;
   const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
-  MatMul(w.per_layer_input_gate, x_.data(), n, per_layer_gate_.data(), P, pool);
+  MatMul(w.per_layer_input_gate, in, n, per_layer_gate_.data(), P, pool);
   ForEachToken(pool, n, [&](int t) {
     float* act = &per_layer_act_[static_cast<size_t>(t) * P];
     const float* ple = &per_layer_inputs_[t * width + static_cast<size_t>(layer) * P];
@@ -233,8 +274,6 @@ void Transformer::AddPerLayerInput(int layer, int n, ThreadPool& pool) {
   ForEachToken(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_per_layer_input_norm.data(), spec_.rms_norm_eps, H, out);
-    float* residual = &x_[static_cast<size_t>(t) * H];
-    for (int i = 0; i < H; ++i) residual[i] += out[i];
   });
 }
 
@@ -316,11 +355,13 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
   });
 }
 
-// proj_ = down(gelu_tanh(gate(x)) * up(x)), x = pre_feedforward_norm(h).
+// proj_ = down(gelu_tanh(gate(x)) * up(x)), x = pre_feedforward_norm(h);
+// Gemma 3n's sparse layers cut the gate first (GaussianTopK).
 void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
+  const LayerSpec& l = spec_.layers[layer];
   const int H = spec_.hidden_size;
-  const int F = spec_.layers[layer].intermediate_size;
+  const int F = l.intermediate_size;
   ForEachToken(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
@@ -329,6 +370,7 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
   MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
   ForEachToken(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * F;
+    if (l.activation_sparsity) GaussianTopK(&gate_[offset], F, l.activation_sparsity_stddevs);
     GeluTanhMul(&gate_[offset], &up_[offset], F);
   });
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);

@@ -58,6 +58,22 @@ class Transformer {
   void RunExpert(int layer, int expert, int count, ThreadPool& pool);
   void PerLayerInputs(const Batch& batch, ThreadPool& pool);
   void AddPerLayerInput(int layer, int n, ThreadPool& pool);
+  // proj_ = post_norm(proj(gelu_tanh(gate(in)) * ple[layer])), in [n, H].
+  void PerLayerInputBranch(int layer, const float* in, int n, ThreadPool& pool);
+  // Gemma 3n (altup.cc): every layer inside the AltUp streams, from the
+  // embedding in x_ to the streams' output mean in x_.
+  void AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool);
+  void AltUpLayer(int layer, const Batch& batch, KvMemory& kv, ThreadPool& pool);
+  void AltUpPredict(int layer, int n, ThreadPool& pool);
+  void AltUpCorrect(int layer, int n, ThreadPool& pool);
+  void Laurel(int layer, int n, ThreadPool& pool);
+  // tanh(router(router_norm(z) / H)) into out [K].
+  void AltUpModalities(int layer, const float* z, float* out) const;
+  // MatMul whose rows do not depend on the batch: a lone row runs as two
+  // when the matrix is not packed (the float kernels' one-row path sums in
+  // another order than several rows).
+  void MatMulAnyBatch(const WeightMatrix& w, const float* in, int n, float* out, int64_t out_cols,
+                      ThreadPool& pool);
 
   const ModelSpec& spec_;
   int max_rows_;
@@ -94,6 +110,12 @@ class Transformer {
   std::vector<float> expert_in_, expert_out_, expert_gate_up_, expert_act_, moe_out_;
   std::vector<int64_t> expert_tokens_;
   int expert_stride_ = 0;  // experts per layer in expert_tokens_
+  // AltUp (Gemma 3n): the streams and their predictions [K, max_rows, H]
+  // (stream k's row t at (k * max_rows + t) * H); LAuReL's output [n, H]
+  // and middle [n, rank]; one row twice in and out for MatMulAnyBatch.
+  std::vector<float> altup_streams_, altup_predictions_;
+  std::vector<float> laurel_out_, laurel_mid_;
+  std::vector<float> pair_in_, pair_out_;
   TiledAttention attention_;
 };
 

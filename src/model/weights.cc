@@ -31,6 +31,12 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
             layer->*member = AsMatrix(t);
           } else if constexpr (std::is_same_v<Member, std::vector<WeightMatrix> LayerWeights::*>) {
             layer->*member = ExpertSlices(t);
+          } else if constexpr (std::is_same_v<Member, std::vector<WeightMatrix> ModelWeights::*>) {
+            if (t.shape.size() == 3) {
+              w.*member = ExpertSlices(t);
+            } else {
+              (w.*member).push_back(AsMatrix(t));
+            }
           } else {
             layer->*member = EffectiveGain(t);
           }
@@ -39,6 +45,15 @@ ModelWeights BindWeights(const ModelSource& source, const ModelSpec& spec) {
   }
   // Tied: the head multiplies by the embedding's rows.
   if (w.output_head.data == nullptr) w.output_head = w.embedding;
+  // AltUp: one projection per stream but the active one, each way (HF
+  // checkpoints store them apart, GGUF as one 3-D tensor).
+  const size_t streams = spec.altup_num_inputs > 0 ? spec.altup_num_inputs - 1 : 0;
+  if (w.altup_projections.size() != streams || w.altup_unembed_projections.size() != streams) {
+    Fail(source.path, ": expected ", streams,
+         " AltUp projections each way ('altup_proj.weight' / 'altup_unembd_proj.weight', or "
+         "'altup_projections.N.weight' / 'altup_unembed_projections.N.weight'), found ",
+         w.altup_projections.size(), " and ", w.altup_unembed_projections.size());
+  }
   return w;
 }
 
@@ -50,9 +65,12 @@ template <class Weights>  // ModelWeights or const ModelWeights
 auto MultipliedMatrices(Weights& weights) {
   using Matrix = std::conditional_t<std::is_const_v<Weights>, const WeightMatrix, WeightMatrix>;
   std::vector<Matrix*> matrices = {&weights.output_head, &weights.per_layer_model_projection};
+  for (Matrix& m : weights.altup_projections) matrices.push_back(&m);
+  for (Matrix& m : weights.altup_unembed_projections) matrices.push_back(&m);
   for (auto& l : weights.layers) {
-    for (Matrix* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj,
-                      &l.down_proj, &l.per_layer_input_gate, &l.per_layer_projection}) {
+    for (Matrix* m :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj,
+          &l.per_layer_input_gate, &l.per_layer_projection, &l.laurel_left, &l.laurel_right}) {
       matrices.push_back(m);
     }
     for (Matrix& m : l.expert_gate_up) matrices.push_back(&m);

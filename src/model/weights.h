@@ -39,6 +39,14 @@ struct LayerWeights {
   WeightMatrix router_proj;
   std::vector<WeightMatrix> expert_gate_up, expert_down;
   std::vector<float> post_feedforward_norm_1, pre_feedforward_norm_2, post_feedforward_norm_2;
+  // LayerSpec::altup only (f32 copies, any file type): the router's norm
+  // gain [H] and projection [K, H], the prediction [K*K, K] and correction
+  // [K, K] coefficients, the scale of the corrected active stream [H].
+  std::vector<float> altup_router_norm, altup_router, altup_prediction_coefs,
+      altup_correction_coefs, altup_correct_output_scale;
+  // LayerSpec::laurel_rank > 0 only: left [rank, H], right [H, rank], the norm after them [H].
+  WeightMatrix laurel_left, laurel_right;
+  std::vector<float> laurel_post_norm;
 };
 
 struct ModelWeights {
@@ -57,6 +65,9 @@ struct ModelWeights {
   WeightMatrix per_layer_embedding;
   WeightMatrix per_layer_model_projection;
   std::vector<float> per_layer_projection_norm;
+  // AltUp (ModelSpec::altup_num_inputs > 0): the projections making streams
+  // 1.. from the embedding, and back before the output, [H, H] each.
+  std::vector<WeightMatrix> altup_projections, altup_unembed_projections;
   std::vector<LayerWeights> layers;
   // Repacked copies for the integer kernels (PackWeightsForKernels): one
   // arena for all matrices, owned here.

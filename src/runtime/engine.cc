@@ -43,12 +43,29 @@ ModelInfo Describe(const Model::Impl& m) {
   for (int i = 0; i < s.num_layers(); ++i) {
     const LayerSpec& l = s.layers[i];
     const bool global = l.attention == AttentionType::kGlobal;
-    info.layers.push_back({global ? "global" : "sliding", l.sliding_window, l.num_attention_heads,
-                           l.num_key_value_heads, l.head_dim, l.intermediate_size,
-                           l.kv_source_layer, l.query_scale, l.rope_theta, l.rope_linear_factor,
-                           l.rope_partial_factor, l.qk_norm, l.value_norm, l.k_eq_v, l.layer_scalar,
-                           l.per_layer_input, l.num_experts, l.num_experts_per_token,
-                           l.expert_intermediate_size});
+    info.layers.push_back({global ? "global" : "sliding",
+                           l.sliding_window,
+                           l.num_attention_heads,
+                           l.num_key_value_heads,
+                           l.head_dim,
+                           l.intermediate_size,
+                           l.kv_source_layer,
+                           l.query_scale,
+                           l.rope_theta,
+                           l.rope_linear_factor,
+                           l.rope_partial_factor,
+                           l.qk_norm,
+                           l.value_norm,
+                           l.k_eq_v,
+                           l.layer_scalar,
+                           l.per_layer_input,
+                           l.num_experts,
+                           l.num_experts_per_token,
+                           l.expert_intermediate_size,
+                           l.altup ? s.altup_num_inputs : 0,
+                           l.laurel_rank,
+                           l.activation_sparsity,
+                           l.activation_sparsity_stddevs});
     if (global) {
       info.global_layers.push_back(i);
       info.rope_theta_global = l.rope_theta;

@@ -63,6 +63,14 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
                      rows * sizeof(int) + m * (2 * hidden + 3 * expert_width) * sizeof(float) +
                      rows * hidden * sizeof(float) + spec.layers.size() * experts * sizeof(int64_t);
   }
+  // AltUp (Gemma 3n): the streams and their predictions [K, n, H]; LAuReL's
+  // output [n, H] and middle [n, rank]; one row twice in and out.
+  size_t rank = 0;
+  for (const LayerSpec& l : spec.layers) rank = std::max<size_t>(rank, l.laurel_rank);
+  const size_t streams = spec.altup_num_inputs;
+  s.activations += (2 * streams * rows * hidden + (rank > 0 ? rows * (hidden + rank) : 0) +
+                    (streams > 0 || rank > 0 ? 4 * std::max(hidden, rank) : 0)) *
+                   sizeof(float);
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);

@@ -1,5 +1,6 @@
 // End-to-end checks against the golden references: Google's gemma_pytorch
-// (Gemma 1-3) and HF transformers' modeling_gemma4.py (Gemma 4) in float32 on
+// (Gemma 1-3) and HF transformers' modeling_gemma4.py / modeling_gemma3n.py
+// (Gemma 4, Gemma 3n) in float32 on
 // random-weight models in every file format we load. Tolerances come
 // from each case.json ("suggested_tolerances"); see tests/data/golden/README.md.
 #include <gtest/gtest.h>
@@ -35,7 +36,7 @@ struct Variant {
 std::vector<Variant> AllVariants() {
   std::vector<Variant> variants;
   for (const char* c : {"gemma1_mqa", "gemma2_swa", "gemma3_qknorm", "gemma3_h256", "gemma4_dense",
-                        "gemma4_e2b", "gemma4_moe"}) {
+                        "gemma4_e2b", "gemma4_moe", "gemma3n_e2b"}) {
     for (const char* f : {"hf", "f32", "bf16", "q8_0", "q4_0", "q4_k_m"}) {
       Variant v{c, f};
       if (v.file == "hf" || std::filesystem::exists(v.path())) variants.push_back(v);
@@ -175,6 +176,17 @@ TEST_P(GoldenTest, PromptLogitsAndGreedyDecode) {
         LoadF32(logits_dir + "expected_" + v.file + "_dequant_prompt_logits.f32.bin");
     const LogitComparison vs_dequant = CompareLogits(logits, dequant, vocab_);
     Report("prompt vs dequant ref", vs_dequant);
+    if (!t["vs_dequant_reference"].contains("kl_mean_max")) {
+      // No peer could run the file (gemma3n_e2b: mainline llama.cpp refuses
+      // it, case.json llama_cpp_failures), so case.json has no bar for 8-bit
+      // activations against the dequantized reference; it is held to the
+      // bars against the f32 reference (2x the weight quantization's own KL).
+      std::printf("GOLDEN %-14s %-7s no peer bar vs the dequant ref (decisive flips %zu)\n",
+                  v.case_name.c_str(), v.file.c_str(), vs_dequant.decisive_rows.size());
+      EXPECT_LE(vs_f32.kl_mean, t["vs_f32_reference"]["kl_mean_max"].get<double>());
+      EXPECT_GE(vs_f32.top1, t["vs_f32_reference"]["top1_agreement_min"].get<double>());
+      return;
+    }
     // The primary bar for 8-bit activations (golden README): KL within 2x of
     // ik_llama.cpp's integer kernels. Top-1 over 54 rows is a noisy second
     // bar: ik_llama.cpp's own misses are all near-ties (top-2 gaps 0.01-0.14
@@ -371,11 +383,47 @@ TEST_P(DefaultPathTest, LogitsDoNotDependOnBatchSize) {
 // gemma3_h256 q8_0 against llama.cpp).
 class PeerBarTest : public ::testing::TestWithParam<Variant> {};
 
+// A case no peer could run (peer_fidelity.json "no_peer" says why): the
+// defaults are held to case.json's own bars instead, those of the nearest
+// configuration it has: 16-bit files to its f16_v_cache bars (KL, top-1)
+// and the greedy continuation, quantized files to their bars against the
+// f32 reference.
+void ExpectCaseBarsWithoutPeer(const Variant& v, const nlohmann::json& json) {
+  ModelOptions options;
+  options.threads = 2;
+  auto model = Model::Open(v.path(), options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const int vocab = json["config_summary"]["vocab_size"].get<int>();
+  Session session(**model);
+  std::vector<float> logits;
+  ASSERT_TRUE(session.Append(json["prompt"]["ids"].get<std::vector<int32_t>>(), &logits).ok());
+  const LogitComparison c = CompareLogits(
+      logits, LoadF32(GoldenDir(v.case_name) + "/logits/expected_prompt_logits.f32.bin"), vocab);
+  const std::vector<int32_t> expected = json["greedy"]["ids"].get<std::vector<int32_t>>();
+  const bool greedy_equal = GreedyContinuation(session, expected.size()) == expected;
+  std::printf("DEFAULT %-14s %-7s kv %-4s vs f32 ref: kl %.3e top1 %.3f greedy %s (no peer)\n",
+              v.case_name.c_str(), v.file.c_str(), model.value()->info().kv_cache_type.c_str(),
+              c.kl_mean, c.top1, greedy_equal ? "=" : "differs");
+  const nlohmann::json& tol = json["suggested_tolerances"];
+  if (!v.quantized()) {
+    EXPECT_LE(c.kl_mean, tol["f16_v_cache"]["kl_mean_max"].get<double>());
+    EXPECT_GE(c.top1, tol["f16_v_cache"]["top1_agreement_min"].get<double>());
+    EXPECT_TRUE(greedy_equal);
+    return;
+  }
+  const nlohmann::json& t = tol[v.file]["vs_f32_reference"];
+  EXPECT_LE(c.kl_mean, t["kl_mean_max"].get<double>());
+  EXPECT_GE(c.top1, t["top1_agreement_min"].get<double>());
+}
+
 TEST_P(PeerBarTest, DefaultsMeetTheBestPeer) {
   const Variant& v = GetParam();
   const nlohmann::json json = LoadCaseJson(v.case_name);
   const nlohmann::json peers =
       LoadPeerFidelity()["figures"][v.case_name][v.file == "hf" ? "bf16" : v.file];
+  if (peers.empty() && LoadPeerFidelity()["no_peer"].contains(v.case_name)) {
+    return ExpectCaseBarsWithoutPeer(v, json);
+  }
   ASSERT_FALSE(peers.empty()) << "no peer figures for " << v.case_name << " " << v.file;
   double best_kl = INFINITY, worst_kl = 0, best_top1 = 0;
   bool a_peer_keeps_greedy = false;
@@ -507,7 +555,8 @@ TEST_P(LongPromptTest, RingBufferMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LongPromptTest,
                          ::testing::Values("gemma2_swa", "gemma3_qknorm", "gemma3_h256",
-                                           "gemma4_dense", "gemma4_e2b", "gemma4_moe"));
+                                           "gemma4_dense", "gemma4_e2b", "gemma4_moe",
+                                           "gemma3n_e2b"));
 
 struct KvCase {
   std::string case_name;
@@ -583,6 +632,13 @@ std::vector<KvCase> KvCases() {
   cases.push_back({"gemma4_moe", "f16", 1.1e-5, 0.98});
   cases.push_back({"gemma4_moe", "q8_0", 3.6e-2, 0.92});
   cases.push_back({"gemma4_moe", "q4_0", 1.6, 0.48});
+  // Gemma 3n E2B: measured mean KL 9.0e-4 / 1.5e-5 / 8.2e-3 / 0.96, top-1
+  // 1.000 / 1.000 / 0.963 / 0.463; bounds about twice the KL, top-1 one
+  // miss below.
+  cases.push_back({"gemma3n_e2b", "bf16", 1.8e-3, 0.98});
+  cases.push_back({"gemma3n_e2b", "f16", 3e-5, 0.98});
+  cases.push_back({"gemma3n_e2b", "q8_0", 1.6e-2, 0.94});
+  cases.push_back({"gemma3n_e2b", "q4_0", 2.0, 0.44});
   return cases;
 }
 

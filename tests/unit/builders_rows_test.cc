@@ -113,6 +113,16 @@ TEST(TensorRows, RowsOfEachGeneration) {
   for (const Generation* g : Generations()) {
     std::set<std::string> gguf_names, hf_names;
     for (const TensorRow& row : g->rows) {
+      if (row.gguf == nullptr) {
+        // A part of a tensor GGUF stores whole (Gemma 3n's AltUp projections,
+        // one per stream in HF checkpoints): model level, HF only, f32 as
+        // the whole.
+        ASSERT_NE(row.hf, nullptr) << g->gguf_architecture;
+        EXPECT_TRUE(hf_names.insert(row.hf).second) << g->gguf_architecture << ": " << row.hf;
+        EXPECT_FALSE(row.per_layer()) << row.hf;
+        EXPECT_EQ(row.quant, QuantRule::kF32) << row.hf;
+        continue;
+      }
       const std::string gguf = row.gguf;
       EXPECT_TRUE(gguf_names.insert(gguf).second) << g->gguf_architecture << ": twice " << gguf;
       if (row.hf != nullptr) {
@@ -120,11 +130,23 @@ TEST(TensorRows, RowsOfEachGeneration) {
         EXPECT_EQ(std::string(row.hf).find("%d") != std::string::npos, row.per_layer()) << row.hf;
       }
       EXPECT_EQ(gguf.find("%d") != std::string::npos, row.per_layer()) << gguf;
+      // Gemma 3n's AltUp router and coefficients: small matrices read as f32
+      // copies, like gains.
+      const bool altup_coefs = gguf == "blk.%d.altup_router.weight" ||
+                               gguf == "blk.%d.altup_predict_coef.weight" ||
+                               gguf == "blk.%d.altup_correct_coef.weight";
       // Norm gains (1-D) stay f32 in every quantized file, as llama.cpp keeps
-      // them, and so does the MoE router's projection.
-      EXPECT_EQ(row.is_gain() || gguf == "blk.%d.ffn_gate_inp.weight", row.quant == QuantRule::kF32)
+      // them, and so do the MoE router's projection, the per-layer
+      // embeddings' projection and Gemma 3n's AltUp and LAuReL matrices.
+      const bool f32_matrix = gguf == "blk.%d.ffn_gate_inp.weight" || gguf == "altup_proj.weight" ||
+                              gguf == "altup_unembd_proj.weight" ||
+                              gguf == "blk.%d.laurel_l.weight" || gguf == "blk.%d.laurel_r.weight";
+      EXPECT_EQ(row.is_gain() || f32_matrix, row.quant == QuantRule::kF32) << gguf;
+      // The per-layer embeddings' projection: never quantized, but written in
+      // a bf16 file's type (as the converter and llama-quantize do).
+      EXPECT_EQ(gguf == "per_layer_model_proj.weight", row.quant == QuantRule::kNeverQuantized)
           << gguf;
-      EXPECT_EQ(row.is_gain(), row.shape[1] == Dim::kNone) << gguf;
+      EXPECT_EQ(row.is_gain(), row.shape[1] == Dim::kNone || altup_coefs) << gguf;
       // llama.cpp's _M mixes give attn_v and ffn_down more bits on some layers.
       const bool more_bits = gguf == "blk.%d.attn_v.weight" || gguf == "blk.%d.ffn_down.weight";
       EXPECT_EQ(row.quant == QuantRule::kMoreBits, more_bits) << gguf;

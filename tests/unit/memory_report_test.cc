@@ -100,7 +100,7 @@ TEST(ResidentBytes, ScratchEstimateMatchesTheExecutorsBuffers) {
 #if GEMMA_TEST_UNDER_SANITIZER
   GTEST_SKIP() << "sanitizer allocators bypass glibc's malloc statistics";
 #else
-  for (const char* name : {"gemma3_h256", "gemma2_swa", "gemma4_e2b"}) {
+  for (const char* name : {"gemma3_h256", "gemma2_swa", "gemma4_e2b", "gemma3n_e2b"}) {
     const ModelSource source = OpenModelSource(Gguf(name, "q8_0"));
     const ModelSpec spec = BuildModelSpec(source);
     const ModelWeights weights = BindWeights(source, spec);
