@@ -26,13 +26,6 @@
 namespace gemma {
 namespace {
 
-template <class Fn>
-void ForEachRow(ThreadPool& pool, int n, const Fn& fn) {
-  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
-    for (size_t t = begin; t < end; ++t) fn(static_cast<int>(t));
-  });
-}
-
 float MeanSquare(const float* x, int n) {
   double sum = 0;
   for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
@@ -74,7 +67,7 @@ void Transformer::AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool
     MatMulAnyBatch(weights_.altup_projections[k - 1], x_.data(), n, stream(altup_streams_, k, 0), H,
                    pool);
   }
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* x0 = &x_[t * row];
     std::copy(x0, x0 + H, stream(altup_streams_, 0, t));
     for (int k = 1; k < K; ++k) MatchMagnitude(stream(altup_streams_, k, t), x0, H);
@@ -94,7 +87,7 @@ void Transformer::AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool
     MatMulAnyBatch(weights_.altup_unembed_projections[k - 1], stream(altup_streams_, k, 0), n,
                    stream(altup_predictions_, k, 0), H, pool);
   }
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* x0 = stream(altup_streams_, 0, t);
     float* out = &x_[t * row];
     std::copy(x0, x0 + H, out);
@@ -116,7 +109,7 @@ void Transformer::AltUpLayer(int layer, const Batch& batch, KvMemory& kv, Thread
 
   // Predict; the block runs on the active prediction, in x_.
   AltUpPredict(layer, n, pool);
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* p = &altup_predictions_[(static_cast<size_t>(a) * max_rows_ + t) * row];
     std::copy(p, p + H, &x_[t * row]);
   });
@@ -124,7 +117,7 @@ void Transformer::AltUpLayer(int layer, const Batch& batch, KvMemory& kv, Thread
   Attention(layer, batch, kv, pool);
   if (l.laurel_rank > 0) {
     const float root2 = static_cast<float>(std::sqrt(2.0));
-    ForEachRow(pool, n, [&](int t) {
+    ForEachIndex(pool, n, [&](int t) {
       float* x = &x_[t * row];
       const float* laurel = &laurel_out_[t * row];
       for (int i = 0; i < H; ++i) x[i] = (x[i] + laurel[i]) / root2;
@@ -142,7 +135,7 @@ void Transformer::AltUpPredict(int layer, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
   const size_t row = static_cast<size_t>(H);
   const size_t stride = static_cast<size_t>(max_rows_) * row;  // between streams
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* x = &altup_streams_[t * row];
     float* p = &altup_predictions_[t * row];
     float modalities[kMaxStreams];
@@ -168,7 +161,7 @@ void Transformer::AltUpCorrect(int layer, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
   const size_t row = static_cast<size_t>(H);
   const size_t stride = static_cast<size_t>(max_rows_) * row;
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* act = &x_[t * row];
     const float* p = &altup_predictions_[t * row];
     float* x = &altup_streams_[t * row];
@@ -189,7 +182,7 @@ void Transformer::AltUpCorrect(int layer, int n, ThreadPool& pool) {
   });
   if (!spec_.layers[layer].per_layer_input) return;
   PerLayerInputBranch(layer, normed_.data(), n, pool);
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* f = &proj_[t * row];
     float* x = &altup_streams_[t * row];
     for (int i = 1; i < K; ++i) {
@@ -205,11 +198,12 @@ void Transformer::Laurel(int layer, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
   const float eps = spec_.rms_norm_eps;
   const size_t row = static_cast<size_t>(H);
-  ForEachRow(pool, n,
-             [&](int t) { RMSNorm(&x_[t * row], w.input_norm.data(), eps, H, &normed_[t * row]); });
+  ForEachIndex(pool, n, [&](int t) {
+    RMSNorm(&x_[t * row], w.input_norm.data(), eps, H, &normed_[t * row]);
+  });
   MatMulAnyBatch(w.laurel_left, normed_.data(), n, laurel_mid_.data(), R, pool);
   MatMulAnyBatch(w.laurel_right, laurel_mid_.data(), n, laurel_out_.data(), H, pool);
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* out = &laurel_out_[t * row];
     RMSNorm(out, w.laurel_post_norm.data(), eps, H, out);
     const float* normed = &normed_[t * row];

@@ -23,17 +23,6 @@
 #include "threading/thread_pool.h"
 
 namespace gemma {
-namespace {
-
-template <class Fn>
-void ForEachRow(ThreadPool& pool, int n, const Fn& fn) {
-  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
-    for (size_t t = begin; t < end; ++t) fn(static_cast<int>(t));
-  });
-}
-
-}  // namespace
-
 void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
@@ -43,14 +32,14 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
 
   // 1. The dense branch, into proj_.
   Mlp(layer, n, pool);
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_feedforward_norm_1.data(), eps, H, out);
   });
 
   // 2. The router on the residual stream; the experts' input in normed_.
   Route(layer, n, pool);
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm_2.data(), eps, H, &normed_[offset]);
   });
@@ -65,7 +54,7 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
   }
 
   // 4. Each row's experts summed in ascending order, the branch norms, the residual.
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* moe = &moe_out_[static_cast<size_t>(t) * H];
     std::fill(moe, moe + H, 0.0f);
     for (int j = 0; j < k; ++j) {
@@ -91,7 +80,7 @@ void Transformer::Route(int layer, int n, ThreadPool& pool) {
   const int k = l.num_experts_per_token;
   const float root = 1.0f / std::sqrt(static_cast<float>(H));
   const float* router = router_[layer].data();
-  ForEachRow(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     // z = RMSNorm(x) * scale * H^-1/2 into the row's first route_out_ slot.
     float* z = &route_out_[static_cast<size_t>(t) * k * H];
     RMSNorm(&x_[static_cast<size_t>(t) * H], w.router_scale.data(), spec_.rms_norm_eps, H, z);

@@ -57,14 +57,6 @@ void GaussianTopK(float* gate, int64_t n, float stddevs) {
   for (int64_t i = 0; i < n; ++i) gate[i] = std::max(gate[i] - cutoff, 0.0f);
 }
 
-// fn(t) for t < n, the tokens split across the pool (inline for one token).
-template <class Fn>
-void ForEachToken(ThreadPool& pool, int n, const Fn& fn) {
-  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
-    for (size_t t = begin; t < end; ++t) fn(static_cast<int>(t));
-  });
-}
-
 }  // namespace
 
 Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int max_rows,
@@ -233,7 +225,7 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   const float table_scale = std::sqrt(static_cast<float>(P));
   const float sum_scale = static_cast<float>(1.0 / std::sqrt(2.0));
   const float* norm = weights_.per_layer_projection_norm.data();
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* ple = &per_layer_inputs_[t * width];
     const int32_t token = batch.tokens[t];
     DequantizeRow(weights_.per_layer_embedding, token < spec_.per_layer_vocab_size ? token : 0,
@@ -250,7 +242,7 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
 void Transformer::AddPerLayerInput(int layer, int n, ThreadPool& pool) {
   const int H = spec_.hidden_size;
   PerLayerInputBranch(layer, x_.data(), n, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const float* out = &proj_[static_cast<size_t>(t) * H];
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
@@ -264,14 +256,14 @@ void Transformer::PerLayerInputBranch(int layer, const float* in, int n, ThreadP
   const int P = spec_.per_layer_input_size;
   const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
   MatMul(w.per_layer_input_gate, in, n, per_layer_gate_.data(), P, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* act = &per_layer_act_[static_cast<size_t>(t) * P];
     const float* ple = &per_layer_inputs_[t * width + static_cast<size_t>(layer) * P];
     std::copy(ple, ple + P, act);
     GeluTanhMul(&per_layer_gate_[static_cast<size_t>(t) * P], act, P);
   });
   MatMul(w.per_layer_projection, per_layer_act_.data(), n, proj_.data(), H, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_per_layer_input_norm.data(), spec_.rms_norm_eps, H, out);
   });
@@ -289,7 +281,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
   const int kv_width = l.num_key_value_heads * d;
   const float eps = spec_.rms_norm_eps;
 
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
   });
@@ -309,7 +301,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
   // QK-norm (Gemma 3) then RoPE on every head, the weightless V norm (Gemma
   // 4); store K/V in the sequence's memory.
   const float* inv_freq = rope_inv_freq_[layer].data();
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const int pos = positions_[t];
     const RopeAngles angles(d / 2, pos, inv_freq);
     float* q = &q_[static_cast<size_t>(t) * q_width];
@@ -332,7 +324,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
   attention_.Run(l, layer, q_.data(), batch.segments, kv, pool, attn_out_.data());
 
   MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     if (l.sandwich_norms) RMSNorm(out, w.post_attention_norm.data(), eps, H, out);
     float* residual = &x_[static_cast<size_t>(t) * H];
@@ -347,7 +339,7 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
   Mlp(layer, n, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     if (l.sandwich_norms) RMSNorm(out, w.post_feedforward_norm.data(), spec_.rms_norm_eps, H, out);
     float* residual = &x_[static_cast<size_t>(t) * H];
@@ -362,13 +354,13 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const int H = spec_.hidden_size;
   const int F = l.intermediate_size;
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
   });
   MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
   MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
-  ForEachToken(pool, n, [&](int t) {
+  ForEachIndex(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * F;
     if (l.activation_sparsity) GaussianTopK(&gate_[offset], F, l.activation_sparsity_stddevs);
     GeluTanhMul(&gate_[offset], &up_[offset], F);

@@ -31,4 +31,13 @@ class ThreadPool {
   std::unique_ptr<Shared> shared_;
 };
 
+// fn(i) for every i < n, the indices split across the pool (a model's
+// per-token loops: norms, activations, residual adds).
+template <class Fn>
+void ForEachIndex(ThreadPool& pool, int n, const Fn& fn) {
+  pool.ParallelFor(static_cast<size_t>(n), 1, [&](size_t begin, size_t end, int) {
+    for (size_t i = begin; i < end; ++i) fn(static_cast<int>(i));
+  });
+}
+
 }  // namespace gemma
