@@ -8,14 +8,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <future>
 
-#include "gemma/engine.h"
 #include "gemma/gemma.h"
 #include "io/model_source.h"
 #include "memory/kv_memory.h"
 #include "model/spec.h"
 #include "model/weights.h"
+#include "testing/engine_greedy.h"
 #include "testing/golden_case.h"
 #include "threading/thread_pool.h"
 
@@ -168,43 +167,7 @@ TEST(KvSharing, SaveLoadKeepsTheGreedyContinuation) {
 TEST(KvSharing, BatchEngineAndPrefixCache) {
   auto model = Open(Gguf("bf16"), /*prefix_cache=*/true);
   ASSERT_TRUE(model);
-  auto engine = Engine::Start(*model);
-  ASSERT_TRUE(engine.ok()) << engine.status().message();
-  struct Result {
-    std::vector<int32_t> tokens;
-    int cached = -1;
-    std::promise<void> done;
-  };
-  auto submit = [&](const std::vector<int32_t>& prompt, int n, Result& out) {
-    Request r;
-    r.prompt = prompt;
-    r.max_tokens = n;
-    r.ignore_eos = true;
-    RequestCallbacks cb;
-    cb.on_token = [&out](const TokenEvent& e) {
-      out.tokens.push_back(e.token);
-      return true;
-    };
-    cb.on_done = [&out](const Completion& c) {
-      out.cached = c.cached_tokens;
-      out.done.set_value();
-    };
-    ASSERT_TRUE((*engine)->Submit(r, cb).ok());
-  };
-  const std::vector<int32_t> greedy = Greedy();
-  Result a, b, c;
-  submit(Prompt(), static_cast<int>(greedy.size()), a);
-  submit(Prompt(), static_cast<int>(greedy.size()), b);
-  a.done.get_future().wait();
-  b.done.get_future().wait();
-  EXPECT_EQ(a.tokens, greedy);
-  EXPECT_EQ(b.tokens, greedy);
-  std::vector<int32_t> longer = Prompt();
-  longer.insert(longer.end(), greedy.begin(), greedy.end() - 1);  // 77 positions
-  submit(longer, 1, c);
-  c.done.get_future().wait();
-  EXPECT_EQ(c.cached, 64);
-  EXPECT_EQ(c.tokens, std::vector<int32_t>{greedy.back()});
+  testing::ExpectEngineGreedyAndPrefixReuse(*model, Prompt(), Greedy(), /*expected_cached=*/64);
 }
 
 }  // namespace
