@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "gemma/gemma.h"
+#include "testing/engine_greedy.h"
 #include "testing/golden_case.h"
 
 namespace gemma {
@@ -19,6 +20,7 @@ namespace {
 
 using testing::CompareLogits;
 using testing::GoldenDir;
+using testing::GreedyContinuation;
 using testing::LoadCaseJson;
 using testing::LoadF32;
 using testing::LogitComparison;
@@ -252,22 +254,6 @@ std::vector<float> PromptLogits(const std::string& path, const std::vector<int32
 std::vector<float> VariantPromptLogits(const Variant& v, const nlohmann::json& json, bool exact) {
   return PromptLogits(v.path(), json["prompt"]["ids"].get<std::vector<int32_t>>(), "f32", 256,
                       exact);
-}
-
-// The argmax of the session's logits, appended and decoded, n times (the
-// last id is not appended): the greedy continuation through the KV cache.
-std::vector<int32_t> GreedyContinuation(Session& session, size_t n) {
-  std::vector<int32_t> ids;
-  for (size_t i = 0; i < n; ++i) {
-    const std::span<const float> l = session.logits();
-    const int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
-    ids.push_back(next);
-    if (i + 1 < n && !session.Append(std::span<const int32_t>(&next, 1)).ok()) {
-      ADD_FAILURE() << "decode step " << i << " failed";
-      break;
-    }
-  }
-  return ids;
 }
 
 // With --exact, a quantized file is computed exactly (f32 activations on its

@@ -64,19 +64,6 @@ std::unique_ptr<Model> Open(const std::string& path, bool prefix_cache = false, 
   return model.ok() ? std::move(model).value() : nullptr;
 }
 
-// argmax, appended, n times (the last not appended).
-std::vector<int32_t> Continue(Session& s, size_t n) {
-  std::vector<int32_t> ids;
-  for (size_t i = 0; i < n; ++i) {
-    const std::span<const float> l = s.logits();
-    ids.push_back(static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()));
-    if (i + 1 < n) {
-      EXPECT_TRUE(s.Append(std::span<const int32_t>(&ids.back(), 1)).ok());
-    }
-  }
-  return ids;
-}
-
 // What case.json's config_summary and description say, from either format
 // (GGUF stores the sparsity cut-off Phi^-1(0.95) as f32, config.json the
 // sparsity 0.95: the builder computes the same f32 value as HF's icdf).
@@ -258,19 +245,8 @@ TEST(Gemma3nSession, SaveLoadKeepsTheGreedyContinuation) {
   for (const int batch : {256, 5}) {
     auto model = Open(Gguf("bf16"), false, batch);
     ASSERT_TRUE(model);
-    const std::vector<int32_t> ids = Prompt();
-    const std::span<const int32_t> head(ids.data(), 40), tail(ids.data() + 40, ids.size() - 40);
-    Session first(*model);
-    ASSERT_TRUE(first.Append(head).ok());
-    const std::string path =
-        (fs::temp_directory_path() / ("gemma3n_e2b_" + std::to_string(::getpid()))).string();
-    ASSERT_TRUE(first.Save(path).ok());
-    Session second(*model);
-    const Status loaded = second.Load(path);
-    fs::remove(path);
-    ASSERT_TRUE(loaded.ok()) << loaded.message();
-    ASSERT_TRUE(second.Append(tail).ok());
-    EXPECT_EQ(Continue(second, Greedy().size()), Greedy()) << "batch " << batch;
+    testing::ExpectSaveLoadKeepsGreedy(*model, Prompt(), Greedy(), 40,
+                                       "gemma3n_e2b_batch" + std::to_string(batch));
   }
 }
 

@@ -47,19 +47,6 @@ std::unique_ptr<Model> Open(const std::string& path, bool prefix_cache = false, 
   return model.ok() ? std::move(model).value() : nullptr;
 }
 
-// argmax, appended, n times (the last not appended).
-std::vector<int32_t> Continue(Session& s, size_t n) {
-  std::vector<int32_t> ids;
-  for (size_t i = 0; i < n; ++i) {
-    const std::span<const float> l = s.logits();
-    ids.push_back(static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()));
-    if (i + 1 < n) {
-      EXPECT_TRUE(s.Append(std::span<const int32_t>(&ids.back(), 1)).ok());
-    }
-  }
-  return ids;
-}
-
 size_t TensorBytes(const ModelInfo& info, const std::string& name) {
   for (const TensorSummary& t : info.tensors) {
     if (t.name == name) return t.bytes;
@@ -143,19 +130,8 @@ TEST(KvSharing, SaveLoadKeepsTheGreedyContinuation) {
   for (const int batch : {256, 5}) {
     auto model = Open(Gguf("bf16"), false, batch);
     ASSERT_TRUE(model);
-    const std::vector<int32_t> ids = Prompt();
-    const std::span<const int32_t> head(ids.data(), 40), tail(ids.data() + 40, ids.size() - 40);
-    Session first(*model);
-    ASSERT_TRUE(first.Append(head).ok());
-    const std::string path =
-        (fs::temp_directory_path() / ("gemma4_e2b_" + std::to_string(::getpid()))).string();
-    ASSERT_TRUE(first.Save(path).ok());
-    Session second(*model);
-    const Status loaded = second.Load(path);
-    fs::remove(path);
-    ASSERT_TRUE(loaded.ok()) << loaded.message();
-    ASSERT_TRUE(second.Append(tail).ok());
-    EXPECT_EQ(Continue(second, Greedy().size()), Greedy()) << "batch " << batch;
+    testing::ExpectSaveLoadKeepsGreedy(*model, Prompt(), Greedy(), 40,
+                                       "gemma4_e2b_batch" + std::to_string(batch));
   }
 }
 
