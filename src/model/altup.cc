@@ -223,14 +223,4 @@ void Transformer::AltUpModalities(int layer, const float* z, float* out) const {
   for (int k = 0; k < K; ++k) out[k] = std::tanh(out[k]);
 }
 
-void Transformer::MatMulAnyBatch(const WeightMatrix& w, const float* in, int n, float* out,
-                                 int64_t out_cols, ThreadPool& pool) {
-  if (n != 1 || w.packed != nullptr) return MatMul(w, in, n, out, out_cols, pool);
-  const int64_t cols = w.cols;
-  std::copy(in, in + cols, pair_in_.begin());
-  std::copy(in, in + cols, pair_in_.begin() + cols);
-  MatMul(w, pair_in_.data(), 2, pair_out_.data(), out_cols, pool);
-  std::copy(pair_out_.begin(), pair_out_.begin() + out_cols, out);
-}
-
 }  // namespace gemma

@@ -111,9 +111,8 @@ void Transformer::Route(int layer, int n, ThreadPool& pool) {
 
 // route_out_[c] = w_c * Down_e(gelu_tanh(Gate_e y) * Up_e y) for the
 // `count` choices of expert e in expert_choices_, y the chooser's row of
-// normed_. The float kernels sum one row (MatVecRows) in another order than
-// several, so that a lone row runs as two when the weights are not packed:
-// a row's result is the same whoever else chose the expert.
+// normed_. Through MatMulAnyBatch: a row's result is the same whoever else
+// chose the expert.
 void Transformer::RunExpert(int layer, int expert, int count, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
@@ -127,24 +126,14 @@ void Transformer::RunExpert(int layer, int expert, int count, ThreadPool& pool) 
     const float* y = &normed_[static_cast<size_t>(expert_choices_[i] / k) * H];
     std::copy(y, y + H, &expert_in_[static_cast<size_t>(i) * H]);
   }
-  auto rows = [&](const WeightMatrix& m) {
-    if (count > 1 || m.packed != nullptr) return count;
-    return 2;
-  };
-  const int gate_up_rows = rows(gate_up);
-  if (gate_up_rows > count)
-    std::copy(expert_in_.begin(), expert_in_.begin() + H, expert_in_.begin() + H);
-  MatMul(gate_up, expert_in_.data(), gate_up_rows, expert_gate_up_.data(), 2 * Fe, pool);
+  MatMulAnyBatch(gate_up, expert_in_.data(), count, expert_gate_up_.data(), 2 * Fe, pool);
   for (int i = 0; i < count; ++i) {
     float* gu = &expert_gate_up_[static_cast<size_t>(i) * 2 * Fe];
     float* act = &expert_act_[static_cast<size_t>(i) * Fe];
     std::copy(gu + Fe, gu + 2 * Fe, act);
     GeluTanhMul(gu, act, Fe);
   }
-  const int down_rows = rows(down);
-  if (down_rows > count)
-    std::copy(expert_act_.begin(), expert_act_.begin() + Fe, expert_act_.begin() + Fe);
-  MatMul(down, expert_act_.data(), down_rows, expert_out_.data(), H, pool);
+  MatMulAnyBatch(down, expert_act_.data(), count, expert_out_.data(), H, pool);
   for (int i = 0; i < count; ++i) {
     const int c = expert_choices_[i];
     const float weight = route_weight_[c];

@@ -95,8 +95,7 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   up_.resize(n * F);
   const size_t P = spec.per_layer_input_size;
   per_layer_inputs_.resize(n * spec.num_layers() * P);
-  per_layer_proj_.resize(std::max<size_t>(n, 2) * spec.num_layers() * P);
-  per_layer_pair_.resize(2 * H);
+  per_layer_proj_.resize(n * spec.num_layers() * P);
   per_layer_gate_.resize(n * P);
   per_layer_act_.resize(n * P);
   // AltUp and LAuReL (Gemma 3n).
@@ -107,31 +106,37 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   for (const LayerSpec& l : spec.layers) rank = std::max<size_t>(rank, l.laurel_rank);
   laurel_out_.resize(rank > 0 ? n * H : 0);
   laurel_mid_.resize(n * rank);
-  pair_in_.resize(K > 0 || rank > 0 ? 2 * std::max(H, rank) : 0);
-  pair_out_.resize(pair_in_.size());
+  size_t expert_width = 0;
+  for (const LayerSpec& l : spec.layers) {
+    expert_width = std::max<size_t>(expert_width, l.expert_intermediate_size);
+  }
+  // MatMulAnyBatch's one row twice, in and out: as wide as any matrix it
+  // takes (AltUp, LAuReL, the per-layer projection, the experts).
+  const size_t widest =
+      std::max({H, rank, static_cast<size_t>(spec.num_layers()) * P, 2 * expert_width});
+  pair_in_.resize(2 * widest);
+  pair_out_.resize(2 * widest);
   // Mixture of experts: the routers in f32 (summed in one order for any batch).
-  size_t top_k = 0, expert_width = 0, experts = 0;
+  size_t top_k = 0, experts = 0;
   router_.resize(spec.num_layers());
   for (int i = 0; i < spec.num_layers(); ++i) {
     const LayerSpec& l = spec.layers[i];
     if (!l.moe()) continue;
     top_k = std::max<size_t>(top_k, l.num_experts_per_token);
-    expert_width = std::max<size_t>(expert_width, l.expert_intermediate_size);
     experts = std::max<size_t>(experts, l.num_experts);
     const WeightMatrix& proj = weights.layers[i].router_proj;
     router_[i].resize(static_cast<size_t>(proj.rows * proj.cols));
     for (int64_t e = 0; e < proj.rows; ++e) DequantizeRow(proj, e, &router_[i][e * proj.cols]);
   }
   if (top_k > 0) {
-    const size_t m = std::max<size_t>(n, 2);
     route_expert_.resize(n * top_k);
     route_weight_.resize(n * top_k);
     route_out_.resize(n * top_k * H);
     expert_choices_.resize(n);
-    expert_in_.resize(m * H);
-    expert_out_.resize(m * H);
-    expert_gate_up_.resize(m * 2 * expert_width);
-    expert_act_.resize(m * expert_width);
+    expert_in_.resize(n * H);
+    expert_out_.resize(n * H);
+    expert_gate_up_.resize(n * 2 * expert_width);
+    expert_act_.resize(n * expert_width);
     moe_out_.resize(n * H);
     expert_stride_ = static_cast<int>(experts);
     expert_tokens_.assign(spec.num_layers() * experts, 0);
@@ -208,19 +213,9 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   const int n = batch.rows();
   const int P = spec_.per_layer_input_size;
   const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
-  // The float kernels sum one token (MatVecRows) in another order than
-  // several (tiled, where each token's sums do not depend on the others): a
-  // projection the packed kernels do not take (f32 in the quantized GGUFs)
-  // runs a lone token as two, so that logits do not depend on the batch size.
-  const WeightMatrix& projection = weights_.per_layer_model_projection;
-  const float* in = x_.data();
-  int rows = n;
-  if (n == 1 && projection.packed == nullptr) {
-    std::copy(x_.begin(), x_.begin() + spec_.hidden_size, per_layer_pair_.begin());
-    in = per_layer_pair_.data();
-    rows = 2;
-  }
-  MatMul(projection, in, rows, per_layer_proj_.data(), static_cast<int64_t>(width), pool);
+  // The projection is f32 in the quantized GGUFs: MatMulAnyBatch.
+  MatMulAnyBatch(weights_.per_layer_model_projection, x_.data(), n, per_layer_proj_.data(),
+                 static_cast<int64_t>(width), pool);
   const float projection_scale = 1.0f / std::sqrt(static_cast<float>(spec_.hidden_size));
   const float table_scale = std::sqrt(static_cast<float>(P));
   const float sum_scale = static_cast<float>(1.0 / std::sqrt(2.0));
@@ -366,6 +361,20 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
     GeluTanhMul(&gate_[offset], &up_[offset], F);
   });
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
+}
+
+// The float kernels sum one row (MatVecRows) in another order than several
+// (tiled, where each row's sums do not depend on the others): a matrix the
+// packed kernels do not take runs a lone row as two, so that a row's result
+// does not depend on the batch size.
+void Transformer::MatMulAnyBatch(const WeightMatrix& w, const float* in, int n, float* out,
+                                 int64_t out_cols, ThreadPool& pool) {
+  if (n != 1 || w.packed != nullptr) return MatMul(w, in, n, out, out_cols, pool);
+  const int64_t cols = w.cols;
+  std::copy(in, in + cols, pair_in_.begin());
+  std::copy(in, in + cols, pair_in_.begin() + cols);
+  MatMul(w, pair_in_.data(), 2, pair_out_.data(), out_cols, pool);
+  std::copy(pair_out_.begin(), pair_out_.begin() + out_cols, out);
 }
 
 }  // namespace gemma

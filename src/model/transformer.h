@@ -92,8 +92,7 @@ class Transformer {
   // Per-layer embeddings: every layer's input [n, L*P], the projection of the
   // embedding [n, L*P] they are made from, and one layer's gate and
   // activation [n, P].
-  std::vector<float> per_layer_inputs_, per_layer_proj_;  // (the latter [max(n, 2), L*P])
-  std::vector<float> per_layer_pair_;                     // one token's x0 twice [2, H]
+  std::vector<float> per_layer_inputs_, per_layer_proj_;
   std::vector<float> per_layer_gate_, per_layer_act_;
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]
@@ -101,8 +100,8 @@ class Transformer {
   // router as f32 [E, H]; each row's chosen experts (ascending) and their
   // weights [n, k]; each choice's weighted expert output [n, k, H]; the
   // choices of the expert being run [n], its gathered inputs and outputs
-  // (at least two rows: see RunExpert) [., H], its fused gate/up [., 2 Fe]
-  // and activation [., Fe]; the expert branch's sum [n, H]; counters.
+  // [n, H], its fused gate/up [n, 2 Fe] and activation [n, Fe]; the expert
+  // branch's sum [n, H]; counters.
   std::vector<std::vector<float>> router_;
   std::vector<int> route_expert_;
   std::vector<float> route_weight_, route_out_;
@@ -112,7 +111,8 @@ class Transformer {
   int expert_stride_ = 0;  // experts per layer in expert_tokens_
   // AltUp (Gemma 3n): the streams and their predictions [K, max_rows, H]
   // (stream k's row t at (k * max_rows + t) * H); LAuReL's output [n, H]
-  // and middle [n, rank]; one row twice in and out for MatMulAnyBatch.
+  // and middle [n, rank]; one row twice in and out for MatMulAnyBatch
+  // (sized for the widest matrix it takes).
   std::vector<float> altup_streams_, altup_predictions_;
   std::vector<float> laurel_out_, laurel_mid_;
   std::vector<float> pair_in_, pair_out_;
