@@ -186,6 +186,23 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// One named intermediate of the forward pass: a debugging aid, to compare a
+// run with a reference stage by stage and find the step where they part.
+// docs/debugging.md lists the stages and their shapes.
+struct StageValues {
+  // "embedding", "per_layer_inputs", then per layer "attn_norm", "q", "k",
+  // "v", "attn", "attn_out", "ffn_norm", "ffn_hidden", "ffn_out",
+  // "layer_out" (and the generation's own: "per_layer_out", "ffn_dense",
+  // "moe_norm", "moe_out", "laurel", "altup_active"), then "final_norm"
+  // and "logits".
+  std::string_view stage;
+  int layer = -1;          // the decoder layer; -1 outside the layers
+  int first_position = 0;  // the sequence position of the first row
+  int rows = 0, width = 0;
+  std::span<const float> values;  // [rows, width], row-major; valid during the call only
+};
+using StageObserver = std::function<void(const StageValues&)>;
+
 // One sequence: a KV cache and the tokens in it. Not thread-safe; create one
 // per concurrent conversation.
 class Session {
@@ -206,6 +223,14 @@ class Session {
   // (more than a batch of tokens ran past n), the prefix is prefilled again.
   void Truncate(int n);
   void Reset() { Truncate(0); }
+
+  // From now on, every Append hands each stage of its forward steps to
+  // `observer`, in the order they are computed, on the calling thread (a
+  // long prompt runs in steps of ModelOptions::batch_size rows; the final
+  // norm and logits cover the rows whose logits are wanted: the last, or
+  // all with all_logits). The logits are the model's, before padding rows
+  // are masked. An empty observer stops it.
+  void set_stage_observer(StageObserver observer);
 
   // Saves the tokens, logits and KV cache (with `metadata`, opaque to us), and
   // loads them back. Load refuses a file made with another model or KV type

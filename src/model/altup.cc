@@ -73,13 +73,11 @@ void Transformer::AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool
     for (int k = 1; k < K; ++k) MatchMagnitude(stream(altup_streams_, k, t), x0, H);
   });
 
-  // 2. The layers; stream 0 traced after each.
+  // 2. The layers; stream 0 is each layer's output (what the reference's
+  // hidden states hold).
   for (int layer = 0; layer < spec_.num_layers(); ++layer) {
     AltUpLayer(layer, batch, kv, pool);
-    if (trace_ != nullptr) {
-      const float* s0 = stream(altup_streams_, 0, 0);
-      trace_->insert(trace_->end(), s0, s0 + n * row);
-    }
+    Trace("layer_out", layer, stream(altup_streams_, 0, 0), n, H);
   }
 
   // 3. The streams back (into the predictions' space) and their mean into x_.
@@ -113,6 +111,7 @@ void Transformer::AltUpLayer(int layer, const Batch& batch, KvMemory& kv, Thread
     const float* p = &altup_predictions_[(static_cast<size_t>(a) * max_rows_ + t) * row];
     std::copy(p, p + H, &x_[t * row]);
   });
+  Trace("altup_active", layer, x_.data(), n, H);
   if (l.laurel_rank > 0) Laurel(layer, n, pool);
   Attention(layer, batch, kv, pool);
   if (l.laurel_rank > 0) {
@@ -209,6 +208,7 @@ void Transformer::Laurel(int layer, int n, ThreadPool& pool) {
     const float* normed = &normed_[t * row];
     for (int i = 0; i < H; ++i) out[i] = normed[i] + out[i];
   });
+  Trace("laurel", layer, laurel_out_.data(), n, H);
 }
 
 void Transformer::AltUpModalities(int layer, const float* z, float* out) const {

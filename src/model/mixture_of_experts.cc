@@ -36,6 +36,7 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_feedforward_norm_1.data(), eps, H, out);
   });
+  Trace("ffn_dense", layer, proj_.data(), n, H);
 
   // 2. The router on the residual stream; the experts' input in normed_.
   Route(layer, n, pool);
@@ -43,6 +44,7 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm_2.data(), eps, H, &normed_[offset]);
   });
+  Trace("moe_norm", layer, normed_.data(), n, H);
 
   // 3. Each expert over the rows that chose it (route_out_ per choice).
   for (int e = 0; e < l.num_experts; ++e) {
@@ -68,6 +70,8 @@ void Transformer::MixtureOfExperts(int layer, int n, ThreadPool& pool) {
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
   });
+  Trace("moe_out", layer, moe_out_.data(), n, H);
+  Trace("ffn_out", layer, proj_.data(), n, H);
 }
 
 // Every row's k experts (ascending) and weights: softmax over all experts'

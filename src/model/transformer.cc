@@ -154,9 +154,6 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
       row_segment_[seg.first_row + i] = static_cast<int>(s);
     }
   }
-  auto trace = [&](const float* rows) {
-    if (trace_ != nullptr) trace_->insert(trace_->end(), rows, rows + static_cast<size_t>(n) * H);
-  };
 
   // 1. Embedding lookup, scaled by sqrt(hidden) (the tied head is not scaled).
   for (int t = 0; t < n; ++t) {
@@ -164,7 +161,7 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
     DequantizeRow(weights_.embedding, batch.tokens[t], row);
     for (int i = 0; i < H; ++i) row[i] *= spec_.embedding_scale;
   }
-  trace(x_.data());
+  Trace("embedding", -1, x_.data(), n, H);
   // Gemma 3n/4 E2B/E4B: every layer's per-layer input, from the token and the embedding.
   if (spec_.per_layer_input_size > 0) PerLayerInputs(batch, pool);
 
@@ -181,7 +178,7 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
         const float scalar = weights_.layers[layer].layer_scalar[0];
         for (size_t i = 0; i < static_cast<size_t>(n) * H; ++i) x_[i] *= scalar;
       }
-      trace(x_.data());
+      Trace("layer_out", layer, x_.data(), n, H);
     }
   }
 
@@ -191,7 +188,8 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
     RMSNorm(&x_[static_cast<size_t>(batch.logit_rows[i]) * H], weights_.final_norm.data(),
             spec_.rms_norm_eps, H, &normed_[static_cast<size_t>(i) * H]);
   }
-  trace(normed_.data());
+  const int first_logit_row = rows > 0 ? batch.logit_rows[0] : 0;
+  Trace("final_norm", -1, normed_.data(), rows, H, first_logit_row);
   if (hidden != nullptr) {
     std::copy(normed_.begin(), normed_.begin() + static_cast<size_t>(rows) * H, hidden);
     return;
@@ -202,6 +200,14 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   const int64_t V = spec_.vocab_size;
   MatMulHead(weights_.output_head, normed_.data(), rows, logits, V, pool);
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
+  Trace("logits", -1, logits, rows, V, first_logit_row);
+}
+
+void Transformer::Trace(const char* stage, int layer, const float* values, int rows, int64_t width,
+                        int first_row) const {
+  if (observer_ == nullptr || rows == 0) return;
+  (*observer_)(
+      StageTrace{stage, layer, positions_[first_row], rows, static_cast<int>(width), values});
 }
 
 // The per-layer embeddings of every row and layer, [n, L*P]:
@@ -230,6 +236,7 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
     for (size_t i = 0; i < width; i += P) RMSNorm(proj + i, norm, spec_.rms_norm_eps, P, proj + i);
     for (size_t i = 0; i < width; ++i) ple[i] = (proj[i] + ple[i] * table_scale) * sum_scale;
   });
+  Trace("per_layer_inputs", -1, per_layer_inputs_.data(), n, static_cast<int64_t>(width));
 }
 
 // h += post_norm(proj(gelu_tanh(gate(h)) * ple[layer])), h the residual
@@ -262,6 +269,7 @@ void Transformer::PerLayerInputBranch(int layer, const float* in, int n, ThreadP
     float* out = &proj_[static_cast<size_t>(t) * H];
     RMSNorm(out, w.post_per_layer_input_norm.data(), spec_.rms_norm_eps, H, out);
   });
+  Trace("per_layer_out", layer, proj_.data(), n, H);
 }
 
 // h += [post_norm](o_proj(softmax(mask(softcap(c * q.k))) . v)), q/k/v from input_norm(h).
@@ -280,6 +288,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.input_norm.data(), eps, H, &normed_[offset]);
   });
+  Trace("attn_norm", layer, normed_.data(), n, H);
   // A layer that shares another layer's K/V (kv_source_layer) computes only
   // q; the attention reads the rows its source stored in this same step.
   const bool own_kv = l.kv_source_layer < 0;
@@ -315,8 +324,14 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
     const AttentionSegment& seg = batch.segments[row_segment_[t]];
     kv.Store(*seg.seq, layer, pos, k, v);  // distinct rows
   });
+  Trace("q", layer, q_.data(), n, q_width);
+  if (own_kv) {
+    Trace("k", layer, k_.data(), n, kv_width);
+    Trace("v", layer, v_.data(), n, kv_width);
+  }
 
   attention_.Run(l, layer, q_.data(), batch.segments, kv, pool, attn_out_.data());
+  Trace("attn", layer, attn_out_.data(), n, q_width);
 
   MatMul(w.o_proj, attn_out_.data(), n, proj_.data(), H, pool);
   ForEachIndex(pool, n, [&](int t) {
@@ -325,6 +340,7 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
   });
+  Trace("attn_out", layer, proj_.data(), n, H);
 }
 
 // h += [post_norm](down(gelu_tanh(gate(x)) * up(x))), x = pre_feedforward_norm(h).
@@ -340,6 +356,7 @@ void Transformer::FeedForward(int layer, int n, ThreadPool& pool) {
     float* residual = &x_[static_cast<size_t>(t) * H];
     for (int i = 0; i < H; ++i) residual[i] += out[i];
   });
+  Trace("ffn_out", layer, proj_.data(), n, H);
 }
 
 // proj_ = down(gelu_tanh(gate(x)) * up(x)), x = pre_feedforward_norm(h);
@@ -353,6 +370,7 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
     const size_t offset = static_cast<size_t>(t) * H;
     RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
   });
+  Trace("ffn_norm", layer, normed_.data(), n, H);
   MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
   MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
   ForEachIndex(pool, n, [&](int t) {
@@ -360,6 +378,7 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
     if (l.activation_sparsity) GaussianTopK(&gate_[offset], F, l.activation_sparsity_stddevs);
     GeluTanhMul(&gate_[offset], &up_[offset], F);
   });
+  Trace("ffn_hidden", layer, up_.data(), n, F);
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -15,6 +16,18 @@
 namespace gemma {
 
 class ThreadPool;
+
+// One intermediate of a forward step: `rows` rows of `width` floats, the
+// first at sequence position `first_position`; layer -1 outside the layers.
+// The values are valid during the call only.
+struct StageTrace {
+  const char* stage;
+  int layer;
+  int first_position;
+  int rows, width;
+  const float* values;
+};
+using StageObserverFn = std::function<void(const StageTrace&)>;
 
 class Transformer {
  public:
@@ -32,10 +45,10 @@ class Transformer {
   void Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
                float* hidden = nullptr);
 
-  // Debugging aid (as the golden files' hidden states): when set, Forward
-  // appends the residual stream [rows, hidden] after the embedding, after every
-  // layer, and after the final norm (every row must want logits).
-  void set_trace(std::vector<float>* trace) { trace_ = trace; }
+  // Debugging aid: when set, Forward hands every named intermediate (the
+  // stages docs/debugging.md lists, per layer) to the observer as it is
+  // computed, so a mismatch with a reference can be traced to its step.
+  void set_stage_observer(const StageObserverFn* observer) { observer_ = observer; }
 
   // Tokens each expert has multiplied so far, [layer * E + expert], E the
   // most experts of a layer
@@ -78,7 +91,11 @@ class Transformer {
   const ModelSpec& spec_;
   int max_rows_;
   const ModelWeights& weights_;
-  std::vector<float>* trace_ = nullptr;
+  const StageObserverFn* observer_ = nullptr;
+  // Hands `values` ([rows, width], the first row at batch row `first_row`)
+  // to the observer, if one is set.
+  void Trace(const char* stage, int layer, const float* values, int rows, int64_t width,
+             int first_row = 0) const;
 
   // Scratch for one step, allocated once (row-major [row, width]).
   std::vector<int> positions_;    // per row

@@ -230,8 +230,15 @@ Session::Session(Model& model) : impl_(std::make_unique<Impl>(ModelInternals::Ge
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 
-void Model::Impl::Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all) {
+void Model::Impl::Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all,
+                      const StageObserverFn* observer) {
   std::lock_guard lock(mutex);
+  // The executor is shared by every session: the observer is this call's only.
+  executor->set_stage_observer(observer);
+  struct ClearObserver {
+    Transformer& executor;
+    ~ClearObserver() { executor.set_stage_observer(nullptr); }
+  } clear_observer{*executor};
   const size_t V = spec.vocab_size;
   Batch batch;
   for (size_t begin = 0; begin < tokens.size(); begin += batch_size) {
@@ -277,19 +284,37 @@ Status Session::Append(std::span<const int32_t> tokens, std::vector<float>* all_
                                                " tokens exceed the context length " +
                                                std::to_string(s.model.context) + " (raise --ctx)");
   }
+  const StageObserverFn* observer = s.stage_observer ? &s.stage_observer : nullptr;
   return Guarded([&] {
     if (all_logits != nullptr) {
       all_logits->resize(tokens.size() * static_cast<size_t>(vocab));
-      s.model.Run(s.seq, tokens, s.logits.data(), all_logits->data());
+      s.model.Run(s.seq, tokens, s.logits.data(), all_logits->data(), observer);
       for (size_t row = 0; row < tokens.size(); ++row) {
         MaskPaddingRows(all_logits->data() + row * vocab);
       }
     } else {
-      s.model.Run(s.seq, tokens, s.logits.data(), nullptr);
+      s.model.Run(s.seq, tokens, s.logits.data(), nullptr, observer);
     }
     MaskPaddingRows(s.logits.data());
     return Status();
   });
+}
+
+void Session::set_stage_observer(StageObserver observer) {
+  if (!observer) {
+    impl_->stage_observer = nullptr;
+    return;
+  }
+  impl_->stage_observer = [observer = std::move(observer)](const StageTrace& t) {
+    StageValues v;
+    v.stage = t.stage;
+    v.layer = t.layer;
+    v.first_position = t.first_position;
+    v.rows = t.rows;
+    v.width = t.width;
+    v.values = std::span<const float>(t.values, static_cast<size_t>(t.rows) * t.width);
+    observer(v);
+  };
 }
 
 // Embedding rows past the tokenizer's vocabulary (Gemma 3 multimodal

@@ -45,9 +45,11 @@ struct Model::Impl {
 
   // Runs `tokens` after the positions `seq` holds, in steps of batch_size
   // rows; logits of the last token go to `last` (if not null) and of every
-  // token to `all` ([n, vocab], if not null). Holds `mutex`. Throws
-  // gemma::Error (kResourceExhausted when the KV memory is full).
-  void Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all);
+  // token to `all` ([n, vocab], if not null); `observer` (if not null) sees
+  // every stage of every step. Holds `mutex`. Throws gemma::Error
+  // (kResourceExhausted when the KV memory is full).
+  void Run(SequenceKv& seq, std::span<const int32_t> tokens, float* last, float* all,
+           const StageObserverFn* observer = nullptr);
 };
 
 uint64_t ModelFingerprint(const ModelSource& source);
@@ -66,6 +68,7 @@ struct Session::Impl {
   Model::Impl& model;
   SequenceKv seq;  // its tokens are the context
   std::vector<float> logits;
+  StageObserverFn stage_observer;  // set_stage_observer's, adapted; empty: none
 };
 
 // Samples and appends tokens until an end-of-generation id or max_tokens,

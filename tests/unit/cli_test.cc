@@ -55,6 +55,66 @@ TEST(Cli, LogitsAndGreedyMatchReference) {
   std::filesystem::remove(out_file);
 }
 
+// --compare-hidden holds the residual stream against a reference's stage by
+// stage and points at the first layer where they part; --dump-stages writes
+// every intermediate with an index.
+TEST(Cli, CompareHiddenFindsTheLayerWhereTheRunsPart) {
+  const std::string dir = testing::GoldenDir("gemma1_mqa");
+  const nlohmann::json c = testing::LoadCaseJson("gemma1_mqa");
+  std::string tokens;
+  for (int id : c["prompt"]["ids"]) {
+    if (!tokens.empty()) tokens += ",";
+    tokens += std::to_string(id);
+  }
+  const std::filesystem::path tmp =
+      std::filesystem::temp_directory_path() / ("gemma_cli_stages_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(tmp);
+  const std::string reference = dir + "/logits/expected_prompt_hidden_states.f32.bin";
+  const std::string run = "logits -m " + dir + "/hf --exact --kv-type f32 -t 2 --tokens " + tokens +
+                          " --out " + (tmp / "logits.bin").string();
+  Output out = RunCli(run + " --compare-hidden " + reference + " --dump-stages " +
+                      (tmp / "stages").string());
+  ASSERT_EQ(out.exit_code, 0) << run << "\n" << out.text;
+  EXPECT_NE(out.text.find("layer 3 output"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("final norm"), std::string::npos) << out.text;
+  EXPECT_EQ(out.text.find("<- first above"), std::string::npos) << out.text;
+  std::ifstream index_file(tmp / "stages" / "stages.json");
+  const nlohmann::json index = nlohmann::json::parse(index_file);
+  bool found = false;
+  for (const nlohmann::json& stage : index) {
+    if (stage["stage"] == "layer_out" && stage["layer"] == 3) {
+      found = true;
+      EXPECT_EQ(stage["shape"], nlohmann::json({54, 64}));
+      EXPECT_EQ(std::filesystem::file_size(tmp / "stages" / stage["file"].get<std::string>()),
+                54u * 64 * 4);
+    }
+  }
+  EXPECT_TRUE(found) << index.dump();
+
+  // A reference that parts from ours after layer 2 (stages 0-5: the
+  // embedding, layers 0-3, the final norm) is caught there.
+  std::vector<float> parted = testing::LoadF32(reference);
+  const size_t stage = 54 * 64;
+  ASSERT_EQ(parted.size(), 6 * stage);
+  for (size_t i = 3 * stage; i < parted.size(); ++i) parted[i] += 0.5f;
+  const std::string parted_file = (tmp / "parted.f32").string();
+  std::ofstream(parted_file, std::ios::binary)
+      .write(reinterpret_cast<const char*>(parted.data()),
+             static_cast<std::streamsize>(parted.size() * 4));
+  out = RunCli(run + " --compare-hidden " + parted_file);
+  EXPECT_EQ(out.exit_code, 2) << out.text;
+  const size_t marker = out.text.find("<- first above");
+  ASSERT_NE(marker, std::string::npos) << out.text;
+  EXPECT_EQ(out.text.rfind("layer 2 output", marker), out.text.rfind('\n', marker) + 1) << out.text;
+
+  // A file of the wrong size is an error that says what was expected.
+  std::ofstream(parted_file, std::ios::binary | std::ios::trunc).write("abcdefgh", 8);
+  out = RunCli(run + " --compare-hidden " + parted_file, "", /*separate_stderr=*/true);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.err.find("expected [5 or 6, 54, 64]"), std::string::npos) << out.err;
+  std::filesystem::remove_all(tmp);
+}
+
 TEST(Cli, InfoJson) {
   const Output out = RunCli("info --json -m " + kTinyModel);
   ASSERT_EQ(out.exit_code, 0) << out.text;
