@@ -22,6 +22,7 @@ struct ModelFlags {
   int batch_size = 256;
   bool exact = false;
   std::string simd;
+  std::string matformer;
   void Register(CLI::App& app, bool model_required = true);
   // Opens the model or prints the error and returns null. announce: show a
   // load line (progress on a terminal), which verbose makes detailed.

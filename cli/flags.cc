@@ -118,6 +118,10 @@ void ModelFlags::Register(CLI::App& app, bool model_required) {
   app.add_option("--simd", simd,
                  "cap the SIMD code path at this target (AVX3_DL, AVX2, SCALAR, either case; "
                  "default: the best the CPU runs, or $GEMMA_SIMD)");
+  app.add_option("--matformer", matformer,
+                 "Gemma 3n MatFormer: load a nested smaller model, \"e2b\" (the official E2B out "
+                 "of E4B) or \"ffn=W[,W...] skip=LAYERS\" (feed-forward widths, one or one per "
+                 "layer; layers to leave out, e.g. 20-24)");
 }
 
 ModelOptions ModelFlags::Options() const {
@@ -129,6 +133,7 @@ ModelOptions ModelFlags::Options() const {
   options.batch_size = batch_size;
   options.exact = exact;
   options.simd = simd;
+  options.matformer = matformer;
   return options;
 }
 

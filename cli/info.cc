@@ -95,6 +95,7 @@ Command RegisterInfo(CLI::App& app) {
                           {"kv_cache_bytes", i.kv_cache_bytes},
                           {"kv_cache_type", i.kv_cache_type},
                           {"simd", i.simd},
+                          {"matformer", i.matformer},
                           {"threads", i.threads},
                           {"packed_bytes", i.packed_bytes},
                           {"tokenizer", i.tokenizer},
@@ -166,6 +167,7 @@ Command RegisterInfo(CLI::App& app) {
       for (int l : i.global_layers) std::cout << " " << l;
       std::cout << "\n";
     }
+    if (!i.matformer.empty()) std::cout << "matformer:     " << i.matformer << "\n";
     std::cout << "query scale:   " << i.query_scale << "\n";
     if (i.attn_logit_softcap > 0) std::cout << "attn softcap:  " << i.attn_logit_softcap << "\n";
     if (i.final_logit_softcap > 0) std::cout << "final softcap: " << i.final_logit_softcap << "\n";

@@ -54,6 +54,12 @@ struct ModelOptions {
   // true keeps f32 activations everywhere: slower, but exact f32 arithmetic
   // on the file's weights (what the golden tests need). docs/numerics.md.
   bool exact = false;
+  // MatFormer mix-n-match (Gemma 3n E4B): load a smaller nested model out
+  // of the weights, e.g. "e2b" (the official E2B: every feed-forward width
+  // 8192, layers 20-24 skipped) or "ffn=8192,16384,... skip=20-24" (one
+  // width or one per layer; skipped layers and ranges). "" (default): the
+  // whole model.
+  std::string matformer;
   // SIMD code path: "" (default) picks the best this CPU runs; a Highway
   // target name ("AVX2", "AVX3_DL", "SCALAR") caps it, for the whole
   // process (to see what a CPU without AVX-512 runs). When empty, the
@@ -141,6 +147,10 @@ struct ModelInfo {
   size_t resident_other_bytes = 0;  // tokenizer, metadata, norms: measured growth at load
   size_t scratch_bytes = 0;   // the forward pass's buffers for one batch, and a session's logits
   size_t resident_bytes = 0;  // weights + other + the KV memory (kv_cache_bytes) + scratch
+
+  // The MatFormer slicing applied (ModelOptions::matformer), e.g.
+  // "ffn 8192 x35; skipped layers 20-24"; "" for the whole model.
+  std::string matformer;
 
   std::vector<std::string> warnings;  // what Open adjusted (e.g. threads capped at the CPUs)
 };

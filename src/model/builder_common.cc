@@ -209,7 +209,11 @@ void SetPerLayerInputs(const ModelConfig& config, const TensorNamer& tensors, Mo
       t != nullptr && t->shape.size() == 2 && t->shape[0] > 0 && t->shape[0] <= (1 << 30)) {
     spec.per_layer_vocab_size = static_cast<int>(t->shape[0]);
   }
-  for (LayerSpec& l : spec.layers) l.per_layer_input = true;
+  spec.per_layer_input_slots = spec.num_layers();
+  for (int i = 0; i < spec.num_layers(); ++i) {
+    spec.layers[i].per_layer_input = true;
+    spec.layers[i].per_layer_input_slot = i;
+  }
 }
 
 }  // namespace gemma

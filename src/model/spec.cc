@@ -24,6 +24,10 @@ void ModelSpec::Validate(const std::string& origin) const {
       (per_layer_input_size > 0 && per_layer_vocab_size <= 0)) {
     bad("per-layer input width or table size out of range");
   }
+  if (per_layer_input_size > 0 &&
+      (per_layer_input_slots < num_layers() || per_layer_input_slots > (1 << 12))) {
+    bad("per-layer input tables hold fewer slices than there are layers");
+  }
   if (altup_num_inputs < 0 || altup_num_inputs == 1 || altup_num_inputs > 64 ||
       (altup_num_inputs > 0 && (altup_active_idx < 0 || altup_active_idx >= altup_num_inputs))) {
     bad("AltUp stream count (at least 2) or active stream out of range");
@@ -77,6 +81,10 @@ void ModelSpec::Validate(const std::string& origin) const {
     }
     if (l.per_layer_input && per_layer_input_size <= 0) {
       bad(at + "per-layer input without a per-layer input width");
+    }
+    if (l.per_layer_input &&
+        (l.per_layer_input_slot < 0 || l.per_layer_input_slot >= per_layer_input_slots)) {
+      bad(at + "per-layer input slice out of range");
     }
   }
 }

@@ -51,6 +51,9 @@ struct LayerSpec {
   // (ModelSpec::per_layer_input_size): h += post_norm(proj(gelu(gate(h)) *
   // ple_l)) (Gemma 3n/4 E2B/E4B).
   bool per_layer_input = false;
+  // Which per-layer slice of the PLE tables the layer reads: its own index,
+  // unless MatFormer slicing dropped earlier layers (model/matformer.h).
+  int per_layer_input_slot = 0;
   // Mixture of experts in parallel with the dense MLP (Gemma 4 26B-A4B):
   // a router on the residual stream picks num_experts_per_token of
   // num_experts GeGLU experts of width expert_intermediate_size per token.
@@ -90,6 +93,12 @@ struct ModelSpec {
   // the batch's rows are read.
   int per_layer_input_size = 0;
   int per_layer_vocab_size = 0;
+  // Layers the PLE tables hold a slice for: num_layers(), or more where
+  // MatFormer slicing dropped layers (their slices are computed, not read).
+  int per_layer_input_slots = 0;
+  size_t per_layer_input_width() const {
+    return static_cast<size_t>(per_layer_input_slots) * per_layer_input_size;
+  }
   // Gemma 3n's AltUp: this many copies ("streams") of the residual stream,
   // the layers processing stream altup_active_idx; 0: none.
   int altup_num_inputs = 0;

@@ -40,7 +40,7 @@ int64_t DimSize(Dim dim, const ModelSpec& spec, const LayerSpec* l) {
     case Dim::kPerLayerInput:
       return spec.per_layer_input_size;
     case Dim::kPerLayerInputs:
-      return int64_t{spec.num_layers()} * spec.per_layer_input_size;
+      return static_cast<int64_t>(spec.per_layer_input_width());
     case Dim::kPerLayerVocab:
       return spec.per_layer_vocab_size;
     case Dim::kExperts:

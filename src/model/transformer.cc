@@ -94,8 +94,8 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   gate_.resize(n * F);
   up_.resize(n * F);
   const size_t P = spec.per_layer_input_size;
-  per_layer_inputs_.resize(n * spec.num_layers() * P);
-  per_layer_proj_.resize(n * spec.num_layers() * P);
+  per_layer_inputs_.resize(n * spec.per_layer_input_width());
+  per_layer_proj_.resize(n * spec.per_layer_input_width());
   per_layer_gate_.resize(n * P);
   per_layer_act_.resize(n * P);
   // AltUp and LAuReL (Gemma 3n).
@@ -112,8 +112,7 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   }
   // MatMulAnyBatch's one row twice, in and out: as wide as any matrix it
   // takes (AltUp, LAuReL, the per-layer projection, the experts).
-  const size_t widest =
-      std::max({H, rank, static_cast<size_t>(spec.num_layers()) * P, 2 * expert_width});
+  const size_t widest = std::max({H, rank, spec.per_layer_input_width(), 2 * expert_width});
   pair_in_.resize(2 * widest);
   pair_out_.resize(2 * widest);
   // Mixture of experts: the routers in f32 (summed in one order for any batch).
@@ -218,7 +217,7 @@ void Transformer::Trace(const char* stage, int layer, const float* values, int r
 void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   const int n = batch.rows();
   const int P = spec_.per_layer_input_size;
-  const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
+  const size_t width = spec_.per_layer_input_width();
   // The projection is f32 in the quantized GGUFs: MatMulAnyBatch.
   MatMulAnyBatch(weights_.per_layer_model_projection, x_.data(), n, per_layer_proj_.data(),
                  static_cast<int64_t>(width), pool);
@@ -256,11 +255,12 @@ void Transformer::PerLayerInputBranch(int layer, const float* in, int n, ThreadP
   const LayerWeights& w = weights_.layers[layer];
   const int H = spec_.hidden_size;
   const int P = spec_.per_layer_input_size;
-  const size_t width = static_cast<size_t>(spec_.num_layers()) * P;
+  const size_t width = spec_.per_layer_input_width();
+  const size_t slot = static_cast<size_t>(spec_.layers[layer].per_layer_input_slot);
   MatMul(w.per_layer_input_gate, in, n, per_layer_gate_.data(), P, pool);
   ForEachIndex(pool, n, [&](int t) {
     float* act = &per_layer_act_[static_cast<size_t>(t) * P];
-    const float* ple = &per_layer_inputs_[t * width + static_cast<size_t>(layer) * P];
+    const float* ple = &per_layer_inputs_[t * width + slot * P];
     std::copy(ple, ple + P, act);
     GeluTanhMul(&per_layer_gate_[static_cast<size_t>(t) * P], act, P);
   });

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "kernels/ops.h"
 #include "model/batch.h"
+#include "model/matformer.h"
 #include "runtime/engine_impl.h"
 #include "runtime/guard.h"
 #include "runtime/limits.h"
@@ -128,6 +129,12 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->source = OpenModelSource(path);
     m->spec = BuildModelSpec(m->source);
     m->weights = BindWeights(m->source, m->spec);
+    // MatFormer slicing (Gemma 3n) narrows the bound weights: before packing.
+    MatFormerPlan matformer;
+    if (!options.matformer.empty()) {
+      matformer = ParseMatFormerPlan(options.matformer, m->spec);
+      ApplyMatFormer(matformer, m->spec, m->weights);
+    }
     m->tokenizer = std::make_unique<Tokenizer>(LoadTokenizer(m->source, options.tokenizer_path));
     CheckTokenizerMatchesModel(*m->tokenizer, m->spec, path);
     // The model's eos, then the tokenizer's end-of-generation set (found by
@@ -165,7 +172,11 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelO
     m->kv = std::make_unique<KvMemory>(KvShapes(m->spec), kv);
     m->executor = std::make_unique<Transformer>(m->spec, m->weights, m->batch_size, m->exact);
     m->fingerprint = ModelFingerprint(m->source);
+    // A sliced model's sessions belong to it, not to the full model.
+    const std::string matformer_text = DescribeMatFormerPlan(matformer);
+    m->fingerprint ^= std::hash<std::string>{}(matformer_text)*0x9e3779b97f4a7c15ull;
     m->info = Describe(*m);
+    m->info.matformer = matformer_text;
     DescribeLoad(*m, options, rss_at_open, m->info);
     m->turn_format = &SelectTurnFormat(*m->tokenizer, m->info.chat_template, m->source.path);
     m->info.chat_format = std::string(m->turn_format->name);
