@@ -38,7 +38,7 @@ constexpr TensorRow kLaurelLeft = {"blk.%d.laurel_l.weight",
                                    "layers.%d.laurel.linear_left.weight",
                                    {Dim::kLaurelRank, Dim::kHidden},
                                    &LayerWeights::laurel_left,
-                                   QuantRule::kF32,
+                                   QuantRule::kNeverQuantized,
                                    Presence::kWhen,
                                    HasLaurel};
 
@@ -162,55 +162,59 @@ constexpr TensorRow kGemma3nRows[] = {
     rows::kPerLayerProjectionNorm,
     // AltUp's projections from the embedding to streams 1.. and back: one
     // 3-D tensor in GGUF, one tensor per stream in HF checkpoints (bound in
-    // row order; BindWeights checks that there are K - 1 of each). They and
-    // LAuReL's matrices stay f32 in quantized files, as llama.cpp keeps them.
+    // row order; BindWeights checks that there are K - 1 of each; `gemma
+    // quantize` stacks the parts in row order into the 3-D tensor, as
+    // llama.cpp's converter does).
+    // They, the AltUp router and LAuReL's matrices are never quantized:
+    // llama-quantize skips every tensor named *altup* / *laurel* ("very
+    // small"), so they stay f32 in quantized files and bf16 in a bf16 one.
     {"altup_proj.weight",
      nullptr,
      {Dim::kAltupOtherStreams, Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {"altup_unembd_proj.weight",
      nullptr,
      {Dim::kAltupOtherStreams, Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_unembed_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_projections.0.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_projections.1.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_projections.2.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_unembed_projections.0.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_unembed_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_unembed_projections.1.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_unembed_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     {nullptr,
      "altup_unembed_projections.2.weight",
      {Dim::kHidden, Dim::kHidden},
      &ModelWeights::altup_unembed_projections,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kOptional},
     rows::kQ,
     rows::kOwnK,
@@ -229,7 +233,10 @@ constexpr TensorRow kGemma3nRows[] = {
     rows::kPerLayerProjection,
     rows::kPostPerLayerInputNorm,
     // AltUp per layer (small; f32 copies): the router's norm and projection,
-    // the prediction and correction coefficients, the corrected output's scale.
+    // the prediction and correction coefficients, the corrected output's
+    // scale. The coefficients stay f32 in every file: llama.cpp's converter
+    // writes ALTUP_PREDICT_COEF / ALTUP_CORRECT_COEF as f32 whatever the
+    // output type; the router is never quantized (above).
     {"blk.%d.altup_router_norm.weight",
      "layers.%d.altup.router_norm.weight",
      {Dim::kHidden},
@@ -241,7 +248,7 @@ constexpr TensorRow kGemma3nRows[] = {
      "layers.%d.altup.modality_router.weight",
      {Dim::kAltupStreams, Dim::kHidden},
      &LayerWeights::altup_router,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kWhen,
      RunsAltUp},
     {"blk.%d.altup_predict_coef.weight",
@@ -271,7 +278,7 @@ constexpr TensorRow kGemma3nRows[] = {
      "layers.%d.laurel.linear_right.weight",
      {Dim::kHidden, Dim::kLaurelRank},
      &LayerWeights::laurel_right,
-     QuantRule::kF32,
+     QuantRule::kNeverQuantized,
      Presence::kWhen,
      HasLaurel},
     {"blk.%d.laurel_post_norm.weight",

@@ -131,9 +131,68 @@ int TensorNamer::LayerOf(const std::string& name) const {
   return i < name.size() && name[i] == '.' ? static_cast<int>(layer) : -1;
 }
 
+namespace {
+
+// A generation's rows resolved against one file.
+class RowResolver {
+ public:
+  RowResolver(const ModelSource& source, const ModelSpec& spec)
+      : spec_(spec),
+        generation_(GenerationOf(spec)),
+        namer_(source),
+        gain_offset_(source.format == ModelFormat::kGguf ? 0.0f : generation_.hf_norm_offset) {}
+
+  const Generation& generation() const { return generation_; }
+  const TensorNamer& namer() const { return namer_; }
+
+  // Whether the spec reads `row` on `layer` (-1: model level; such a row is
+  // read when its `when` selects some layer).
+  bool Reads(const TensorRow& row, int layer) const {
+    if (row.presence != Presence::kWhen) return true;
+    if (layer >= 0) return row.when(spec_.layers[layer]);
+    return std::any_of(spec_.layers.begin(), spec_.layers.end(), row.when);
+  }
+
+  // The row's tensor on `layer`, its entry nullptr when the file lacks it;
+  // throws when the file has it in another shape.
+  ModelTensor Resolve(const TensorRow& row, int layer) const {
+    ModelTensor t;
+    t.row = &row;
+    t.layer = layer;
+    t.gguf_name = GgufName(row, layer);
+    t.entry = namer_.Find(row, layer);
+    t.shape = RowShape(row, spec_, layer);
+    t.is_norm = row.is_gain();
+    t.gain_offset = t.is_norm ? gain_offset_ : 0.0f;
+    if (t.entry != nullptr && t.entry->shape != t.shape) {
+      Fail(t.entry->file, ": tensor '", t.entry->name, "' has shape ", t.entry->ShapeString(),
+           ", expected ", ShapeText(t.shape));
+    }
+    return t;
+  }
+
+ private:
+  // A part's name is its whole's: the row binding the same member with a
+  // GGUF name.
+  std::string GgufName(const TensorRow& row, int layer) const {
+    if (row.gguf != nullptr) return Format(row.gguf, layer);
+    for (const TensorRow& whole : generation_.rows) {
+      if (whole.gguf != nullptr && whole.member == row.member) return Format(whole.gguf, layer);
+    }
+    return "";
+  }
+
+  const ModelSpec& spec_;
+  const Generation& generation_;
+  const TensorNamer namer_;
+  const float gain_offset_;
+};
+
+}  // namespace
+
 std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec) {
-  const Generation& generation = GenerationOf(spec);
-  const TensorNamer namer(source);
+  const RowResolver resolver(source, spec);
+  const TensorNamer& namer = resolver.namer();
   // Tensors of layers beyond the declared count would be ignored and the
   // model run with fewer layers than it has; as llama.cpp, refuse the file.
   // (Missing layers fail below, on their first missing tensor.)
@@ -150,37 +209,40 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
          ") but the file has tensors for layer ", highest, " ('", example,
          "'): the file is inconsistent");
   }
-  const float gain_offset = source.format == ModelFormat::kGguf ? 0.0f : generation.hf_norm_offset;
   std::vector<ModelTensor> tensors;
-  auto selected = [&](const TensorRow& row, int layer) {
-    if (layer >= 0) return row.when(spec.layers[layer]);
-    return std::any_of(spec.layers.begin(), spec.layers.end(), row.when);
-  };
   auto add = [&](const TensorRow& row, int layer) {
-    if (row.presence == Presence::kWhen && !selected(row, layer)) return;
-    ModelTensor t;
-    t.row = &row;
-    t.layer = layer;
-    t.gguf_name = row.gguf != nullptr ? Format(row.gguf, layer) : "";
-    t.entry = namer.Find(row, layer);
-    t.shape = RowShape(row, spec, layer);
-    t.is_norm = row.is_gain();
-    t.gain_offset = t.is_norm ? gain_offset : 0.0f;
+    if (!resolver.Reads(row, layer)) return;
+    ModelTensor t = resolver.Resolve(row, layer);
     if (t.entry == nullptr) {
       if (row.presence == Presence::kOptional) return;
       Fail(source.path, ": missing tensor '", namer.Name(row, layer), "'");
     }
-    if (t.entry->shape != t.shape) {
-      Fail(t.entry->file, ": tensor '", t.entry->name, "' has shape ", t.entry->ShapeString(),
-           ", expected ", ShapeText(t.shape));
-    }
     tensors.push_back(std::move(t));
   };
-  for (const TensorRow& row : generation.rows) {
+  for (const TensorRow& row : resolver.generation().rows) {
     if (!row.per_layer()) add(row, -1);
   }
   for (int i = 0; i < spec.num_layers(); ++i) {
-    for (const TensorRow& row : generation.rows) {
+    for (const TensorRow& row : resolver.generation().rows) {
+      if (row.per_layer()) add(row, i);
+    }
+  }
+  return tensors;
+}
+
+std::vector<ModelTensor> ListUnreadTensors(const ModelSource& source, const ModelSpec& spec) {
+  const RowResolver resolver(source, spec);
+  std::vector<ModelTensor> tensors;
+  auto add = [&](const TensorRow& row, int layer) {
+    if (resolver.Reads(row, layer)) return;
+    ModelTensor t = resolver.Resolve(row, layer);
+    if (t.entry != nullptr) tensors.push_back(std::move(t));
+  };
+  for (const TensorRow& row : resolver.generation().rows) {
+    if (!row.per_layer()) add(row, -1);
+  }
+  for (int i = 0; i < spec.num_layers(); ++i) {
+    for (const TensorRow& row : resolver.generation().rows) {
       if (row.per_layer()) add(row, i);
     }
   }

@@ -60,7 +60,8 @@ enum class Presence : uint8_t {
   kOptional,  // read when the file has it (GGUF may carry its own output head)
   // Required on the layers `when` selects, not read on the others (Gemma 4:
   // no K/V projections on layers that reuse another layer's KV, no V on
-  // K = V layers; Gemma 3n ships those unused K/V, which stay unread). A
+  // K = V layers; Gemma 3n ships those unused K/V, which stay unread and
+  // which `gemma quantize` writes through: ListUnreadTensors). A
   // model-level row is required when `when` selects some layer (the
   // per-layer embedding tables, when any layer takes a per-layer input).
   kWhen,
@@ -109,8 +110,11 @@ struct TensorRow {
 // A row resolved against a file: the tensor found for one layer.
 struct ModelTensor {
   const TensorRow* row = nullptr;
-  int layer = -1;         // -1 for model-level tensors
-  std::string gguf_name;  // its GGUF name (what `gemma quantize` writes); "" if none
+  int layer = -1;  // -1 for model-level tensors
+  // Its GGUF name (what `gemma quantize` writes). For a part of a tensor GGUF
+  // stores whole (TensorRow::gguf nullptr), the whole's name: the row of the
+  // same member that GGUF has; "" if there is none.
+  std::string gguf_name;
   const TensorEntry* entry = nullptr;
   std::vector<int64_t> shape;  // expected, outermost first
   bool is_norm = false;        // a gain vector (row->is_gain())
@@ -145,6 +149,13 @@ class TensorNamer {
 // naming the file and tensor when one is missing or misshapen, or when the
 // file has tensors for more layers than the spec.
 std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const ModelSpec& spec);
+
+// The tensors a file carries for rows the spec does not read on a layer
+// (Presence::kWhen rows whose `when` leaves the layer out): Gemma 3n
+// checkpoints and GGUFs ship k/v for the KV-sharing layers. The model never
+// binds them; `gemma quantize` writes them through, as llama.cpp's converter
+// and llama-quantize keep them. Checked for shape like ListModelTensors.
+std::vector<ModelTensor> ListUnreadTensors(const ModelSource& source, const ModelSpec& spec);
 
 // A matrix tensor as the kernels see it (a 3-D tensor as one matrix of all
 // its rows); throws gemma::Error naming the file and tensor if its type is

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "base/error.h"
@@ -12,6 +13,7 @@
 #include "io/model_config.h"
 #include "io/model_source.h"
 #include "kernels/ops.h"
+#include "model/generation.h"
 #include "model/spec.h"
 #include "model/tensor_rows.h"
 #include "model/weights.h"
@@ -142,23 +144,32 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
   const std::string a = spec.architecture + ".";
   const LayerSpec& first = spec.layers.front();
   auto key = [&](const char* config_name) { return *GgufKeyFor(spec.architecture, config_name); };
-  // One u32 when every layer has the same value; else one i32 per layer, as
-  // llama.cpp's converter writes Gemma 3n/4's per-layer sizes.
-  auto set_per_layer = [&](const char* config_name, int LayerSpec::*field) {
+  // One u32 when every layer has the same value (and the config does not
+  // list it per layer, see below); else one i32 per layer, as llama.cpp's
+  // converter writes Gemma 3n/4's per-layer sizes.
+  auto set_per_layer = [&](const char* config_name, int LayerSpec::*field,
+                           bool listed_in_config = false) {
     std::vector<double> values;
     for (const LayerSpec& l : spec.layers) values.push_back(l.*field);
-    if (std::all_of(values.begin(), values.end(), [&](double v) { return v == values[0]; })) {
+    if (!listed_in_config &&
+        std::all_of(values.begin(), values.end(), [&](double v) { return v == values[0]; })) {
       w.SetU32(key(config_name), first.*field);
     } else {
       w.SetValue(key(config_name), NumberArray(GgufType::kI32, std::move(values)));
     }
   };
   const bool gemma4 = spec.architecture == "gemma4";
+  const bool gemma3n = spec.architecture == "gemma3n";
   if (spec.architecture != "gemma" && spec.architecture != "gemma2" &&
-      spec.architecture != "gemma3" && !gemma4) {
+      spec.architecture != "gemma3" && !gemma3n && !gemma4) {
     Fail(source.path, ": writing a ", spec.architecture,
          " checkpoint folder as GGUF is not supported yet");
   }
+  // The text decoder's config.json object (a multimodal checkpoint nests it).
+  const nlohmann::json& text_config =
+      source.hf_config.contains("text_config") && source.hf_config.at("text_config").is_object()
+          ? source.hf_config.at("text_config")
+          : source.hf_config;
   // Gemma 4's sliding and global layers have their own head sizes (GGUF:
   // key_length_swa and key_length); other generations one for all layers.
   const LayerSpec* sliding = nullptr;
@@ -179,7 +190,12 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
   w.SetU32(key("max_position_embeddings"), spec.context_length);
   w.SetU32(key("hidden_size"), spec.hidden_size);
   w.SetU32(key("num_hidden_layers"), spec.num_layers());
-  set_per_layer("intermediate_size", &LayerSpec::intermediate_size);
+  // Gemma 3n's converter writes intermediate_size as config.json has it: a
+  // list (the released E2B/E4B list one width per layer, all equal) becomes
+  // an array even when every entry is the same.
+  set_per_layer("intermediate_size", &LayerSpec::intermediate_size,
+                gemma3n && text_config.contains("intermediate_size") &&
+                    text_config.at("intermediate_size").is_array());
   set_per_layer("num_attention_heads", &LayerSpec::num_attention_heads);
   set_per_layer("num_key_value_heads", &LayerSpec::num_key_value_heads);
   if (gemma4) {
@@ -193,6 +209,18 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
     w.SetU32(a + "attention.value_length_swa", sliding_dim);
     w.SetU32(a + "rope.dimension_count", global_dim);
     w.SetU32(a + "rope.dimension_count_swa", sliding_dim);
+    if (first.moe()) {
+      w.SetU32(key("num_experts"), first.num_experts);
+      w.SetU32(key("top_k_experts"), first.num_experts_per_token);
+      w.SetU32(key("moe_intermediate_size"), first.expert_intermediate_size);
+    }
+  } else {
+    w.SetU32(key("head_dim"), first.head_dim);
+    w.SetU32(a + "attention.value_length", first.head_dim);  // V heads as wide as K heads
+  }
+  if (gemma3n || gemma4) {
+    // The sliding pattern (true = sliding), the KV-sharing layers' count and
+    // the per-layer embeddings' width, which both converters write.
     std::vector<double> pattern;
     int shared = 0;
     for (const LayerSpec& l : spec.layers) {
@@ -203,14 +231,22 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
                NumberArray(GgufType::kBool, std::move(pattern)));
     w.SetU32(key("num_kv_shared_layers"), shared);
     w.SetU32(key("hidden_size_per_layer_input"), spec.per_layer_input_size);
-    if (first.moe()) {
-      w.SetU32(key("num_experts"), first.num_experts);
-      w.SetU32(key("top_k_experts"), first.num_experts_per_token);
-      w.SetU32(key("moe_intermediate_size"), first.expert_intermediate_size);
+  }
+  if (gemma3n) {
+    // AltUp's stream count (1: none) and active stream, and the sparsity
+    // cut-off per layer as the converter computes it from config.json's p:
+    // torch's float32 Normal(0, 1).icdf(p), the value the builder derived
+    // (gemma3n.cc NormalQuantile, 1.6448533 for p = 0.95), and icdf(0) = -inf
+    // for a dense layer.
+    w.SetU32(key("altup_active_idx"), spec.altup_active_idx);
+    w.SetU32(key("altup_num_inputs"), std::max(spec.altup_num_inputs, 1));
+    std::vector<double> sparsity_scale;
+    for (const LayerSpec& l : spec.layers) {
+      sparsity_scale.push_back(l.activation_sparsity ? l.activation_sparsity_stddevs
+                                                     : -std::numeric_limits<double>::infinity());
     }
-  } else {
-    w.SetU32(key("head_dim"), first.head_dim);
-    w.SetU32(a + "attention.value_length", first.head_dim);  // V heads as wide as K heads
+    w.SetValue(key("activation_sparsity_scale"),
+               NumberArray(GgufType::kF32, std::move(sparsity_scale)));
   }
   w.SetF32(key("rms_norm_eps"), spec.rms_norm_eps);
   float global_theta = first.rope_theta, local_theta = 0, factor = 1;
@@ -226,7 +262,7 @@ void WriteHfMetadata(const ModelSource& source, const ModelSpec& spec, GgufWrite
     }
   }
   w.SetF32(key("rope_theta"), global_theta);
-  if ((spec.architecture == "gemma3" || gemma4) && local_theta > 0)
+  if ((spec.architecture == "gemma3" || gemma3n || gemma4) && local_theta > 0)
     w.SetF32(key("rope_local_base_freq"), local_theta);
   if (factor != 1.0f) {
     w.SetString(key("rope_scaling.rope_type"), "linear");
@@ -283,6 +319,50 @@ bool IsFloatType(DType type) {
 // pool's threads each get many rows.
 constexpr size_t kPieceBytes = size_t{16} << 20;
 
+// A tensor of the output file and the model tensors it holds, in order: one,
+// or the parts GGUF stacks into one tensor along a new outermost dimension
+// (Gemma 3n's AltUp projections, one tensor per stream in HF checkpoints, as
+// llama.cpp's converter stacks them).
+struct OutputTensor {
+  std::string name;
+  DType type;
+  std::vector<int64_t> shape;
+  std::vector<const ModelTensor*> parts;
+};
+
+std::vector<OutputTensor> PlanOutputTensors(const std::vector<ModelTensor>& tensors,
+                                            const FileType& ft, const ModelSpec& spec, bool tied) {
+  std::vector<OutputTensor> out;
+  for (const ModelTensor& t : tensors) {
+    const bool part = t.row->gguf == nullptr;
+    if (part && t.gguf_name.empty()) {
+      Fail(t.entry->file, ": tensor '", t.entry->name, "' has no GGUF counterpart");
+    }
+    if (part && !out.empty() && out.back().name == t.gguf_name) {
+      out.back().parts.push_back(&t);
+      ++out.back().shape.front();
+      continue;
+    }
+    OutputTensor o{t.gguf_name, ChooseType(ft, t, spec, tied), t.shape, {&t}};
+    if (part) o.shape.insert(o.shape.begin(), 1);
+    out.push_back(std::move(o));
+  }
+  // A stack must have the whole's shape (all K - 1 AltUp projections): the
+  // parts' rows are optional one by one, and a short stack would make a
+  // file no reader accepts. (Parts are model-level rows: tensor_rows.h.)
+  for (const OutputTensor& o : out) {
+    if (o.parts.front()->row->gguf != nullptr) continue;
+    for (const TensorRow& whole : GenerationOf(spec).rows) {
+      if (whole.gguf == nullptr || o.name != whole.gguf) continue;
+      if (const std::vector<int64_t> shape = RowShape(whole, spec, -1); shape != o.shape) {
+        Fail(o.parts.front()->entry->file, ": ", o.parts.size(), " tensors for '", o.name,
+             "' where the model has ", shape.front(), " (", o.parts.front()->entry->name, ", ...)");
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void WriteQuantizedModel(const std::string& input, const std::string& output,
@@ -302,7 +382,10 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   }
   const ModelSource source = OpenModelSource(input);
   const ModelSpec spec = BuildModelSpec(source);
-  const std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
+  // The tensors the model reads, then those the file carries unread (Gemma
+  // 3n's KV-sharing layers' k/v), which llama.cpp's tools keep as well.
+  std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
+  for (ModelTensor& t : ListUnreadTensors(source, spec)) tensors.push_back(std::move(t));
 
   // Quantizing quantized weights again compounds the rounding of both steps:
   // as llama-quantize, only on request (writing f32/f16/bf16 loses nothing).
@@ -338,11 +421,8 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
     writer.DeclareTensor("rope_freqs.weight", DType::kF32,
                          {static_cast<int64_t>(rope_freqs.size())});
   }
-  std::vector<DType> targets;
-  for (const ModelTensor& t : tensors) {
-    targets.push_back(ChooseType(*ft, t, spec, tied));
-    writer.DeclareTensor(t.gguf_name, targets.back(), t.shape);
-  }
+  const std::vector<OutputTensor> planned = PlanOutputTensors(tensors, *ft, spec, tied);
+  for (const OutputTensor& o : planned) writer.DeclareTensor(o.name, o.type, o.shape);
 
   // Tensor by tensor, a matrix in pieces of rows: only a piece is in memory
   // at a time, and the input pages it was made from are handed back to the
@@ -354,44 +434,52 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
     for (const auto& file : source.mappings) file->ReleasePages(data, size);
   };
   QuantizeProgress p;
-  p.tensors_total = tensors.size();
+  p.tensors_total = planned.size();
   if (!rope_freqs.empty()) {
     out.Append(reinterpret_cast<const uint8_t*>(rope_freqs.data()),
                rope_freqs.size() * sizeof(float));
     p.bytes_out += rope_freqs.size() * sizeof(float);
   }
   std::vector<uint8_t> bytes;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const ModelTensor& t = tensors[i];
-    const TensorEntry& e = *t.entry;
-    const DType target = targets[i];
-    if (t.is_norm) {
-      const std::vector<float> gain = EffectiveGain(t);  // as GGUF stores it: the gain
-      out.Append(reinterpret_cast<const uint8_t*>(gain.data()), gain.size() * sizeof(float));
-      p.bytes_out += gain.size() * sizeof(float);
-    } else {
-      const WeightMatrix m = AsMatrix(t);
-      const size_t out_row = BytesFor(target, m.cols);
-      const int64_t piece_rows = std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / out_row));
-      std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
-      for (int64_t r0 = 0; r0 < m.rows; r0 += piece_rows) {
-        const int64_t rows = std::min(piece_rows, m.rows - r0);
-        bytes.resize(static_cast<size_t>(rows) * out_row);
-        pool.ParallelFor(static_cast<size_t>(rows), 16, [&](size_t begin, size_t end, int thread) {
-          for (size_t r = begin; r < end; ++r) {
-            DequantizeRow(m, r0 + static_cast<int64_t>(r), scratch[thread].data());
-            QuantizeRowRef(target, scratch[thread].data(), bytes.data() + r * out_row, m.cols);
-          }
-        });
+  for (const OutputTensor& o : planned) {
+    for (const ModelTensor* part : o.parts) {
+      const ModelTensor& t = *part;
+      const TensorEntry& e = *t.entry;
+      if (t.is_norm) {
+        // As GGUF stores it: the gain, in f32 (or, for a matrix read as an
+        // f32 copy like Gemma 3n's AltUp router, in the file's float type).
+        const std::vector<float> gain = EffectiveGain(t);
+        bytes.resize(BytesFor(o.type, static_cast<int64_t>(gain.size())));
+        QuantizeRowRef(o.type, gain.data(), bytes.data(), static_cast<int64_t>(gain.size()));
         out.Append(bytes.data(), bytes.size());
-        release_input(m.Row(r0), static_cast<size_t>(rows) * m.row_bytes);
         p.bytes_out += bytes.size();
+      } else {
+        const WeightMatrix m = AsMatrix(t);
+        const size_t out_row = BytesFor(o.type, m.cols);
+        const int64_t piece_rows =
+            std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / out_row));
+        std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
+        for (int64_t r0 = 0; r0 < m.rows; r0 += piece_rows) {
+          const int64_t rows = std::min(piece_rows, m.rows - r0);
+          bytes.resize(static_cast<size_t>(rows) * out_row);
+          pool.ParallelFor(
+              static_cast<size_t>(rows), 16, [&](size_t begin, size_t end, int thread) {
+                for (size_t r = begin; r < end; ++r) {
+                  DequantizeRow(m, r0 + static_cast<int64_t>(r), scratch[thread].data());
+                  QuantizeRowRef(o.type, scratch[thread].data(), bytes.data() + r * out_row,
+                                 m.cols);
+                }
+              });
+          out.Append(bytes.data(), bytes.size());
+          release_input(m.Row(r0), static_cast<size_t>(rows) * m.row_bytes);
+          p.bytes_out += bytes.size();
+        }
       }
+      release_input(e.data, e.size_bytes);
+      p.bytes_in += e.size_bytes;
     }
-    release_input(e.data, e.size_bytes);
-    p.bytes_in += e.size_bytes;
     ++p.tensors_done;
-    p.tensor = t.gguf_name + " -> " + std::string(Name(target));
+    p.tensor = o.name + " -> " + std::string(Name(o.type));
     if (progress) progress(p);
   }
   out.Finish();

@@ -115,12 +115,12 @@ TEST(TensorRows, RowsOfEachGeneration) {
     for (const TensorRow& row : g->rows) {
       if (row.gguf == nullptr) {
         // A part of a tensor GGUF stores whole (Gemma 3n's AltUp projections,
-        // one per stream in HF checkpoints): model level, HF only, f32 as
-        // the whole.
+        // one per stream in HF checkpoints): model level, HF only, never
+        // quantized, as the whole.
         ASSERT_NE(row.hf, nullptr) << g->gguf_architecture;
         EXPECT_TRUE(hf_names.insert(row.hf).second) << g->gguf_architecture << ": " << row.hf;
         EXPECT_FALSE(row.per_layer()) << row.hf;
-        EXPECT_EQ(row.quant, QuantRule::kF32) << row.hf;
+        EXPECT_EQ(row.quant, QuantRule::kNeverQuantized) << row.hf;
         continue;
       }
       const std::string gguf = row.gguf;
@@ -135,16 +135,23 @@ TEST(TensorRows, RowsOfEachGeneration) {
       const bool altup_coefs = gguf == "blk.%d.altup_router.weight" ||
                                gguf == "blk.%d.altup_predict_coef.weight" ||
                                gguf == "blk.%d.altup_correct_coef.weight";
-      // Norm gains (1-D) stay f32 in every quantized file, as llama.cpp keeps
-      // them, and so do the MoE router's projection, the per-layer
-      // embeddings' projection and Gemma 3n's AltUp and LAuReL matrices.
-      const bool f32_matrix = gguf == "blk.%d.ffn_gate_inp.weight" || gguf == "altup_proj.weight" ||
-                              gguf == "altup_unembd_proj.weight" ||
-                              gguf == "blk.%d.laurel_l.weight" || gguf == "blk.%d.laurel_r.weight";
-      EXPECT_EQ(row.is_gain() || f32_matrix, row.quant == QuantRule::kF32) << gguf;
-      // The per-layer embeddings' projection: never quantized, but written in
-      // a bf16 file's type (as the converter and llama-quantize do).
-      EXPECT_EQ(gguf == "per_layer_model_proj.weight", row.quant == QuantRule::kNeverQuantized)
+      // Never quantized, but written in a bf16 file's type (as the converter
+      // and llama-quantize do): the per-layer embeddings' projection, and
+      // Gemma 3n's AltUp projections and router and LAuReL matrices
+      // (llama-quantize skips every *altup* / *laurel* tensor; the golden
+      // bf16 file has them in bf16).
+      const bool never_quantized =
+          gguf == "per_layer_model_proj.weight" || gguf == "altup_proj.weight" ||
+          gguf == "altup_unembd_proj.weight" || gguf == "blk.%d.altup_router.weight" ||
+          gguf == "blk.%d.laurel_l.weight" || gguf == "blk.%d.laurel_r.weight";
+      EXPECT_EQ(never_quantized, row.quant == QuantRule::kNeverQuantized) << gguf;
+      // Norm gains (1-D) stay f32 in every file, as llama.cpp keeps them, and
+      // so do the MoE router's projection and Gemma 3n's AltUp coefficients
+      // (the converter writes those f32 whatever the output type).
+      const bool f32_matrix = gguf == "blk.%d.ffn_gate_inp.weight" ||
+                              gguf == "blk.%d.altup_predict_coef.weight" ||
+                              gguf == "blk.%d.altup_correct_coef.weight";
+      EXPECT_EQ((row.is_gain() && !never_quantized) || f32_matrix, row.quant == QuantRule::kF32)
           << gguf;
       EXPECT_EQ(row.is_gain(), row.shape[1] == Dim::kNone || altup_coefs) << gguf;
       // llama.cpp's _M mixes give attn_v and ffn_down more bits on some layers.

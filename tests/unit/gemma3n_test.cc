@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -30,6 +31,7 @@
 #include "model/weights.h"
 #include "testing/engine_greedy.h"
 #include "testing/golden_case.h"
+#include "testing/safetensors_writer.h"
 #include "threading/thread_pool.h"
 
 namespace gemma {
@@ -102,7 +104,8 @@ TEST(Gemma3nBuilder, SpecFromBothFormats) {
 // Every tensor of the golden files is read through exactly one row, but the
 // k/v weights the checkpoint ships for the KV-sharing layers (case.json
 // feature_checks.ignored_checkpoint_keys; GGUF blk.5-7.attn_k / attn_v /
-// attn_k_norm), which no row reads.
+// attn_k_norm), which no row reads: ListUnreadTensors lists exactly those
+// (`gemma quantize` writes them through).
 TEST(Gemma3nBuilder, RowsClaimEveryTensorButTheSharedLayersKv) {
   std::set<std::string> ignored_hf;
   for (const auto& key : Case()["feature_checks"]["ignored_checkpoint_keys"]) {
@@ -127,6 +130,13 @@ TEST(Gemma3nBuilder, RowsClaimEveryTensorButTheSharedLayersKv) {
       if (!listed.count(name)) unread.insert(name);
     }
     EXPECT_EQ(unread, source.format == ModelFormat::kGguf ? ignored_gguf : ignored_hf) << path;
+    std::set<std::string> listed_unread;
+    for (const ModelTensor& t : ListUnreadTensors(source, spec)) {
+      EXPECT_TRUE(listed_unread.insert(t.entry->name).second)
+          << path << ": twice " << t.entry->name;
+      EXPECT_TRUE(ignored_gguf.count(t.gguf_name)) << path << ": " << t.gguf_name;
+    }
+    EXPECT_EQ(listed_unread, unread) << path;
   }
 }
 
@@ -343,23 +353,28 @@ TEST(Gemma3nBuilder, NullSparsityPatternMeansDense) {
   for (const LayerSpec& l : spec.layers) EXPECT_FALSE(l.activation_sparsity);
 }
 
-// `gemma quantize` from the bf16 GGUF writes the tensor types llama.cpp's
-// llama-quantize wrote into the golden q8_0 file, and the result computes
-// what that file computes (the shared layers' k/v, which it does not read,
-// are left out).
+// `gemma quantize` from the bf16 GGUF writes what llama.cpp's llama-quantize
+// wrote into the golden q8_0 file (which it made from the value-identical
+// f32 GGUF): every tensor, the shared layers' unused k/v included, in the
+// same type and with the same bytes, and so the same logits. (From the HF
+// folder: quantize_model_test.cc.)
 TEST(Gemma3nQuantize, Q8FromBf16MatchesTheGoldenFile) {
   const std::string out =
       (fs::temp_directory_path() / ("gemma3n_q8_" + std::to_string(::getpid()) + ".gguf")).string();
   const Status s = QuantizeModel(Gguf("bf16"), out, "q8_0", 2, nullptr);
   ASSERT_TRUE(s.ok()) << s.message();
-  const ModelSource ours = OpenModelSource(out);
-  const ModelSource golden = OpenModelSource(Gguf("q8_0"));
-  // Every tensor but the shared layers' unused k/v (not read, not written).
-  EXPECT_EQ(ours.tensors.entries().size() + 9, golden.tensors.entries().size());
-  for (const auto& [name, entry] : ours.tensors.entries()) {
-    const TensorEntry* t = golden.tensors.Find(name);
-    ASSERT_NE(t, nullptr) << name;
-    EXPECT_EQ(entry.type, t->type) << name;
+  {
+    const ModelSource ours = OpenModelSource(out);
+    const ModelSource golden = OpenModelSource(Gguf("q8_0"));
+    EXPECT_EQ(ours.tensors.entries().size(), golden.tensors.entries().size());
+    for (const auto& [name, t] : golden.tensors.entries()) {
+      const TensorEntry* entry = ours.tensors.Find(name);
+      ASSERT_NE(entry, nullptr) << name;
+      EXPECT_EQ(entry->type, t.type) << name;
+      EXPECT_EQ(entry->shape, t.shape) << name;
+      ASSERT_EQ(entry->size_bytes, t.size_bytes) << name;
+      EXPECT_EQ(std::memcmp(entry->data, t.data, t.size_bytes), 0) << name << " bytes differ";
+    }
   }
   auto a = Open(out, false, 256, /*exact=*/true);
   auto b = Open(Gguf("q8_0"), false, 256, /*exact=*/true);
@@ -370,13 +385,29 @@ TEST(Gemma3nQuantize, Q8FromBf16MatchesTheGoldenFile) {
   ASSERT_TRUE(sa.Append(Prompt(), &la).ok());
   ASSERT_TRUE(sb.Append(Prompt(), &lb).ok());
   EXPECT_EQ(la, lb);
-  // From the HF folder: refused (the Gemma 3n metadata is not written yet).
-  const Status hf = QuantizeModel(Hf(), out, "q8_0", 2, nullptr);
-  EXPECT_FALSE(hf.ok());
-  EXPECT_NE(hf.message().find("gemma3n checkpoint folder as GGUF is not supported yet"),
+}
+
+// The HF checkpoint's AltUp projections are optional one by one (GGUF has
+// them stacked instead); a folder lacking one is refused by name rather than
+// written as a stack no reader accepts.
+TEST(Gemma3nQuantize, HfFolderMissingAnAltUpProjectionIsRefused) {
+  const std::string dir = EditedHf("no_altup_proj_2", [](nlohmann::json&) {});
+  {
+    const ModelSource golden = OpenModelSource(Hf());
+    std::vector<const TensorEntry*> kept;
+    for (const auto& [name, entry] : golden.tensors.entries()) {
+      if (name != "model.language_model.altup_projections.2.weight") kept.push_back(&entry);
+    }
+    testing::WriteSafetensors(dir + "/model.safetensors", kept);
+  }
+  const std::string out = dir + "/out.gguf";
+  const Status s = QuantizeModel(dir, out, "q8_0", 2, nullptr);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("2 tensors for 'altup_proj.weight' where the model has 3"),
             std::string::npos)
-      << hf.message();
-  fs::remove(out);
+      << s.message();
+  EXPECT_FALSE(fs::exists(out));
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -116,11 +116,17 @@ int CompareModelMetadata(const std::string& ours_path, const std::string& theirs
     }
     const GgufValue& x = *it->second;
     const GgufValue& y = *theirs_value;
-    const bool same = x.array_size == y.array_size && x.integer == y.integer && x.real == y.real &&
-                      x.str == y.str && x.numbers == y.numbers && x.strings == y.strings &&
-                      (x.type == GgufType::kArray) == (y.type == GgufType::kArray);
+    // The GGUF type too (u32 vs i32, an array's element type): a reader
+    // may insist on the one llama.cpp writes.
+    const bool same = x.type == y.type &&
+                      (x.type != GgufType::kArray || x.array_type == y.array_type) &&
+                      x.array_size == y.array_size && x.integer == y.integer && x.real == y.real &&
+                      x.str == y.str && x.numbers == y.numbers && x.strings == y.strings;
     if (!same) {
-      ADD_FAILURE() << key << " differs";
+      ADD_FAILURE() << key << " differs (type " << static_cast<int>(x.type) << " vs "
+                    << static_cast<int>(y.type) << ", element type "
+                    << static_cast<int>(x.array_type) << " vs " << static_cast<int>(y.array_type)
+                    << ")";
       ++differences;
     }
   }
@@ -131,6 +137,19 @@ int CompareModelMetadata(const std::string& ours_path, const std::string& theirs
     }
   }
   return differences;
+}
+
+// Two files give the same prompt logits, bit for bit.
+void ExpectSameLogits(const std::string& ours_path, const std::string& theirs_path,
+                      const std::vector<int32_t>& prompt) {
+  auto a = Model::Open(ours_path), b = Model::Open(theirs_path);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  Session sa(**a), sb(**b);
+  ASSERT_TRUE(sa.Append(prompt).ok());
+  ASSERT_TRUE(sb.Append(prompt).ok());
+  EXPECT_TRUE(
+      std::equal(sa.logits().begin(), sa.logits().end(), sb.logits().begin(), sb.logits().end()));
 }
 
 // Q4_0 rounds x / d + 8.5 down. ggml computes it as x * (1/d) + 8.5, which
@@ -206,15 +225,38 @@ TEST(Quantize, Gemma4CheckpointsMatchConverterAndLlamaQuantize) {
         fs::remove(out);
         continue;
       }
-      auto a = Model::Open(out), b = Model::Open(Gguf(c, type));
-      ASSERT_TRUE(a.ok()) << a.status().message();
-      ASSERT_TRUE(b.ok());
-      Session sa(**a), sb(**b);
-      ASSERT_TRUE(sa.Append(ids).ok());
-      ASSERT_TRUE(sb.Append(ids).ok());
-      EXPECT_TRUE(std::equal(sa.logits().begin(), sa.logits().end(), sb.logits().begin()));
+      ExpectSameLogits(out, Gguf(c, type), ids);
       fs::remove(out);
     }
+  }
+}
+
+// A Gemma 3n checkpoint folder (AltUp, LAuReL, activation sparsity, per-layer
+// FFN widths and embeddings, KV sharing) written as bf16 and q8_0 GGUFs is
+// what llama.cpp's converter and llama-quantize made of it (the golden case
+// has no q4_0 file): the same model metadata (the sparsity cut-off
+// Phi^-1(0.95) as the converter's float32 icdf, -inf on dense layers), the
+// same tensors bit for bit (the three AltUp projections each way stacked
+// into one 3-D tensor; the KV-sharing layers' unused k/v kept, as the
+// converter keeps them; the AltUp and LAuReL matrices and the PLE
+// projection bf16 in the bf16 file and f32 in the q8_0 one, the AltUp
+// coefficients f32 in both), and so the same logits. Not compared, and not
+// the same: the tokenizer keys (as for Gemma 4 we keep the SentencePiece
+// model's own piece types, user-defined for pieces 4 and 5 where the
+// converter writes normal, and add unknown_token_id, which it leaves out) and
+// general.name / size_label / type.
+TEST(Quantize, Gemma3nCheckpointMatchesConverterAndLlamaQuantize) {
+  const char* c = "gemma3n_e2b";
+  const std::vector<int32_t> ids =
+      testing::LoadCaseJson(c)["prompt"]["ids"].get<std::vector<int32_t>>();
+  for (const char* type : {"bf16", "q8_0"}) {
+    SCOPED_TRACE(std::string(c) + " " + type);
+    const std::string out = Temp(std::string("hf_") + c + "_" + type);
+    WriteQuantizedModel(testing::GoldenDir(c) + "/hf", out, type, 2, nullptr);
+    EXPECT_EQ(CompareTensors(out, Gguf(c, type), /*require_same_bytes=*/true), 0);
+    EXPECT_EQ(CompareModelMetadata(out, Gguf(c, type), "gemma3n"), 0);
+    ExpectSameLogits(out, Gguf(c, type), ids);
+    fs::remove(out);
   }
 }
 
