@@ -142,7 +142,19 @@ class RowResolver {
         namer_(source),
         gain_offset_(source.format == ModelFormat::kGguf ? 0.0f : generation_.hf_norm_offset) {}
 
-  const Generation& generation() const { return generation_; }
+  // Calls fn(row, layer) for every row: the model-level ones (layer -1)
+  // first, then each layer's, in the generation's order.
+  template <typename Fn>
+  void ForEachRow(const Fn& fn) const {
+    for (const TensorRow& row : generation_.rows) {
+      if (!row.per_layer()) fn(row, -1);
+    }
+    for (int i = 0; i < spec_.num_layers(); ++i) {
+      for (const TensorRow& row : generation_.rows) {
+        if (row.per_layer()) fn(row, i);
+      }
+    }
+  }
   const TensorNamer& namer() const { return namer_; }
 
   // Whether the spec reads `row` on `layer` (-1: model level; such a row is
@@ -219,14 +231,7 @@ std::vector<ModelTensor> ListModelTensors(const ModelSource& source, const Model
     }
     tensors.push_back(std::move(t));
   };
-  for (const TensorRow& row : resolver.generation().rows) {
-    if (!row.per_layer()) add(row, -1);
-  }
-  for (int i = 0; i < spec.num_layers(); ++i) {
-    for (const TensorRow& row : resolver.generation().rows) {
-      if (row.per_layer()) add(row, i);
-    }
-  }
+  resolver.ForEachRow(add);
   return tensors;
 }
 
@@ -238,14 +243,7 @@ std::vector<ModelTensor> ListUnreadTensors(const ModelSource& source, const Mode
     ModelTensor t = resolver.Resolve(row, layer);
     if (t.entry != nullptr) tensors.push_back(std::move(t));
   };
-  for (const TensorRow& row : resolver.generation().rows) {
-    if (!row.per_layer()) add(row, -1);
-  }
-  for (int i = 0; i < spec.num_layers(); ++i) {
-    for (const TensorRow& row : resolver.generation().rows) {
-      if (row.per_layer()) add(row, i);
-    }
-  }
+  resolver.ForEachRow(add);
   return tensors;
 }
 
