@@ -23,6 +23,35 @@ CommandLine::CommandLine()
   add("serve", "OpenAI- and Ollama-compatible HTTP server for many users at once", RegisterServe);
 }
 
+void CommandLine::Parse(int argc, const char* const* argv) {
+  std::vector<std::string> args;
+  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);
+  Parse(args);
+}
+
+void CommandLine::Parse(std::vector<std::string>& args) {
+  const std::vector<std::string> given(args.rbegin(), args.rend());
+  try {
+    app.parse(args);
+  } catch (const std::logic_error& e) {  // std::out_of_range, std::invalid_argument
+    // The argument CLI11 could not convert: a value after '=' that is not a
+    // word CLI11 knows.
+    for (const std::string& arg : given) {
+      const size_t eq = arg.find('=');
+      if (arg.size() > 1 && arg[0] == '-' && eq != std::string::npos) {
+        const std::string value = arg.substr(eq + 1);
+        if (!value.empty() && value.find_first_not_of("-+0123456789") == std::string::npos) {
+          throw CLI::ConversionError(arg.substr(0, eq) + ": the value " + value +
+                                     " is out of range (a flag takes true, false or a small "
+                                     "number)");
+        }
+      }
+    }
+    throw CLI::ConversionError(std::string("a value on the command line cannot be converted (") +
+                               e.what() + ")");
+  }
+}
+
 Command CommandLine::Selected() const {
   for (const CLI::App* sub : app.get_subcommands()) {
     const auto it = commands.find(sub);

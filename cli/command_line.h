@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 
@@ -16,7 +18,15 @@ struct CommandLine {
   CommandLine(const CommandLine&) = delete;
   CommandLine& operator=(const CommandLine&) = delete;
 
-  // The subcommand the last successful app.parse() selected, or an empty
+  // app.parse, where every bad command line throws CLI::ParseError: CLI11
+  // 2.1 converts a flag's value with std::stoll, whose std::out_of_range (or
+  // invalid_argument) for "--no-think=555555555555555555555" would escape
+  // its own errors, so that becomes a CLI::ConversionError naming the
+  // argument. `args` as app.parse takes them: reversed, no program name.
+  void Parse(int argc, const char* const* argv);
+  void Parse(std::vector<std::string>& args);
+
+  // The subcommand the last successful Parse selected, or an empty
   // function when there is none.
   Command Selected() const;
 

@@ -4,7 +4,7 @@
 int main(int argc, char** argv) {
   gemma::cli::CommandLine command_line;
   try {
-    command_line.app.parse(argc, argv);
+    command_line.Parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return command_line.app.exit(e);
   }

@@ -3,7 +3,8 @@
 // selected command. The input is split into arguments at newlines (seeds are
 // readable text files, one argument a line).
 //
-// Parsing must succeed or throw CLI::ParseError, which the program turns into
+// Parsing (CommandLine::Parse, as main() does) must succeed or throw
+// CLI::ParseError, which the program turns into
 // a message (app.exit, printed here to a discarded stream); any other
 // exception or a sanitizer report is a bug. The app is built once (most of
 // the time per input otherwise) and cleared before each parse, as CLI11
@@ -34,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static gemma::cli::CommandLine command_line;
   command_line.app.clear();
   try {
-    command_line.app.parse(reversed);
+    command_line.Parse(reversed);
     (void)command_line.Selected();
   } catch (const CLI::ParseError& e) {
     std::ostringstream out, err;

@@ -17,13 +17,32 @@ namespace {
 void Parse(CommandLine& command_line, std::vector<std::string> args) {
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   command_line.app.clear();
-  command_line.app.parse(reversed);
+  command_line.Parse(reversed);
 }
 
 // The name of the subcommand the last parse selected, "" if none.
 std::string SelectedName(const CommandLine& command_line) {
   for (const CLI::App* sub : command_line.app.get_subcommands()) return sub->get_name();
   return "";
+}
+
+// Found by cli_args_fuzz: CLI11 2.1 converts a negated flag's "=value" with
+// std::stoll, and a number past int64 escaped as std::out_of_range (the
+// program aborted). It is a parse error that names the argument.
+TEST(CliCommandLine, FlagValueOutOfRangeIsAParseError) {
+  CommandLine command_line;
+  for (const char* arg :
+       {"--no-think=55555555555555555555555555", "--no-think=-99999999999999999999"}) {
+    SCOPED_TRACE(arg);
+    try {
+      Parse(command_line, {"run", arg});
+      ADD_FAILURE() << "parsed";
+    } catch (const CLI::ParseError& e) {
+      const std::string flag = std::string(arg).substr(0, std::string(arg).find('='));
+      EXPECT_NE(std::string(e.what()).find(flag + ": the value"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(CliCommandLine, HasEverySubcommand) {
