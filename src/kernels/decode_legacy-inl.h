@@ -45,13 +45,10 @@ struct LegacyDecoder {
   static HWY_INLINE float Scalar(const uint8_t*, int64_t) { return 0.0f; }
 };
 
-// Q8_0, Q4_0 and Q5_0 have one multiplicative scale per block. They expose
-// their integer levels (Levels) and the scale (BlockScale) separately so that
-// the matvec can sum levels * x over the block and multiply by d once
-// (matmul-inl.h DotRow); Block() is levels * d for everything else.
+// Q8_0, Q4_0 and Q5_0 have one multiplicative scale per block: Block() is
+// the integer levels (Levels) times d.
 template <class Derived>
 struct ScaledBlock {
-  static constexpr bool kBlockScale = true;
   static HWY_INLINE float BlockScale(const uint8_t* p) { return HalfAt(p); }  // d comes first
   template <class D, class Sink>
   static HWY_INLINE void Block(D d, const uint8_t* HWY_RESTRICT p, Sink&& sink) {

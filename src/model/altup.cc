@@ -15,7 +15,7 @@
 //            X_i += f for i >= 1
 //   output   x = mean(X_0, m(altup_unembed_k(X_k), X_0) for k >= 1)
 // Every step is per row, so that a row's result does not depend on the
-// batch (MatMulAnyBatch for the matrices the packed kernels do not take).
+// batch.
 #include <algorithm>
 #include <cmath>
 
@@ -64,8 +64,7 @@ void Transformer::AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool
 
   // 1. The streams from the embedding x0 (in x_).
   for (int k = 1; k < K; ++k) {
-    MatMulAnyBatch(weights_.altup_projections[k - 1], x_.data(), n, stream(altup_streams_, k, 0), H,
-                   pool);
+    MatMul(weights_.altup_projections[k - 1], x_.data(), n, stream(altup_streams_, k, 0), H, pool);
   }
   ForEachIndex(pool, n, [&](int t) {
     const float* x0 = &x_[t * row];
@@ -82,8 +81,8 @@ void Transformer::AltUpLayers(const Batch& batch, KvMemory& kv, ThreadPool& pool
 
   // 3. The streams back (into the predictions' space) and their mean into x_.
   for (int k = 1; k < K; ++k) {
-    MatMulAnyBatch(weights_.altup_unembed_projections[k - 1], stream(altup_streams_, k, 0), n,
-                   stream(altup_predictions_, k, 0), H, pool);
+    MatMul(weights_.altup_unembed_projections[k - 1], stream(altup_streams_, k, 0), n,
+           stream(altup_predictions_, k, 0), H, pool);
   }
   ForEachIndex(pool, n, [&](int t) {
     const float* x0 = stream(altup_streams_, 0, t);
@@ -200,8 +199,8 @@ void Transformer::Laurel(int layer, int n, ThreadPool& pool) {
   ForEachIndex(pool, n, [&](int t) {
     RMSNorm(&x_[t * row], w.input_norm.data(), eps, H, &normed_[t * row]);
   });
-  MatMulAnyBatch(w.laurel_left, normed_.data(), n, laurel_mid_.data(), R, pool);
-  MatMulAnyBatch(w.laurel_right, laurel_mid_.data(), n, laurel_out_.data(), H, pool);
+  MatMul(w.laurel_left, normed_.data(), n, laurel_mid_.data(), R, pool);
+  MatMul(w.laurel_right, laurel_mid_.data(), n, laurel_out_.data(), H, pool);
   ForEachIndex(pool, n, [&](int t) {
     float* out = &laurel_out_[t * row];
     RMSNorm(out, w.laurel_post_norm.data(), eps, H, out);

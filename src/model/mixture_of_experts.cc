@@ -115,8 +115,8 @@ void Transformer::Route(int layer, int n, ThreadPool& pool) {
 
 // route_out_[c] = w_c * Down_e(gelu_tanh(Gate_e y) * Up_e y) for the
 // `count` choices of expert e in expert_choices_, y the chooser's row of
-// normed_. Through MatMulAnyBatch: a row's result is the same whoever else
-// chose the expert.
+// normed_. A row's result is the same whoever else chose the expert (every
+// MatMul kernel sums a row in one order for any batch).
 void Transformer::RunExpert(int layer, int expert, int count, ThreadPool& pool) {
   const LayerSpec& l = spec_.layers[layer];
   const LayerWeights& w = weights_.layers[layer];
@@ -130,14 +130,14 @@ void Transformer::RunExpert(int layer, int expert, int count, ThreadPool& pool) 
     const float* y = &normed_[static_cast<size_t>(expert_choices_[i] / k) * H];
     std::copy(y, y + H, &expert_in_[static_cast<size_t>(i) * H]);
   }
-  MatMulAnyBatch(gate_up, expert_in_.data(), count, expert_gate_up_.data(), 2 * Fe, pool);
+  MatMul(gate_up, expert_in_.data(), count, expert_gate_up_.data(), 2 * Fe, pool);
   for (int i = 0; i < count; ++i) {
     float* gu = &expert_gate_up_[static_cast<size_t>(i) * 2 * Fe];
     float* act = &expert_act_[static_cast<size_t>(i) * Fe];
     std::copy(gu + Fe, gu + 2 * Fe, act);
     GeluTanhMul(gu, act, Fe);
   }
-  MatMulAnyBatch(down, expert_act_.data(), count, expert_out_.data(), H, pool);
+  MatMul(down, expert_act_.data(), count, expert_out_.data(), H, pool);
   for (int i = 0; i < count; ++i) {
     const int c = expert_choices_[i];
     const float weight = route_weight_[c];

@@ -110,11 +110,6 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
   for (const LayerSpec& l : spec.layers) {
     expert_width = std::max<size_t>(expert_width, l.expert_intermediate_size);
   }
-  // MatMulAnyBatch's one row twice, in and out: as wide as any matrix it
-  // takes (AltUp, LAuReL, the per-layer projection, the experts).
-  const size_t widest = std::max({H, rank, spec.per_layer_input_width(), 2 * expert_width});
-  pair_in_.resize(2 * widest);
-  pair_out_.resize(2 * widest);
   // Mixture of experts: the routers in f32 (summed in one order for any batch).
   size_t top_k = 0, experts = 0;
   router_.resize(spec.num_layers());
@@ -218,9 +213,8 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   const int n = batch.rows();
   const int P = spec_.per_layer_input_size;
   const size_t width = spec_.per_layer_input_width();
-  // The projection is f32 in the quantized GGUFs: MatMulAnyBatch.
-  MatMulAnyBatch(weights_.per_layer_model_projection, x_.data(), n, per_layer_proj_.data(),
-                 static_cast<int64_t>(width), pool);
+  MatMul(weights_.per_layer_model_projection, x_.data(), n, per_layer_proj_.data(),
+         static_cast<int64_t>(width), pool);
   const float projection_scale = 1.0f / std::sqrt(static_cast<float>(spec_.hidden_size));
   const float table_scale = std::sqrt(static_cast<float>(P));
   const float sum_scale = static_cast<float>(1.0 / std::sqrt(2.0));
@@ -380,20 +374,6 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
   });
   Trace("ffn_hidden", layer, up_.data(), n, F);
   MatMul(w.down_proj, up_.data(), n, proj_.data(), H, pool);
-}
-
-// The float kernels sum one row (MatVecRows) in another order than several
-// (tiled, where each row's sums do not depend on the others): a matrix the
-// packed kernels do not take runs a lone row as two, so that a row's result
-// does not depend on the batch size.
-void Transformer::MatMulAnyBatch(const WeightMatrix& w, const float* in, int n, float* out,
-                                 int64_t out_cols, ThreadPool& pool) {
-  if (n != 1 || w.packed != nullptr) return MatMul(w, in, n, out, out_cols, pool);
-  const int64_t cols = w.cols;
-  std::copy(in, in + cols, pair_in_.begin());
-  std::copy(in, in + cols, pair_in_.begin() + cols);
-  MatMul(w, pair_in_.data(), 2, pair_out_.data(), out_cols, pool);
-  std::copy(pair_out_.begin(), pair_out_.begin() + out_cols, out);
 }
 
 }  // namespace gemma

@@ -82,11 +82,6 @@ class Transformer {
   void Laurel(int layer, int n, ThreadPool& pool);
   // tanh(router(router_norm(z) / H)) into out [K].
   void AltUpModalities(int layer, const float* z, float* out) const;
-  // MatMul whose rows do not depend on the batch: a lone row runs as two
-  // when the matrix is not packed (the float kernels' one-row path sums in
-  // another order than several rows).
-  void MatMulAnyBatch(const WeightMatrix& w, const float* in, int n, float* out, int64_t out_cols,
-                      ThreadPool& pool);
 
   const ModelSpec& spec_;
   int max_rows_;
@@ -128,11 +123,9 @@ class Transformer {
   int expert_stride_ = 0;  // experts per layer in expert_tokens_
   // AltUp (Gemma 3n): the streams and their predictions [K, max_rows, H]
   // (stream k's row t at (k * max_rows + t) * H); LAuReL's output [n, H]
-  // and middle [n, rank]; one row twice in and out for MatMulAnyBatch
-  // (sized for the widest matrix it takes).
+  // and middle [n, rank].
   std::vector<float> altup_streams_, altup_predictions_;
   std::vector<float> laurel_out_, laurel_mid_;
-  std::vector<float> pair_in_, pair_out_;
   TiledAttention attention_;
 };
 

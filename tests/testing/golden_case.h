@@ -11,15 +11,6 @@ namespace gemma::testing {
 
 std::string GoldenDir(const std::string& case_name);
 
-// Why a bit-for-bit batch-invariance check is skipped where this CPU packs
-// none of the model's matrices (16-bit weights without AVX512_BF16, AVX2
-// only): the unpacked float kernels sum a lone token's row (MatVecRows) in
-// another order than a token of a larger batch (the tiled path), so logits
-// differ in the last bits between batch sizes there. docs/numerics.md.
-inline constexpr const char* kUnpackedBatchVariance =
-    "known limitation: no matrix of this model is packed on this CPU, and the unpacked float "
-    "kernels sum one token in another order than several (docs/numerics.md, \"Batch "
-    "invariance\")";
 nlohmann::json LoadCaseJson(const std::string& case_name);
 // Raw little-endian f32 file; fails the test (ADD_FAILURE) if missing.
 std::vector<float> LoadF32(const std::string& path);
