@@ -49,30 +49,26 @@ std::vector<Variant> AllVariants() {
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.case_name << " " << v.file; }
 
+// tests/data/golden/<file>, parsed; an empty object (and a failure) if missing.
+nlohmann::json LoadGoldenData(const std::string& file) {
+  std::ifstream in(std::string(GEMMA_TEST_DATA_DIR) + "/golden/" + file);
+  if (!in) {
+    ADD_FAILURE() << "missing tests/data/golden/" << file;
+    return nlohmann::json::object();
+  }
+  return nlohmann::json::parse(in);
+}
+
 // The peers' figures on the golden files (written by scripts/fidelity_report.py).
 const nlohmann::json& LoadPeerFidelity() {
-  static const nlohmann::json json = [] {
-    std::ifstream in(std::string(GEMMA_TEST_DATA_DIR) + "/golden/peer_fidelity.json");
-    if (!in) {
-      ADD_FAILURE() << "missing tests/data/golden/peer_fidelity.json";
-      return nlohmann::json::object();
-    }
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json json = LoadGoldenData("peer_fidelity.json");
   return json;
 }
 
 // ik_llama.cpp's decisive flips on the Gemma 1-3 quantized files
 // (tests/data/golden/peer_decisive_flips.json): how many, per case and type.
 int PeerDecisiveFlips(const std::string& case_name, const std::string& type) {
-  static const nlohmann::json json = [] {
-    std::ifstream in(std::string(GEMMA_TEST_DATA_DIR) + "/golden/peer_decisive_flips.json");
-    if (!in) {
-      ADD_FAILURE() << "missing tests/data/golden/peer_decisive_flips.json";
-      return nlohmann::json::object();
-    }
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json json = LoadGoldenData("peer_decisive_flips.json");
   if (!json.contains("flips") || !json["flips"].contains(case_name) ||
       !json["flips"][case_name].contains(type)) {
     return 0;
