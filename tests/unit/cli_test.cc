@@ -143,7 +143,9 @@ TEST(Cli, SimdTargetCanBeCapped) {
   info = nlohmann::json::parse(out.text);
   // Uncapped unless the whole suite runs capped (GEMMA_SIMD=SCALAR ctest).
   const char* suite_cap = std::getenv("GEMMA_SIMD");
-  if (suite_cap == nullptr || std::string(suite_cap) != "SCALAR") EXPECT_NE(info["simd"], "SCALAR");
+  if (suite_cap == nullptr || std::string(suite_cap) != "SCALAR") {
+    EXPECT_NE(info["simd"], "SCALAR");
+  }
   // "simd" is what dispatch runs (a dispatched function reports it): under
   // Highway 1.0 a re-detection of the CPU after the cap used to point
   // dispatch back at AVX-512 while the name said AVX2.
