@@ -42,13 +42,9 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
                        2 * ple * spec.layers.size() + 2 * ple) *
                       sizeof(float) +
                   rows * 2 * sizeof(int);
-  // A lone token's x0 runs as two rows through the per-layer projection.
-  if (ple > 0) {
-    s.activations += (2 * hidden + (rows < 2 ? ple * spec.layers.size() : 0)) * sizeof(float);
-  }
   // Mixture of experts: the f32 routers [E, H] per layer; per row its k
-  // choices (expert, weight, output [H]), an expert's gathered rows (at
-  // least 2) in and out [H] and gate/up, activation [3 Fe]; the branch's sum.
+  // choices (expert, weight, output [H]), an expert's gathered rows in and
+  // out [H] and gate/up, activation [3 Fe]; the branch's sum.
   size_t top_k = 0, expert_width = 0, experts = 0;
   for (const LayerSpec& l : spec.layers) {
     if (!l.moe()) continue;
@@ -58,19 +54,17 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
     s.activations += size_t{1} * l.num_experts * hidden * sizeof(float);
   }
   if (top_k > 0) {
-    const size_t m = std::max<size_t>(rows, 2);
     s.activations += rows * top_k * (sizeof(int) + (1 + hidden) * sizeof(float)) +
-                     rows * sizeof(int) + m * (2 * hidden + 3 * expert_width) * sizeof(float) +
+                     rows * sizeof(int) + rows * (2 * hidden + 3 * expert_width) * sizeof(float) +
                      rows * hidden * sizeof(float) + spec.layers.size() * experts * sizeof(int64_t);
   }
   // AltUp (Gemma 3n): the streams and their predictions [K, n, H]; LAuReL's
-  // output [n, H] and middle [n, rank]; one row twice in and out.
+  // output [n, H] and middle [n, rank].
   size_t rank = 0;
   for (const LayerSpec& l : spec.layers) rank = std::max<size_t>(rank, l.laurel_rank);
   const size_t streams = spec.altup_num_inputs;
-  s.activations += (2 * streams * rows * hidden + (rank > 0 ? rows * (hidden + rank) : 0) +
-                    (streams > 0 || rank > 0 ? 4 * std::max(hidden, rank) : 0)) *
-                   sizeof(float);
+  s.activations +=
+      (2 * streams * rows * hidden + (rank > 0 ? rows * (hidden + rank) : 0)) * sizeof(float);
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
