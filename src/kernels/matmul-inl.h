@@ -174,12 +174,11 @@ HWY_INLINE void RowDots(DF df, const WeightMatrix& w, const float* HWY_RESTRICT 
                         float* HWY_RESTRICT y) {
   const uint8_t* rows[R];
   for (size_t i = 0; i < R; ++i) rows[i] = w.Row(r0 + static_cast<int64_t>(i));
+  float* out = y + r0;
   float sums[R];
   for (int64_t k0 = 0; k0 < w.cols; k0 += kChunk) {
     ChunkDots<Dec, R>(df, rows, x, k0, std::min(w.cols, k0 + kChunk), sums);
-    for (size_t i = 0; i < R; ++i)
-      y[r0 + static_cast<int64_t>(i)] =
-          k0 == 0 ? sums[i] : y[r0 + static_cast<int64_t>(i)] + sums[i];
+    for (size_t i = 0; i < R; ++i) out[i] = k0 == 0 ? sums[i] : out[i] + sums[i];
   }
 }
 
