@@ -55,9 +55,20 @@ std::string ReadFileToString(const std::string& path) {
   return contents.str();
 }
 
-HugeBuffer AllocateHugeBuffer(size_t bytes) {
+size_t HugeBufferBytes(size_t bytes) {
   constexpr size_t kHuge = size_t{2} << 20;
-  const size_t rounded = (std::max<size_t>(bytes, 1) + kHuge - 1) / kHuge * kHuge;
+  constexpr size_t kPage = 4096;
+  if (bytes == 0) return 0;
+  // Below a huge page there are no TLB misses to cut: rounding up to one
+  // would only waste memory (a tiny model's KV would take 2 MiB).
+  const size_t unit = bytes < kHuge ? kPage : kHuge;
+  return (bytes + unit - 1) / unit * unit;
+}
+
+HugeBuffer AllocateHugeBuffer(size_t bytes) {
+  const size_t rounded = HugeBufferBytes(std::max<size_t>(bytes, 1));
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (rounded < kHuge) return HugeBuffer(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded)));
   void* p = std::aligned_alloc(kHuge, rounded);
   if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // a hint; fine if refused
   return HugeBuffer(static_cast<uint8_t*>(p));

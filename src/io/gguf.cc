@@ -20,6 +20,7 @@ class Reader {
       : data_(data), size_(size), path_(path) {}
 
   size_t offset() const { return offset_; }
+  size_t remaining() const { return size_ - offset_; }
 
   template <typename T>
   T Read(const char* what) {
@@ -136,17 +137,19 @@ void ReadValue(Reader& r, GgufType type, GgufValue& value, const std::string& ke
       value.array_type = static_cast<GgufType>(element_type);
       value.array_size = r.Read<uint64_t>("array length");
       if (value.array_type == GgufType::kString) {
-        // Each string needs at least its 8-byte length: reject absurd counts
-        // before reserving memory for them.
-        if (value.array_size > (std::numeric_limits<size_t>::max() / 8)) {
-          Fail(path, ": metadata key '", key, "': array length ", value.array_size, " too large");
+        // Each string needs at least its 8-byte length: reject counts the
+        // rest of the file cannot hold before reserving memory for them.
+        if (value.array_size > r.remaining() / 8) {
+          Fail(path, ": metadata key '", key, "': array of ", value.array_size,
+               " strings does not fit in the ", r.remaining(), " bytes left in the file");
         }
-        value.strings.reserve(std::min<uint64_t>(value.array_size, 1u << 20));
+        value.strings.reserve(static_cast<size_t>(value.array_size));
         for (uint64_t i = 0; i < value.array_size; ++i) {
           value.strings.push_back(r.ReadString("array string"));
         }
       } else if (value.array_type == GgufType::kArray) {
-        if (depth >= kMaxArrayDepth) Fail(path, ": metadata key '", key, "': arrays nested too deep");
+        if (depth >= kMaxArrayDepth)
+          Fail(path, ": metadata key '", key, "': arrays nested too deep");
         for (uint64_t i = 0; i < value.array_size; ++i) {
           GgufValue nested;
           ReadValue(r, GgufType::kArray, nested, key, path, depth + 1);
@@ -180,7 +183,7 @@ bool GgufValue::IsInteger() const {
 }
 
 const char* GgufTypeName(GgufType type) {
-  static const char* const kNames[] = {"u8",  "i8",   "u16",    "i16",   "u32", "i32", "f32",
+  static const char* const kNames[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                        "bool", "string", "array", "u64", "i64", "f64"};
   const auto index = static_cast<uint32_t>(type);
   return index < std::size(kNames) ? kNames[index] : "unknown";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/mapped_file.h"
 #include "io/chat_template.h"
 #include "runtime/engine_impl.h"
 #include "runtime/limits.h"
@@ -90,12 +91,9 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_
 
   info.mapped_weights_bytes = MappedBytesReadPerToken(m.weights);
   info.mapped_lookup_bytes = MappedRowLookupBytes(m.weights);
-  // The packed arena and the KV cache are allocated in 2 MiB huge pages,
-  // which become resident whole.
-  auto huge_pages = [](size_t bytes) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    return bytes == 0 ? 0 : (bytes + kHuge - 1) / kHuge * kHuge;
-  };
+  // The packed arena and the KV cache are allocated in whole huge pages
+  // (whole pages when smaller), which become resident whole.
+  auto huge_pages = [](size_t bytes) { return HugeBufferBytes(bytes); };
   info.resident_weights_bytes = huge_pages(m.weights.packed_bytes) + info.mapped_weights_bytes;
   // The arena is resident in full (every byte was written); the mapped pages
   // a token reads are not yet (nothing ran), so what else grew is the rest.

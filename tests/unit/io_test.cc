@@ -61,7 +61,8 @@ void CopyGguf(const std::string& from, const std::string& to,
   for (const std::string& name : in.tensor_order()) {
     TensorEntry t = *in.tensors().Find(name);
     if (keep_tensor && !keep_tensor(name, t)) continue;
-    std::vector<uint8_t> bytes(t.data, t.data + std::min(t.size_bytes, BytesFor(t.type, t.elements())));
+    std::vector<uint8_t> bytes(t.data,
+                               t.data + std::min(t.size_bytes, BytesFor(t.type, t.elements())));
     bytes.resize(BytesFor(t.type, t.elements()));
     out.AddTensor(t.name, t.type, t.shape, std::move(bytes));
   }
@@ -133,7 +134,8 @@ TEST(Gguf, CorruptHeaderNeverCrashes) {
   for (int trial = 0; trial < 300; ++trial) {
     std::vector<uint8_t> bytes = original;
     const size_t header_end = std::min<size_t>(bytes.size(), 16000);
-    for (int k = 0; k < 4; ++k) bytes[rng() % header_end] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    for (int k = 0; k < 4; ++k)
+      bytes[rng() % header_end] ^= static_cast<uint8_t>(1u << (rng() % 8));
     WriteBytes(path, bytes.data(), bytes.size());
     try {
       auto model = Model::Open(path);
@@ -162,11 +164,48 @@ TEST(Gguf, RejectsBadMagicVersionAndCounts) {
   EXPECT_NE(OpenError(path).find("corrupt GGUF header"), std::string::npos);
 }
 
+// A string array claiming more strings than the file has bytes for is refused
+// before anything is reserved for it (it once reserved up to a million
+// strings, 32 MB, for a count read from a 40-byte file).
+TEST(Gguf, RejectsStringArrayLongerThanTheFile) {
+  std::vector<uint8_t> bytes;
+  auto put = [&](uint64_t value, int n) {
+    for (int i = 0; i < n; ++i) bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  };
+  bytes = {'G', 'G', 'U', 'F'};
+  put(3, 4);  // version
+  put(0, 8);  // tensors
+  put(1, 8);  // metadata entries
+  put(1, 8);  // key length
+  bytes.push_back('k');
+  put(9, 4);        // array
+  put(8, 4);        // of strings
+  put(1000, 8);     // 1000 of them, each at least 8 bytes
+  put(0, 8 * 999);  // room for 999 empty strings only
+  TempDir dir;
+  const std::string path = dir.File("strings.gguf");
+  WriteBytes(path, bytes.data(), bytes.size());
+  try {
+    GgufFile file(path);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("array of 1000 strings does not fit"), std::string::npos)
+        << e.what();
+  }
+  put(0, 8);                                          // the thousandth: now it reads
+  while (bytes.size() % 32 != 0) bytes.push_back(0);  // the (empty) data section
+  put(0, 32);
+  WriteBytes(path, bytes.data(), bytes.size());
+  GgufFile file(path);
+  EXPECT_EQ(file.metadata().at("k").strings.size(), 1000u);
+}
+
 TEST(ModelErrors, UnknownArchitecture) {
   TempDir dir;
   const std::string path = dir.File("llama.gguf");
-  CopyGguf(GoldenGguf("gemma1_mqa", "q8_0"), path,
-           [](GgufWriter& w) { w.SetString("general.architecture", "llama"); }, nullptr);
+  CopyGguf(
+      GoldenGguf("gemma1_mqa", "q8_0"), path,
+      [](GgufWriter& w) { w.SetString("general.architecture", "llama"); }, nullptr);
   const std::string error = OpenError(path);
   EXPECT_NE(error.find("unknown or unsupported architecture 'llama'"), std::string::npos) << error;
   EXPECT_NE(error.find(path), std::string::npos) << error;
@@ -192,8 +231,9 @@ TEST(ModelErrors, MissingKey) {
 TEST(ModelErrors, ImplausibleLayerCount) {
   TempDir dir;
   const std::string path = dir.File("layers.gguf");
-  CopyGguf(GoldenGguf("gemma1_mqa", "q8_0"), path,
-           [](GgufWriter& w) { w.SetU32("gemma.block_count", 1u << 28); }, nullptr);
+  CopyGguf(
+      GoldenGguf("gemma1_mqa", "q8_0"), path,
+      [](GgufWriter& w) { w.SetU32("gemma.block_count", 1u << 28); }, nullptr);
   EXPECT_NE(OpenError(path).find("implausible layer count 268435456"), std::string::npos);
 }
 
@@ -208,10 +248,11 @@ TEST(ModelErrors, MissingTensor) {
 TEST(ModelErrors, WrongShape) {
   TempDir dir;
   const std::string path = dir.File("shape.gguf");
-  CopyGguf(GoldenGguf("gemma3_qknorm", "f32"), path, nullptr, [](const std::string& name, TensorEntry& t) {
-    if (name == "blk.2.attn_k.weight") t.shape = {32, 64};  // should be [64, 64]
-    return true;
-  });
+  CopyGguf(GoldenGguf("gemma3_qknorm", "f32"), path, nullptr,
+           [](const std::string& name, TensorEntry& t) {
+             if (name == "blk.2.attn_k.weight") t.shape = {32, 64};  // should be [64, 64]
+             return true;
+           });
   const std::string error = OpenError(path);
   EXPECT_NE(error.find("tensor 'blk.2.attn_k.weight' has shape [32, 64], expected [64, 64]"),
             std::string::npos)
@@ -221,10 +262,11 @@ TEST(ModelErrors, WrongShape) {
 TEST(ModelErrors, UnusableTensorType) {
   TempDir dir;
   const std::string path = dir.File("dtype.gguf");
-  CopyGguf(GoldenGguf("gemma3_qknorm", "f32"), path, nullptr, [](const std::string& name, TensorEntry& t) {
-    if (name == "blk.0.ffn_gate.weight") t.type = DType::kI32;  // same size as f32
-    return true;
-  });
+  CopyGguf(GoldenGguf("gemma3_qknorm", "f32"), path, nullptr,
+           [](const std::string& name, TensorEntry& t) {
+             if (name == "blk.0.ffn_gate.weight") t.type = DType::kI32;  // same size as f32
+             return true;
+           });
   const std::string error = OpenError(path);
   EXPECT_NE(error.find("'blk.0.ffn_gate.weight' has type i32"), std::string::npos) << error;
 }
@@ -232,10 +274,11 @@ TEST(ModelErrors, UnusableTensorType) {
 TEST(ModelErrors, TokenizerDoesNotMatchModel) {
   TempDir dir;
   const std::string path = dir.File("vocab.gguf");
-  CopyGguf(GoldenGguf("gemma1_mqa", "q8_0"), path, nullptr, [](const std::string& name, TensorEntry& t) {
-    if (name == "token_embd.weight") t.shape[0] = 256;  // half the vocabulary
-    return true;
-  });
+  CopyGguf(GoldenGguf("gemma1_mqa", "q8_0"), path, nullptr,
+           [](const std::string& name, TensorEntry& t) {
+             if (name == "token_embd.weight") t.shape[0] = 256;  // half the vocabulary
+             return true;
+           });
   const std::string error = OpenError(path);
   EXPECT_NE(error.find("tokenizer and model do not match"), std::string::npos) << error;
 }

@@ -74,8 +74,12 @@ TEST(ResidentBytes, AddsUpFromItsParts) {
     auto model = Model::Open(Gguf("gemma3_qknorm", "f32"), options);
     ASSERT_TRUE(model.ok()) << model.status().message();
     const ModelInfo& i = (*model)->info();
-    constexpr size_t kHuge = size_t{2} << 20;
-    auto huge_pages = [&](size_t n) { return (n + kHuge - 1) / kHuge * kHuge; };
+    // Buffers of 2 MiB or more take whole huge pages, smaller ones whole
+    // 4 KiB pages.
+    auto huge_pages = [&](size_t n) {
+      const size_t unit = n < (size_t{2} << 20) ? 4096 : (size_t{2} << 20);
+      return (n + unit - 1) / unit * unit;
+    };
     if (exact) {
       // Nothing repacked: every matrix (the tied head is the embedding) is
       // read from the mapping in full for every token.
