@@ -27,7 +27,7 @@ struct NfaEps {
 };
 
 struct DfaState {
-  uint8_t flags = 0;  // kStateFinal / kStateFinalNeedMin
+  uint8_t flags = 0;        // kStateFinal / kStateFinalNeedMin
   std::vector<Edge> edges;  // targets are rule-local DFA ids
 };
 
@@ -194,10 +194,14 @@ class RuleCompiler {
   }
 
   // Epsilon closure of (state, flags) pairs, flags OR-ed along the path.
-  std::vector<uint64_t> Closure(const std::vector<std::pair<int32_t, uint8_t>>& seeds,
-                                const std::string& rule) {
-    std::vector<uint64_t> out;
-    std::vector<std::pair<int32_t, uint8_t>> work = seeds;
+  // Into closure_ (reused: most closures name a state already interned, and
+  // allocating for each was a large part of a schema's compile time).
+  const std::vector<uint64_t>& Closure(const std::vector<std::pair<int32_t, uint8_t>>& seeds,
+                                       const std::string& rule) {
+    std::vector<uint64_t>& out = closure_;
+    out.clear();
+    std::vector<std::pair<int32_t, uint8_t>>& work = work_;
+    work.assign(seeds.begin(), seeds.end());
     while (!work.empty()) {
       const auto [s, f] = work.back();
       work.pop_back();
@@ -226,7 +230,7 @@ class RuleCompiler {
     std::vector<DfaState> dfa;
     std::unordered_map<std::vector<uint64_t>, int32_t, VectorHash> ids;
     std::vector<std::vector<uint64_t>> sets;
-    auto intern = [&](std::vector<uint64_t> set) {
+    auto intern = [&](const std::vector<uint64_t>& set) {
       const auto it = ids.find(set);
       if (it != ids.end()) return it->second;
       const int32_t id = static_cast<int32_t>(sets.size());
@@ -235,7 +239,7 @@ class RuleCompiler {
                            std::to_string(max_dfa_states_) + " automaton states)");
       }
       ids.emplace(set, id);
-      sets.push_back(std::move(set));
+      sets.push_back(set);
       dfa.emplace_back();
       return id;
     };
@@ -274,6 +278,7 @@ class RuleCompiler {
       dfa[d].flags = state_flags;
       // Byte edges: split [0, 255] at every range boundary, per flag value.
       std::vector<Edge> edges;
+      std::vector<std::pair<int32_t, uint8_t>> targets;
       for (uint8_t f = 0; f < 4; ++f) {
         std::vector<int> cuts;
         for (const ByteEdge& e : byte_edges) {
@@ -286,18 +291,18 @@ class RuleCompiler {
         cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
         for (size_t i = 0; i + 1 < cuts.size(); ++i) {
           const int lo = cuts[i], hi = cuts[i + 1] - 1;
-          std::vector<std::pair<int32_t, uint8_t>> targets;
+          targets.clear();
           for (const ByteEdge& e : byte_edges) {
             if (e.flags == f && e.lo <= lo && hi <= e.hi) targets.push_back({e.target, 0});
           }
           if (targets.empty()) continue;
           const int32_t t = intern(Closure(targets, rule));
-          if (!edges.empty() && edges.back().kind == EdgeKind::kBytes &&
-              edges.back().flags == f && edges.back().target == t && edges.back().hi + 1 == lo) {
+          if (!edges.empty() && edges.back().kind == EdgeKind::kBytes && edges.back().flags == f &&
+              edges.back().target == t && edges.back().hi + 1 == lo) {
             edges.back().hi = static_cast<uint8_t>(hi);
           } else {
-            edges.push_back({EdgeKind::kBytes, static_cast<uint8_t>(lo), static_cast<uint8_t>(hi),
-                             f, 0, t});
+            edges.push_back(
+                {EdgeKind::kBytes, static_cast<uint8_t>(lo), static_cast<uint8_t>(hi), f, 0, t});
           }
         }
       }
@@ -319,13 +324,34 @@ class RuleCompiler {
     std::vector<int32_t> cls(n);
     for (size_t s = 0; s < n; ++s) cls[s] = dfa[s].flags;
     size_t num_classes = 0;
+    // Each round's signatures are refilled in place and the class table
+    // points at them: no allocation per state once the vectors have grown
+    // (this loop was most of a schema's compile time).
     std::vector<std::vector<int64_t>> signature(n);
+    std::vector<Edge> sorted, merged;
+    struct SignatureHash {
+      size_t operator()(const std::vector<int64_t>* v) const {
+        uint64_t h = 1469598103934665603ull;
+        for (const int64_t x : *v) h = (h ^ static_cast<uint64_t>(x)) * 1099511628211ull;
+        return static_cast<size_t>(h);
+      }
+    };
+    struct SignatureEqual {
+      bool operator()(const std::vector<int64_t>* a, const std::vector<int64_t>* b) const {
+        return *a == *b;
+      }
+    };
+    std::unordered_map<const std::vector<int64_t>*, int32_t, SignatureHash, SignatureEqual> ids;
+    ids.reserve(n);
+    std::vector<int32_t> next(n);
     for (;;) {
-      for (size_t s = 0; s < n; ++s) signature[s] = Signature(dfa[s], cls[s], cls);
-      std::map<std::vector<int64_t>, int32_t> ids;
-      std::vector<int32_t> next(n);
       for (size_t s = 0; s < n; ++s) {
-        next[s] = ids.emplace(signature[s], static_cast<int32_t>(ids.size())).first->second;
+        NormalizedEdges(dfa[s], cls, &sorted, &merged);
+        Signature(cls[s], merged, &signature[s]);
+      }
+      ids.clear();
+      for (size_t s = 0; s < n; ++s) {
+        next[s] = ids.emplace(&signature[s], static_cast<int32_t>(ids.size())).first->second;
       }
       cls.swap(next);
       if (ids.size() == num_classes) break;
@@ -345,7 +371,8 @@ class RuleCompiler {
       if (done[c]) continue;
       done[c] = 1;
       out[c].flags = dfa[s].flags;
-      for (Edge e : NormalizedEdges(dfa[s], cls)) {
+      NormalizedEdges(dfa[s], cls, &sorted, &merged);
+      for (Edge e : merged) {
         e.target = order[e.target];
         out[c].edges.push_back(e);
       }
@@ -354,9 +381,11 @@ class RuleCompiler {
   }
 
   // Edges with targets replaced by their class, adjacent byte ranges with the
-  // same class and flags merged.
-  static std::vector<Edge> NormalizedEdges(const DfaState& st, const std::vector<int32_t>& cls) {
-    std::vector<Edge> edges = st.edges;
+  // same class and flags merged, into *out (`sorted` is scratch).
+  static void NormalizedEdges(const DfaState& st, const std::vector<int32_t>& cls,
+                              std::vector<Edge>* sorted, std::vector<Edge>* out) {
+    std::vector<Edge>& edges = *sorted;
+    edges.assign(st.edges.begin(), st.edges.end());
     for (Edge& e : edges) e.target = cls[e.target];
     std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
       if (a.kind != b.kind) return a.kind < b.kind;
@@ -365,27 +394,29 @@ class RuleCompiler {
       if (a.value != b.value) return a.value < b.value;
       return a.target < b.target;
     });
-    std::vector<Edge> out;
+    out->clear();
     for (const Edge& e : edges) {
-      if (!out.empty() && e.kind == EdgeKind::kBytes && out.back().kind == EdgeKind::kBytes &&
-          out.back().flags == e.flags && out.back().target == e.target && out.back().hi + 1 == e.lo) {
-        out.back().hi = e.hi;
+      if (!out->empty() && e.kind == EdgeKind::kBytes && out->back().kind == EdgeKind::kBytes &&
+          out->back().flags == e.flags && out->back().target == e.target &&
+          out->back().hi + 1 == e.lo) {
+        out->back().hi = e.hi;
       } else {
-        out.push_back(e);
+        out->push_back(e);
       }
     }
-    return out;
   }
 
-  static std::vector<int64_t> Signature(const DfaState& st, int32_t own_class,
-                                        const std::vector<int32_t>& cls) {
-    std::vector<int64_t> sig = {own_class};
-    for (const Edge& e : NormalizedEdges(st, cls)) {
-      sig.push_back((static_cast<int64_t>(e.kind) << 40) | (static_cast<int64_t>(e.flags) << 32) |
-                    (e.lo << 8) | e.hi);
-      sig.push_back((static_cast<int64_t>(e.value) << 32) | static_cast<uint32_t>(e.target));
+  // A state's class and its normalized edges as one key.
+  static void Signature(int32_t own_class, const std::vector<Edge>& edges,
+                        std::vector<int64_t>* sig) {
+    sig->clear();
+    sig->reserve(1 + 2 * edges.size());
+    sig->push_back(own_class);
+    for (const Edge& e : edges) {
+      sig->push_back((static_cast<int64_t>(e.kind) << 40) | (static_cast<int64_t>(e.flags) << 32) |
+                     (e.lo << 8) | e.hi);
+      sig->push_back((static_cast<int64_t>(e.value) << 32) | static_cast<uint32_t>(e.target));
     }
-    return sig;
   }
 
   const GrammarBuilder& b_;
@@ -396,6 +427,8 @@ class RuleCompiler {
   int32_t accept_ = -1;
   std::vector<uint8_t> seen_;
   std::vector<int32_t> touched_;
+  std::vector<uint64_t> closure_;
+  std::vector<std::pair<int32_t, uint8_t>> work_;
 };
 
 GrammarBuilder::GrammarBuilder(BuildLimits limits) : limits_(limits) {
@@ -637,8 +670,8 @@ Grammar GrammarBuilder::Build(Rule root) {
       }
       st.edge_end = static_cast<int32_t>(g.edges_.size());
       if (st.edge_begin == st.edge_end && st.flags == kStateFinal) st.flags |= kStateTail;
-      if (st.flags == kStateConsumes && (st.edge_begin == st.edge_end ||
-                                         g.edges_[st.edge_end - 1].kind != EdgeKind::kCall)) {
+      if (st.flags == kStateConsumes &&
+          (st.edge_begin == st.edge_end || g.edges_[st.edge_end - 1].kind != EdgeKind::kCall)) {
         st.flags |= kStateSimple;
       }
       g.states_.push_back(st);
