@@ -69,7 +69,12 @@ seed() {
     safetensors_fuzz)
       cp tests/data/golden/gemma1_mqa/hf/model.safetensors "$dir/" ;;
     tokenizer_fuzz)
-      cp tests/data/tokenizer/tiny-tokenizer.model "$dir/" ;;
+      # A SentencePiece model, a Gemma 4 tokenizer.json with merges, and a
+      # small GGUF whose metadata holds a vocabulary.
+      cp tests/data/tokenizer/tiny-tokenizer.model tests/data/tokenizer/gemma4-tiny-tokenizer.json "$dir/"
+      mkdir -p "$work/gguf-models"
+      ASAN_OPTIONS=detect_leaks=0 "$build/fuzz/make_gguf_seeds" "$work/gguf-models" >/dev/null
+      cp "$work/gguf-models/gemma3-q4_0.gguf" "$dir/" ;;
     hf_config_fuzz)
       for c in tests/data/golden/*/hf/config.json; do
         cp "$c" "$dir/$(basename "$(dirname "$(dirname "$c")")").json"
