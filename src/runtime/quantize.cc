@@ -8,8 +8,10 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "io/chat_template.h"
 #include "io/gguf_writer.h"
+#include "io/json_fields.h"
 #include "io/model_config.h"
 #include "io/model_source.h"
 #include "kernels/ops.h"
@@ -365,48 +367,71 @@ std::vector<OutputTensor> PlanOutputTensors(const std::vector<ModelTensor>& tens
 
 }  // namespace
 
-void WriteQuantizedModel(const std::string& input, const std::string& output,
-                         const std::string& type, int threads,
-                         const std::function<void(const QuantizeProgress&)>& progress,
-                         bool allow_requantize) {
+namespace {
+
+const FileType& FindFileType(const std::string& type) {
   // Either case, as llama-quantize takes "Q4_K_M" and "q4_k_m".
   std::string lower = type;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const FileType* ft = nullptr;
   for (const FileType& f : kFileTypes) {
-    if (lower == f.name) ft = &f;
+    if (lower == f.name) return f;
   }
-  if (ft == nullptr) {
-    Fail("unknown quantization type '", type,
-         "' (choose q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
-  }
-  const ModelSource source = OpenModelSource(input);
-  const ModelSpec spec = BuildModelSpec(source);
-  // The tensors the model reads, then those the file carries unread (Gemma
-  // 3n's KV-sharing layers' k/v), which llama.cpp's tools keep as well.
-  std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
-  for (ModelTensor& t : ListUnreadTensors(source, spec)) tensors.push_back(std::move(t));
+  Fail("unknown quantization type '", type,
+       "' (choose q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_m, q5_k_m, q6_k, bf16, f16, f32)");
+}
 
-  // Quantizing quantized weights again compounds the rounding of both steps:
-  // as llama-quantize, only on request (writing f32/f16/bf16 loses nothing).
-  if (!IsFloatType(ft->base) && !allow_requantize) {
-    for (const ModelTensor& t : tensors) {
-      if (!t.is_norm && !IsFloatType(t.entry->type)) {
-        Fail(input, ": its weights are already quantized ('", t.entry->name, "' is ",
-             Name(t.entry->type), "); quantizing them again to ", ft->name,
-             " adds the rounding of both steps. Start from the f16/bf16 original, or pass "
-             "--allow-requantize");
-      }
-    }
-  }
+// Where the values written come from: the input model's tensors (quantize),
+// or a generator (WriteRandomModel).
+class TensorValues {
+ public:
+  using RowReader = std::function<void(int64_t row, float* out)>;
+  virtual ~TensorValues() = default;
+  // A norm's effective gain, as GGUF stores it.
+  virtual std::vector<float> Gain(const ModelTensor& t) const = 0;
+  // The rows of a matrix (a 3-D tensor's rows as one matrix), as f32.
+  virtual RowReader Rows(const ModelTensor& t) const = 0;
+  // Rows [r0, r0 + rows) of t, or all of it, are written.
+  virtual void Written(const ModelTensor& t, int64_t r0, int64_t rows) const = 0;
+  virtual void Written(const ModelTensor& t) const = 0;
+};
 
+// The input file's values. Pages of the input that are written are handed
+// back to the OS (they stay in the page cache), so the peak is the metadata
+// plus a piece, not the model.
+class FileValues final : public TensorValues {
+ public:
+  explicit FileValues(const ModelSource& source) : source_(source) {}
+  std::vector<float> Gain(const ModelTensor& t) const override { return EffectiveGain(t); }
+  RowReader Rows(const ModelTensor& t) const override {
+    const WeightMatrix m = AsMatrix(t);
+    return [m](int64_t row, float* out) { DequantizeRow(m, row, out); };
+  }
+  void Written(const ModelTensor& t, int64_t r0, int64_t rows) const override {
+    const WeightMatrix m = AsMatrix(t);
+    Release(m.Row(r0), static_cast<size_t>(rows) * m.row_bytes);
+  }
+  void Written(const ModelTensor& t) const override { Release(t.entry->data, t.entry->size_bytes); }
+
+ private:
+  void Release(const uint8_t* data, size_t size) const {
+    for (const auto& file : source_.mappings) file->ReleasePages(data, size);
+  }
+  const ModelSource& source_;
+};
+
+// Writes `tensors` (with the source's metadata) as a GGUF file of type ft,
+// their values from `values`.
+void WriteModel(const ModelSource& source, const ModelSpec& spec,
+                const std::vector<ModelTensor>& tensors, const FileType& ft,
+                const TensorValues& values, const std::string& output, int threads,
+                const std::function<void(const QuantizeProgress&)>& progress) {
   GgufWriter writer;
   if (source.format == ModelFormat::kGguf) {
     for (const auto& [key, value] : source.gguf->metadata()) writer.SetValue(key, value);
   } else {
     WriteHfMetadata(source, spec, writer);
   }
-  writer.SetU32("general.file_type", ft->llama_ftype);
+  writer.SetU32("general.file_type", ft.llama_ftype);
   writer.SetU32("general.quantization_version", 2);
 
   bool tied = true;
@@ -421,18 +446,13 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
     writer.DeclareTensor("rope_freqs.weight", DType::kF32,
                          {static_cast<int64_t>(rope_freqs.size())});
   }
-  const std::vector<OutputTensor> planned = PlanOutputTensors(tensors, *ft, spec, tied);
+  const std::vector<OutputTensor> planned = PlanOutputTensors(tensors, ft, spec, tied);
   for (const OutputTensor& o : planned) writer.DeclareTensor(o.name, o.type, o.shape);
 
   // Tensor by tensor, a matrix in pieces of rows: only a piece is in memory
-  // at a time, and the input pages it was made from are handed back to the
-  // OS (they stay in the page cache), so the peak is the metadata plus a
-  // piece, not the model.
+  // at a time.
   GgufStreamWriter out(writer, output);
   ThreadPool pool(ChooseThreadCount(threads).threads);
-  auto release_input = [&](const uint8_t* data, size_t size) {
-    for (const auto& file : source.mappings) file->ReleasePages(data, size);
-  };
   QuantizeProgress p;
   p.tensors_total = planned.size();
   if (!rope_freqs.empty()) {
@@ -444,45 +464,186 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
   for (const OutputTensor& o : planned) {
     for (const ModelTensor* part : o.parts) {
       const ModelTensor& t = *part;
-      const TensorEntry& e = *t.entry;
       if (t.is_norm) {
         // As GGUF stores it: the gain, in f32 (or, for a matrix read as an
         // f32 copy like Gemma 3n's AltUp router, in the file's float type).
-        const std::vector<float> gain = EffectiveGain(t);
+        const std::vector<float> gain = values.Gain(t);
         bytes.resize(BytesFor(o.type, static_cast<int64_t>(gain.size())));
         QuantizeRowRef(o.type, gain.data(), bytes.data(), static_cast<int64_t>(gain.size()));
         out.Append(bytes.data(), bytes.size());
         p.bytes_out += bytes.size();
       } else {
-        const WeightMatrix m = AsMatrix(t);
-        const size_t out_row = BytesFor(o.type, m.cols);
+        const int64_t cols = t.shape.back();
+        int64_t total_rows = 1;
+        for (size_t d = 0; d + 1 < t.shape.size(); ++d) total_rows *= t.shape[d];
+        const TensorValues::RowReader read = values.Rows(t);
+        const size_t out_row = BytesFor(o.type, cols);
         const int64_t piece_rows =
             std::max<int64_t>(1, static_cast<int64_t>(kPieceBytes / out_row));
-        std::vector<std::vector<float>> scratch(pool.num_threads(), std::vector<float>(m.cols));
-        for (int64_t r0 = 0; r0 < m.rows; r0 += piece_rows) {
-          const int64_t rows = std::min(piece_rows, m.rows - r0);
+        std::vector<std::vector<float>> scratch(pool.num_threads(),
+                                                std::vector<float>(static_cast<size_t>(cols)));
+        for (int64_t r0 = 0; r0 < total_rows; r0 += piece_rows) {
+          const int64_t rows = std::min(piece_rows, total_rows - r0);
           bytes.resize(static_cast<size_t>(rows) * out_row);
           pool.ParallelFor(
               static_cast<size_t>(rows), 16, [&](size_t begin, size_t end, int thread) {
                 for (size_t r = begin; r < end; ++r) {
-                  DequantizeRow(m, r0 + static_cast<int64_t>(r), scratch[thread].data());
-                  QuantizeRowRef(o.type, scratch[thread].data(), bytes.data() + r * out_row,
-                                 m.cols);
+                  read(r0 + static_cast<int64_t>(r), scratch[thread].data());
+                  QuantizeRowRef(o.type, scratch[thread].data(), bytes.data() + r * out_row, cols);
                 }
               });
           out.Append(bytes.data(), bytes.size());
-          release_input(m.Row(r0), static_cast<size_t>(rows) * m.row_bytes);
+          values.Written(t, r0, rows);
           p.bytes_out += bytes.size();
         }
       }
-      release_input(e.data, e.size_bytes);
-      p.bytes_in += e.size_bytes;
+      values.Written(t);
+      p.bytes_in += t.entry->size_bytes;
     }
     ++p.tensors_done;
     p.tensor = o.name + " -> " + std::string(Name(o.type));
     if (progress) progress(p);
   }
   out.Finish();
+}
+
+// Random values, the same for a given seed and tensor name whatever the
+// thread count: each row's generator is seeded from (seed, name, row).
+// Matrices uniform with the standard deviation of Gemma's initializer (0.02),
+// gains 1 +- 0.1. Only the shapes matter to what these files are for
+// (benchmarks at real sizes), but the values must not be degenerate: a
+// router of zeros would send every token to the same experts.
+class RandomValues final : public TensorValues {
+ public:
+  explicit RandomValues(uint64_t seed) : seed_(seed) {}
+  std::vector<float> Gain(const ModelTensor& t) const override {
+    std::vector<float> gain(static_cast<size_t>(t.entry->elements()));
+    Fill(Key(t, -1), 1.0f, 0.1f, gain.data(), static_cast<int64_t>(gain.size()));
+    return gain;
+  }
+  RowReader Rows(const ModelTensor& t) const override {
+    const uint64_t key = Key(t, 0);
+    const int64_t cols = t.shape.back();
+    return [key, cols](int64_t row, float* out) {
+      Fill(key ^ Mix(static_cast<uint64_t>(row) + 1), 0.0f, 0.0346f, out, cols);
+    };
+  }
+  void Written(const ModelTensor&, int64_t, int64_t) const override {}
+  void Written(const ModelTensor&) const override {}
+
+ private:
+  static uint64_t Mix(uint64_t x) {  // splitmix64's finalizer
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  }
+  uint64_t Key(const ModelTensor& t, int salt) const {
+    uint64_t h = Mix(seed_ + static_cast<uint64_t>(salt + 2));
+    for (const char c : t.entry->name) h = Mix(h ^ static_cast<uint8_t>(c));
+    return h;
+  }
+  // Uniform in [center - half, center + half).
+  static void Fill(uint64_t state, float center, float half, float* out, int64_t n) {
+    state = Mix(state) | 1;
+    for (int64_t i = 0; i < n; ++i) {
+      state ^= state << 13;  // xorshift64
+      state ^= state >> 7;
+      state ^= state << 17;
+      const float unit = static_cast<float>(state >> 40) * (1.0f / 16777216.0f);
+      out[i] = center + half * (2.0f * unit - 1.0f);
+    }
+  }
+  uint64_t seed_;
+};
+
+}  // namespace
+
+void WriteQuantizedModel(const std::string& input, const std::string& output,
+                         const std::string& type, int threads,
+                         const std::function<void(const QuantizeProgress&)>& progress,
+                         bool allow_requantize) {
+  const FileType& ft = FindFileType(type);
+  const ModelSource source = OpenModelSource(input);
+  const ModelSpec spec = BuildModelSpec(source);
+  // The tensors the model reads, then those the file carries unread (Gemma
+  // 3n's KV-sharing layers' k/v), which llama.cpp's tools keep as well.
+  std::vector<ModelTensor> tensors = ListModelTensors(source, spec);
+  for (ModelTensor& t : ListUnreadTensors(source, spec)) tensors.push_back(std::move(t));
+
+  // Quantizing quantized weights again compounds the rounding of both steps:
+  // as llama-quantize, only on request (writing f32/f16/bf16 loses nothing).
+  if (!IsFloatType(ft.base) && !allow_requantize) {
+    for (const ModelTensor& t : tensors) {
+      if (!t.is_norm && !IsFloatType(t.entry->type)) {
+        Fail(input, ": its weights are already quantized ('", t.entry->name, "' is ",
+             Name(t.entry->type), "); quantizing them again to ", ft.name,
+             " adds the rounding of both steps. Start from the f16/bf16 original, or pass "
+             "--allow-requantize");
+      }
+    }
+  }
+  WriteModel(source, spec, tensors, ft, FileValues(source), output, threads, progress);
+}
+
+void WriteRandomModel(const std::string& config_path, const std::string& tokenizer_path,
+                      const std::string& output, const std::string& type, uint64_t seed,
+                      int threads, const std::function<void(const QuantizeProgress&)>& progress) {
+  const FileType& ft = FindFileType(type);
+  // A checkpoint folder in all but its weights: the config and a tokenizer,
+  // and a catalog of tensors with shapes and no bytes.
+  ModelSource source;
+  source.format = ModelFormat::kHuggingFace;
+  source.path = config_path;
+  source.hf_config = ParseJsonText(ReadFileToString(config_path), config_path);
+  if (tokenizer_path.ends_with(".json")) {
+    source.tokenizer_json_path = tokenizer_path;
+  } else {
+    source.tokenizer_model_path = tokenizer_path;
+  }
+  const nlohmann::json& text =
+      source.hf_config.contains("text_config") && source.hf_config["text_config"].is_object()
+          ? source.hf_config["text_config"]
+          : source.hf_config;
+  const JsonObject decoder(text, config_path);
+  const int64_t vocab = decoder.Integer("vocab_size", 1, int64_t{1} << 24).value_or(0);
+  const int64_t hidden = decoder.Integer("hidden_size", 1, int64_t{1} << 20).value_or(0);
+  if (vocab <= 0 || hidden <= 0) Fail(config_path, ": needs vocab_size and hidden_size");
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    TensorEntry e;
+    e.name = name;
+    e.type = DType::kBF16;
+    e.shape = std::move(shape);
+    e.size_bytes = static_cast<size_t>(e.elements()) * 2;
+    e.file = "random";
+    source.tensors.Add(std::move(e));
+  };
+  // The embedding first: the spec takes the vocabulary from its rows.
+  add("model.embed_tokens.weight", {vocab, hidden});
+  const ModelSpec spec = BuildModelSpec(source);
+  const TensorNamer namer(source);
+  for (const TensorRow& row : GenerationOf(spec).rows) {
+    // Optional rows are left out (a separate output head), but for the parts
+    // of a tensor GGUF stacks (Gemma 3n's AltUp projections), which a
+    // checkpoint always has.
+    if (row.hf == nullptr || (row.presence == Presence::kOptional && row.gguf != nullptr)) {
+      continue;
+    }
+    auto wanted = [&](int layer) {
+      return row.presence != Presence::kWhen || row.when(spec.layers[layer]);
+    };
+    if (row.per_layer()) {
+      for (int layer = 0; layer < spec.num_layers(); ++layer) {
+        if (wanted(layer)) add(namer.Name(row, layer), RowShape(row, spec, layer));
+      }
+    } else {
+      bool any = false;
+      for (int layer = 0; layer < spec.num_layers(); ++layer) any = any || wanted(layer);
+      const std::string name = namer.Name(row, -1);
+      if (any && source.tensors.Find(name) == nullptr) add(name, RowShape(row, spec, -1));
+    }
+  }
+  WriteModel(source, spec, ListModelTensors(source, spec), ft, RandomValues(seed), output, threads,
+             progress);
 }
 
 Status QuantizeModel(const std::string& input, const std::string& output, const std::string& type,

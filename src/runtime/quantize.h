@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -20,5 +21,16 @@ void WriteQuantizedModel(const std::string& input, const std::string& output,
                          const std::string& type, int threads,
                          const std::function<void(const QuantizeProgress&)>& progress,
                          bool allow_requantize = false);
+
+// A random-weight model at the shapes of a Hugging Face config.json (a text
+// decoder's, or a multimodal one's with text_config), with the tokenizer at
+// tokenizer_path (tokenizer.json or tokenizer.model; its size must be the
+// config's vocab_size), written as `gemma quantize` would write that
+// checkpoint as `type`: the same tensors, names, metadata and per-tensor
+// types. For benchmarks at real sizes without the weights
+// (bench/make_random_model); the values depend only on `seed`.
+void WriteRandomModel(const std::string& config_path, const std::string& tokenizer_path,
+                      const std::string& output, const std::string& type, uint64_t seed,
+                      int threads, const std::function<void(const QuantizeProgress&)>& progress);
 
 }  // namespace gemma
