@@ -55,21 +55,28 @@ std::string ReadFileToString(const std::string& path) {
   return contents.str();
 }
 
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+// Below this a buffer gets 4 KiB pages: the TLB covers a few MiB of them
+// anyway, and whether the kernel backs a partly written huge page (madvise
+// mode) depends on what memory is free at the time, which made a small
+// model's resident memory vary by a huge page from run to run.
+constexpr size_t kHugeMin = size_t{16} << 20;
+constexpr size_t kPage = 4096;
+}  // namespace
+
 size_t HugeBufferBytes(size_t bytes) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  constexpr size_t kPage = 4096;
   if (bytes == 0) return 0;
-  // Below a huge page there are no TLB misses to cut: rounding up to one
-  // would only waste memory (a tiny model's KV would take 2 MiB).
-  const size_t unit = bytes < kHuge ? kPage : kHuge;
+  const size_t unit = bytes < kHugeMin ? kPage : kHugePage;
   return (bytes + unit - 1) / unit * unit;
 }
 
 HugeBuffer AllocateHugeBuffer(size_t bytes) {
   const size_t rounded = HugeBufferBytes(std::max<size_t>(bytes, 1));
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (rounded < kHuge) return HugeBuffer(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded)));
-  void* p = std::aligned_alloc(kHuge, rounded);
+  if (rounded < kHugeMin) {
+    return HugeBuffer(static_cast<uint8_t*>(std::aligned_alloc(kPage, rounded)));
+  }
+  void* p = std::aligned_alloc(kHugePage, rounded);
   if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // a hint; fine if refused
   return HugeBuffer(static_cast<uint8_t*>(p));
 }

@@ -41,10 +41,11 @@ using HugeBuffer = std::unique_ptr<uint8_t[], FreeDeleter>;
 // Memory for large arrays read in full for every token (repacked weights):
 // 2 MiB aligned and marked for transparent huge pages, which cuts the TLB
 // misses of streaming a gigabyte per token (measured in docs/kernels.md).
-// Below 2 MiB: page-aligned, rounded to whole pages. Null if out of memory.
+// Below 16 MiB: page-aligned, rounded to whole 4 KiB pages and left to
+// them. Null if out of memory.
 HugeBuffer AllocateHugeBuffer(size_t bytes);
 // What AllocateHugeBuffer(bytes) takes: whole huge pages, or whole 4 KiB
-// pages below one huge page (0 for 0).
+// pages below 16 MiB (0 for 0).
 size_t HugeBufferBytes(size_t bytes);
 
 // Reads a whole (small) file into a string; throws gemma::Error on failure.

@@ -119,7 +119,7 @@ Model::~Model() = default;
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const ModelOptions& options) {
   try {
-    const size_t rss_at_open = ResidentSetBytes();
+    const ResidentSet rss_at_open = ResidentSetParts();
     if (!options.simd.empty()) {
       LimitSimdTarget(options.simd);
     } else if (const char* simd = std::getenv("GEMMA_SIMD"); simd != nullptr && *simd != '\0') {

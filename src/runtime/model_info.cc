@@ -23,6 +23,20 @@ size_t ResidentSetBytes() {
   return static_cast<size_t>(resident_pages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
+ResidentSet ResidentSetParts() {
+  ResidentSet rss;
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return rss;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long long kb = 0;
+    if (std::sscanf(line, "RssAnon: %llu kB", &kb) == 1) rss.anon = static_cast<size_t>(kb) << 10;
+    if (std::sscanf(line, "RssFile: %llu kB", &kb) == 1) rss.file = static_cast<size_t>(kb) << 10;
+  }
+  std::fclose(f);
+  return rss;
+}
+
 ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads) {
   size_t q_width = 0, kv_width = 0, ffn = 0;
   for (const LayerSpec& l : spec.layers) {
@@ -72,7 +86,7 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
   return s;
 }
 
-void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_at_open,
+void DescribeLoad(const Model::Impl& m, const ModelOptions& options, const ResidentSet& rss_at_open,
                   ModelInfo& info) {
   const Tokenizer& tokenizer = *m.tokenizer;
   info.tokenizer = TokenizerOrigin(m.source, options.tokenizer_path);
@@ -95,15 +109,23 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, size_t rss_
   // (whole pages when smaller), which become resident whole.
   auto huge_pages = [](size_t bytes) { return HugeBufferBytes(bytes); };
   info.resident_weights_bytes = huge_pages(m.weights.packed_bytes) + info.mapped_weights_bytes;
-  // The arena is resident in full (every byte was written); the mapped pages
-  // a token reads are not yet (nothing ran), so what else grew is the rest.
-  const size_t now = ResidentSetBytes();
-  const size_t grown = now > rss_at_open ? now - rss_at_open : 0;
+  // What else the load made resident, measured. Anonymous memory: less the
+  // arena (resident in full, every byte was written) and the executor's
+  // activations (zeroed when it was made), both reported apart; the KV
+  // memory is not touched yet. File pages: the load reads some (metadata,
+  // the tokenizer, norm gains, a few bytes of each tensor for the session
+  // fingerprint, and the kernel's readahead around them), often pages of the
+  // very matrices a token reads, which mapped_weights_bytes counts already;
+  // so only what exceeds those is added.
+  const ResidentSet now = ResidentSetParts();
+  auto grown = [](size_t after, size_t before) { return after > before ? after - before : 0; };
   const ScratchBytes scratch = EstimateScratch(m.spec, m.batch_size, m.pool->num_threads());
-  // Resident already and reported apart: the arena and the executor's
-  // activations (zeroed when it was made). The KV memory is not touched yet.
   const size_t counted = huge_pages(m.weights.packed_bytes) + scratch.activations;
-  info.resident_other_bytes = grown > counted ? grown - counted : 0;
+  const size_t anon = grown(now.anon, rss_at_open.anon);
+  const size_t file = grown(now.file, rss_at_open.file);
+  info.resident_other_bytes =
+      (anon > counted ? anon - counted : 0) +
+      (file > info.mapped_weights_bytes ? file - info.mapped_weights_bytes : 0);
   info.scratch_bytes = scratch.total();
   info.resident_bytes = info.resident_weights_bytes + info.resident_other_bytes +
                         huge_pages(info.kv_cache_bytes) + info.scratch_bytes;

@@ -15,6 +15,14 @@ struct ModelSpec;
 // unavailable).
 size_t ResidentSetBytes();
 
+// The resident set split into anonymous memory (heap, the packed arena) and
+// pages of mapped files (RssAnon / RssFile of /proc/self/status; zeros
+// where unavailable).
+struct ResidentSet {
+  size_t anon = 0, file = 0;
+};
+ResidentSet ResidentSetParts();
+
 // Memory the forward pass allocates for steps of up to `batch_size` rows.
 struct ScratchBytes {
   // The model's executor (one per model, shared by its sessions): its
@@ -33,11 +41,11 @@ struct ScratchBytes {
 // and a first step really allocate, so a change there shows up.
 ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads);
 
-// rss_at_open: ResidentSetBytes() when Model::Open began, so that what the
+// rss_at_open: ResidentSetParts() when Model::Open began, so that what the
 // load added besides the weights (tokenizer, metadata, norm gains) is
 // measured rather than guessed. Several models loading at once in one
 // process would each count the others' growth.
-void DescribeLoad(const Model::Impl& model, const ModelOptions& options, size_t rss_at_open,
-                  ModelInfo& info);
+void DescribeLoad(const Model::Impl& model, const ModelOptions& options,
+                  const ResidentSet& rss_at_open, ModelInfo& info);
 
 }  // namespace gemma

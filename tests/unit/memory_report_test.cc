@@ -74,10 +74,10 @@ TEST(ResidentBytes, AddsUpFromItsParts) {
     auto model = Model::Open(Gguf("gemma3_qknorm", "f32"), options);
     ASSERT_TRUE(model.ok()) << model.status().message();
     const ModelInfo& i = (*model)->info();
-    // Buffers of 2 MiB or more take whole huge pages, smaller ones whole
+    // Buffers of 16 MiB or more take whole huge pages, smaller ones whole
     // 4 KiB pages.
     auto huge_pages = [&](size_t n) {
-      const size_t unit = n < (size_t{2} << 20) ? 4096 : (size_t{2} << 20);
+      const size_t unit = n < (size_t{16} << 20) ? 4096 : (size_t{2} << 20);
       return (n + unit - 1) / unit * unit;
     };
     if (exact) {
