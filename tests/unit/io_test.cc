@@ -170,7 +170,7 @@ TEST(Gguf, RejectsBadMagicVersionAndCounts) {
 TEST(Gguf, RejectsStringArrayLongerThanTheFile) {
   std::vector<uint8_t> bytes;
   auto put = [&](uint64_t value, int n) {
-    for (int i = 0; i < n; ++i) bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
+    for (int i = 0; i < n; ++i) bytes.push_back(i < 8 ? static_cast<uint8_t>(value >> (8 * i)) : 0);
   };
   bytes = {'G', 'G', 'U', 'F'};
   put(3, 4);  // version
