@@ -142,8 +142,10 @@ ThreadPool& Pool(int threads) {
 }
 
 // target: the SIMD target to dispatch to (0: the best this CPU has).
+// precise: MatMulHead (the output head's second pass over the activations'
+// 8-bit rounding error) instead of MatMul.
 void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t tokens,
-               int threads, bool packed, int64_t target) {
+               int threads, bool packed, int64_t target, bool precise) {
   hwy::SetSupportedTargetsForTest(target);
   const WeightMatrix w = GetMatrix(type, rows, cols, packed);
   std::vector<float> x(static_cast<size_t>(tokens * cols));
@@ -152,7 +154,11 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   std::vector<float> y(static_cast<size_t>(tokens * rows));
   ThreadPool& pool = Pool(threads);
   for (auto _ : state) {
-    MatMul(w, x.data(), tokens, y.data(), rows, pool);
+    if (precise) {
+      MatMulHead(w, x.data(), tokens, y.data(), rows, pool);
+    } else {
+      MatMul(w, x.data(), tokens, y.data(), rows, pool);
+    }
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -182,7 +188,7 @@ std::vector<std::pair<int64_t, std::string>> BenchTargets() {
 }
 
 struct Shape {
-  const char* kind;
+  const char* kind;  // "head": the output head's decode through MatMulHead
   int64_t rows, cols, tokens;
 };
 
@@ -192,8 +198,8 @@ int RegisterAll() {
                          DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
   const Shape shapes[] = {{"decode", 2304, 2304, 1},   {"decode", 9216, 2304, 1},
                           {"decode", 2304, 9216, 1},   {"decode", 262144, 2304, 1},
-                          {"prefill", 2304, 2304, 64}, {"prefill", 9216, 2304, 64},
-                          {"prefill", 2304, 9216, 64}};
+                          {"head", 262144, 2304, 1},   {"prefill", 2304, 2304, 64},
+                          {"prefill", 9216, 2304, 64}, {"prefill", 2304, 9216, 64}};
   const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<std::pair<int64_t, std::string>> targets = BenchTargets();
   for (const Shape& s : shapes) {
@@ -233,7 +239,7 @@ int RegisterAll() {
                             static_cast<long long>(s.cols), path.c_str(), threads);
             }
             benchmark::RegisterBenchmark(name, BM_MatMul, type, s.rows, s.cols, s.tokens, threads,
-                                         packed, target)
+                                         packed, target, std::strcmp(s.kind, "head") == 0)
                 ->UseRealTime()
                 ->Unit(head ? benchmark::kMillisecond : benchmark::kMicrosecond);
           }
