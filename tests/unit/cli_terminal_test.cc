@@ -41,8 +41,11 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// The 46-layer golden model's greedy answer to this prompt runs 109 tokens
-// (about 0.2 s here): Ctrl-C sent as its first text arrives lands inside it.
+// The 46-layer golden model's greedy answer to "Tell me a story" runs to the
+// end of the 1024-token context (1000 tokens, ~0.35 s in a Release build), so
+// a Ctrl-C sent as its first text arrives lands inside it. ("Tell me
+// everything" ends after 46 tokens, 16 ms: the Ctrl-C then came too late on a
+// loaded machine.)
 std::vector<std::string> SlowChat() {
   return {"chat", "-m",     testing::GoldenDir("gemma2_swa") + "/gguf/gemma2_swa.q8_0.gguf",
           "-n",   "-1",     "--ctx",
@@ -54,8 +57,8 @@ TEST(CliTerminal, CtrlCStopsTheAnswerAndASecondOneAtThePromptLeaves) {
   PtySession chat(SlowChat(), {"XDG_STATE_HOME=" + state.str()});
   ASSERT_TRUE(chat.Expect("/bye leaves.")) << chat.output();
   ASSERT_TRUE(chat.Expect("> ")) << chat.output();
-  chat.Send("Tell me everything\r");
-  ASSERT_TRUE(chat.Expect("Tell me everything\n")) << chat.output();
+  chat.Send("Tell me a story\r");
+  ASSERT_TRUE(chat.Expect("Tell me a story\n")) << chat.output();
   ASSERT_TRUE(chat.ExpectMore()) << chat.output();  // the answer has begun
   chat.Send("\x03", /*settle=*/false);
   ASSERT_TRUE(chat.Expect("(stopped)", 60)) << chat.output();
@@ -66,7 +69,7 @@ TEST(CliTerminal, CtrlCStopsTheAnswerAndASecondOneAtThePromptLeaves) {
   ASSERT_TRUE(std::regex_search(
       tail, m, std::regex(R"(answer: ([0-9]+) tokens, [0-9.]+ tokens/s; stopped\])")))
       << tail;
-  EXPECT_LT(std::stoi(m[1].str()), 109) << "the answer ran to its end";
+  EXPECT_LT(std::stoi(m[1].str()), 1000) << "the answer ran to its end";
   // Still alive: the conversation goes on.
   ASSERT_TRUE(chat.Expect("> ")) << chat.output();
   chat.Send("\x03");
