@@ -39,11 +39,35 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
     data_ = static_cast<const uint8_t*>(mapping);
   }
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool MappedFile::Contains(const void* p, size_t n) const {
+  const auto lo = reinterpret_cast<uintptr_t>(p);
+  const auto base = reinterpret_cast<uintptr_t>(data_);
+  return data_ != nullptr && lo >= base && n <= size_ && lo - base <= size_ - n;
+}
+
+void MappedFile::CopyOut(const void* p, size_t n, void* dst) const {
+  if (!Contains(p, n)) Fail(path_, ": read of ", n, " bytes outside the file");
+  auto offset = static_cast<off_t>(static_cast<const uint8_t*>(p) - data_);
+  auto* out = static_cast<uint8_t*>(dst);
+  while (n > 0) {
+    const ssize_t got = ::pread(fd_, out, n, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      Fail(path_, ": read failed at byte ", offset, ": ",
+           got < 0 ? std::strerror(errno) : "unexpected end of file");
+    }
+    out += got;
+    offset += got;
+    n -= static_cast<size_t>(got);
+  }
 }
 
 std::string ReadFileToString(const std::string& path) {

@@ -22,6 +22,17 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Whether [p, p + n) lies inside this mapping.
+  bool Contains(const void* p, size_t n) const;
+
+  // Copies the n bytes of the mapping at p (inside it: Contains) into dst with
+  // a file read, so that no page of the mapping is touched. Reading through
+  // the mapping instead makes whole page-cache folios resident: on Linux 6.x
+  // a file read sequentially sits in the cache in folios of up to 2 MiB, and a
+  // fault maps all of one, so a 6 KB norm or a table row lookup could keep
+  // 2 MiB in the process's resident set. Throws gemma::Error on a read error.
+  void CopyOut(const void* p, size_t n, void* dst) const;
+
   // Tells the OS that the whole pages inside [p, p + n) are not needed now:
   // they leave the process's resident set (the page cache keeps them) and are
   // read back in if touched again. Ignores ranges outside this mapping.
@@ -29,6 +40,7 @@ class MappedFile {
 
  private:
   std::string path_;
+  int fd_ = -1;  // kept open for CopyOut
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };

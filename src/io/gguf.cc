@@ -1,5 +1,6 @@
 #include "io/gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -279,12 +280,19 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
            " bytes at offset ", info.offset, ") runs past the end of the file");
     }
     info.entry.data = file_->data() + data_start + info.offset;
+    info.entry.mapping = file_.get();
     tensor_order_.push_back(info.entry.name);
     tensors_.Add(std::move(info.entry));
   }
   // Everything before the tensor data (metadata, a 262k-piece vocabulary, the
-  // tensor table) has been copied out: its pages need not stay resident.
-  file_->ReleasePages(file_->data(), data_start);
+  // tensor table) has been copied out: its pages need not stay resident. Up
+  // to the next 2 MiB boundary, because reading the last of them mapped the
+  // whole page-cache folio around it (up to 2 MiB on Linux 6.x), tensor data
+  // included; tensors are read with file reads (MappedFile::CopyOut) or, the
+  // few used in place, fault their pages back in.
+  constexpr size_t kLargestFolio = size_t{2} << 20;
+  const size_t header_folios = (data_start + kLargestFolio - 1) / kLargestFolio * kLargestFolio;
+  file_->ReleasePages(file_->data(), std::min(header_folios, file_->size()));
 }
 
 const GgufValue* GgufFile::Find(const std::string& key) const {

@@ -86,6 +86,7 @@ std::shared_ptr<MappedFile> ReadSafetensors(const std::string& path, TensorCatal
           std::to_string(entry.size_bytes));
     }
     entry.data = data + begin;
+    entry.mapping = file.get();
     catalog.Add(std::move(entry));
   }
   return file;

@@ -1,6 +1,9 @@
 #include "io/tensor_catalog.h"
 
+#include <cstring>
+
 #include "base/error.h"
+#include "base/mapped_file.h"
 
 namespace gemma {
 
@@ -11,6 +14,16 @@ std::string TensorEntry::ShapeString() const {
     s += std::to_string(shape[i]);
   }
   return s + "]";
+}
+
+void CopyTensorBytes(const TensorEntry& t, size_t offset, size_t n, void* dst) {
+  if (offset > t.size_bytes || n > t.size_bytes - offset) {
+    Fail(t.file, ": tensor '", t.name, "': read of ", n, " bytes at ", offset, " past its ",
+         t.size_bytes);
+  }
+  if (n == 0) return;
+  if (t.mapping != nullptr) return t.mapping->CopyOut(t.data + offset, n, dst);
+  std::memcpy(dst, t.data + offset, n);
 }
 
 void TensorCatalog::Add(TensorEntry entry) {

@@ -11,6 +11,8 @@
 
 namespace gemma {
 
+class MappedFile;
+
 struct TensorEntry {
   std::string name;
   DType type = DType::kF32;
@@ -18,6 +20,9 @@ struct TensorEntry {
   // with rows = output features. GGUF's ne[] is this list reversed.
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // into a MappedFile that outlives the catalog's users
+  // That file, for reads that map no page (MappedFile::CopyOut); null where
+  // data is not in a file's mapping.
+  const MappedFile* mapping = nullptr;
   size_t size_bytes = 0;
   std::string file;  // the file it came from, for error messages
 
@@ -28,6 +33,11 @@ struct TensorEntry {
   }
   std::string ShapeString() const;
 };
+
+// Copies n bytes at `offset` into t's data to dst: a file read where t lies in
+// a mapped file (MappedFile::CopyOut: no page of the mapping becomes
+// resident), a copy otherwise. Throws gemma::Error past the tensor's end.
+void CopyTensorBytes(const TensorEntry& t, size_t offset, size_t n, void* dst);
 
 class TensorCatalog {
  public:

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "hwy/targets.h"
 #include "kernels/matmul_families.h"
 #include "kernels/packed_matmul.h"
+#include "kernels/scratch.h"
 
 namespace gemma {
 namespace {
@@ -99,6 +102,26 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
     case Family::kNone:
       break;
   }
+}
+
+void CopyRows(const WeightMatrix& w, int64_t r0, int64_t n, uint8_t* dst) {
+  if (r0 < 0 || n < 0 || r0 + n > w.rows) {
+    Fail("CopyRows: rows [", r0, ", ", r0 + n, ") of a matrix of ", w.rows);
+  }
+  const size_t bytes = static_cast<size_t>(n) * w.row_bytes;
+  if (w.file != nullptr) return w.file->CopyOut(w.Row(r0), bytes, dst);
+  std::memcpy(dst, w.Row(r0), bytes);
+}
+
+void LookupRow(const WeightMatrix& w, int64_t r, float* out) {
+  WeightMatrix row = w;
+  row.rows = 1;
+  row.packed = nullptr;
+  row.file = nullptr;
+  auto* bytes = ThreadScratch<struct LookupRowBytes, uint8_t>(w.row_bytes);
+  CopyRows(w, r, 1, bytes);
+  row.data = bytes;
+  DequantizeRow(row, 0, out);
 }
 
 void LimitSimdTarget(std::string_view name) {

@@ -13,6 +13,7 @@
 
 namespace gemma {
 
+class MappedFile;
 class ThreadPool;
 
 // A weight matrix in the HF layout [rows = out features, cols = in features],
@@ -27,6 +28,9 @@ struct WeightMatrix {
   // Optional repacked copy for the integer kernels (kernels/packed_matmul.h);
   // when set, MatMul reads it instead of `data`. DequantizeRow reads `data`.
   const uint8_t* packed = nullptr;
+  // The mapped file `data` lies in, if any: CopyRows and LookupRow read
+  // through it without touching the mapping.
+  const MappedFile* file = nullptr;
 
   const uint8_t* Row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;
@@ -62,6 +66,16 @@ void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float
 
 // Writes row r of `w` widened to f32 (dequantized) into out[0 .. w.cols).
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);
+
+// The bytes of rows [r0, r0 + n) of w into dst (n * w.row_bytes of them): a
+// file read where w lies in a mapped file (MappedFile::CopyOut), so that no
+// page of the mapping becomes resident; a copy otherwise.
+void CopyRows(const WeightMatrix& w, int64_t r0, int64_t n, uint8_t* dst);
+
+// DequantizeRow of the bytes CopyRows reads: for row lookups in large tables
+// (embeddings, per-layer embeddings), which would otherwise map up to a whole
+// page-cache folio (2 MiB) of the table per row read.
+void LookupRow(const WeightMatrix& w, int64_t r, float* out);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * gain[i], for i < n. out may alias x.
 void RMSNorm(const float* x, const float* gain, float eps, int64_t n, float* out);

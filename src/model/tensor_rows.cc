@@ -256,6 +256,7 @@ WeightMatrix AsMatrix(const ModelTensor& t) {
   WeightMatrix m;
   m.type = e.type;
   m.data = e.data;
+  m.file = e.mapping;
   m.cols = t.shape.back();
   m.rows = 1;
   for (size_t i = 0; i + 1 < t.shape.size(); ++i) m.rows *= t.shape[i];
@@ -278,25 +279,23 @@ std::vector<WeightMatrix> ExpertSlices(const ModelTensor& t) {
 
 std::vector<float> EffectiveGain(const ModelTensor& tensor) {
   const TensorEntry& t = *tensor.entry;
+  if (t.type != DType::kF32 && t.type != DType::kBF16 && t.type != DType::kF16) {
+    Fail(t.file, ": norm tensor '", t.name, "' has type ", Name(t.type),
+         " (expected f32, f16 or bf16)");
+  }
   const int64_t n = t.elements();
+  // Read with a file read, not through the mapping: a fault there would map
+  // the whole page-cache folio around these few bytes (MappedFile::CopyOut).
+  std::vector<uint8_t> bytes(BytesFor(t.type, n));
+  CopyTensorBytes(t, 0, bytes.size(), bytes.data());
   std::vector<float> gain(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     uint16_t half;
-    switch (t.type) {
-      case DType::kF32:
-        std::memcpy(&gain[i], t.data + 4 * i, 4);
-        break;
-      case DType::kBF16:
-        std::memcpy(&half, t.data + 2 * i, 2);
-        gain[i] = Bf16ToF32(half);
-        break;
-      case DType::kF16:
-        std::memcpy(&half, t.data + 2 * i, 2);
-        gain[i] = F16ToF32(half);
-        break;
-      default:
-        Fail(t.file, ": norm tensor '", t.name, "' has type ", Name(t.type),
-             " (expected f32, f16 or bf16)");
+    if (t.type == DType::kF32) {
+      std::memcpy(&gain[i], &bytes[4 * i], 4);
+    } else {
+      std::memcpy(&half, &bytes[2 * i], 2);
+      gain[i] = t.type == DType::kBF16 ? Bf16ToF32(half) : F16ToF32(half);
     }
     if (tensor.gain_offset != 0.0f) gain[i] += tensor.gain_offset;
   }

@@ -120,7 +120,7 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
     experts = std::max<size_t>(experts, l.num_experts);
     const WeightMatrix& proj = weights.layers[i].router_proj;
     router_[i].resize(static_cast<size_t>(proj.rows * proj.cols));
-    for (int64_t e = 0; e < proj.rows; ++e) DequantizeRow(proj, e, &router_[i][e * proj.cols]);
+    for (int64_t e = 0; e < proj.rows; ++e) LookupRow(proj, e, &router_[i][e * proj.cols]);
   }
   if (top_k > 0) {
     route_expert_.resize(n * top_k);
@@ -152,7 +152,7 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   // 1. Embedding lookup, scaled by sqrt(hidden) (the tied head is not scaled).
   for (int t = 0; t < n; ++t) {
     float* row = &x_[static_cast<size_t>(t) * H];
-    DequantizeRow(weights_.embedding, batch.tokens[t], row);
+    LookupRow(weights_.embedding, batch.tokens[t], row);
     for (int i = 0; i < H; ++i) row[i] *= spec_.embedding_scale;
   }
   Trace("embedding", -1, x_.data(), n, H);
@@ -222,8 +222,7 @@ void Transformer::PerLayerInputs(const Batch& batch, ThreadPool& pool) {
   ForEachIndex(pool, n, [&](int t) {
     float* ple = &per_layer_inputs_[t * width];
     const int32_t token = batch.tokens[t];
-    DequantizeRow(weights_.per_layer_embedding, token < spec_.per_layer_vocab_size ? token : 0,
-                  ple);
+    LookupRow(weights_.per_layer_embedding, token < spec_.per_layer_vocab_size ? token : 0, ple);
     float* proj = &per_layer_proj_[t * width];
     for (size_t i = 0; i < width; ++i) proj[i] *= projection_scale;
     for (size_t i = 0; i < width; i += P) RMSNorm(proj + i, norm, spec_.rms_norm_eps, P, proj + i);

@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <memory>
 #include <type_traits>
 #include <variant>
 
@@ -83,6 +84,37 @@ auto MultipliedMatrices(Weights& weights) {
 // vector load, and at most 4 KiB of padding per matrix.
 constexpr size_t kArenaAlignment = 4096;
 
+// Groups per pool task while packing, and bytes per file read within one.
+constexpr size_t kPackGrain = 64;
+constexpr size_t kPackReadBytes = size_t{1} << 20;
+
+// Packs groups [g0, g1) of m into out (the whole packed copy) from its rows
+// read into a buffer with file reads (CopyRows), not through the mapping:
+// faults there map whole page-cache folios (up to 2 MiB), and the small
+// tensors between matrices would stay resident around them (docs/kernels.md,
+// "Peak RSS"). The buffer lives for the call only, so nothing of it stays.
+void PackFromFileReads(const WeightMatrix& m, int64_t g0, int64_t g1, uint8_t* out) {
+  WeightMatrix one_group = m;
+  one_group.rows = kPackRows;
+  const size_t group_bytes = PackedBytes(one_group);
+  const size_t group_file_bytes = kPackRows * m.row_bytes;
+  const auto per_read =
+      static_cast<int64_t>(std::max<size_t>(1, kPackReadBytes / group_file_bytes));
+  const auto buffer = std::make_unique<uint8_t[]>(static_cast<size_t>(std::min(per_read, g1 - g0)) *
+                                                  group_file_bytes);
+  for (int64_t g = g0; g < g1; g += per_read) {
+    const int64_t count = std::min(per_read, g1 - g);
+    const int64_t r0 = g * kPackRows;
+    const int64_t rows = std::min(count * kPackRows, m.rows - r0);
+    CopyRows(m, r0, rows, buffer.get());
+    WeightMatrix chunk = m;
+    chunk.data = buffer.get();
+    chunk.rows = rows;
+    chunk.file = nullptr;
+    PackGroups(chunk, 0, count, out + static_cast<size_t>(g) * group_bytes);
+  }
+}
+
 }  // namespace
 
 size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, ThreadPool& pool) {
@@ -108,15 +140,10 @@ size_t PackWeightsForKernels(const ModelSource& source, ModelWeights& weights, T
     WeightMatrix* const m = plan.first;
     uint8_t* out = weights.packed.get() + plan.second;
     const int64_t groups = (m->rows + kPackRows - 1) / kPackRows;
-    pool.ParallelFor(static_cast<size_t>(groups), 64, [&](size_t g0, size_t g1, int) {
-      PackGroups(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), out);
+    pool.ParallelFor(static_cast<size_t>(groups), kPackGrain, [&](size_t g0, size_t g1, int) {
+      PackFromFileReads(*m, static_cast<int64_t>(g0), static_cast<int64_t>(g1), out);
     });
     m->packed = out;
-    // Also for a tied embedding: its row lookups fault the few pages they
-    // need back in from the page cache.
-    for (const auto& file : source.mappings) {
-      file->ReleasePages(m->data, m->row_bytes * static_cast<size_t>(m->rows));
-    }
   }
   return total;
 }

@@ -112,11 +112,11 @@ void DescribeLoad(const Model::Impl& m, const ModelOptions& options, const Resid
   // What else the load made resident, measured. Anonymous memory: less the
   // arena (resident in full, every byte was written) and the executor's
   // activations (zeroed when it was made), both reported apart; the KV
-  // memory is not touched yet. File pages: the load reads some (metadata,
-  // the tokenizer, norm gains, a few bytes of each tensor for the session
-  // fingerprint, and the kernel's readahead around them), often pages of the
-  // very matrices a token reads, which mapped_weights_bytes counts already;
-  // so only what exceeds those is added.
+  // memory is not touched yet. File pages: the load maps few (tensors are
+  // read with file reads, the header's pages are released after parsing),
+  // but those of the matrices a token reads in place fault in with their
+  // page-cache folios, and mapped_weights_bytes counts those already; so
+  // only what exceeds them is added.
   const ResidentSet now = ResidentSetParts();
   auto grown = [](size_t after, size_t before) { return after > before ? after - before : 0; };
   const ScratchBytes scratch = EstimateScratch(m.spec, m.batch_size, m.pool->num_threads());

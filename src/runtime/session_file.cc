@@ -42,9 +42,14 @@ uint64_t ModelFingerprint(const ModelSource& source) {
     Mix(hash, name.data(), name.size());
     Mix(hash, &t.type, sizeof(t.type));
     Mix(hash, t.shape.data(), t.shape.size() * sizeof(int64_t));
+    // Read with file reads: a touch of the mapping would make the whole
+    // page-cache folio around it resident (up to 2 MiB per tensor end).
     const size_t sample = std::min<size_t>(t.size_bytes, 64);
-    Mix(hash, t.data, sample);
-    Mix(hash, t.data + t.size_bytes - sample, sample);
+    uint8_t bytes[64];
+    CopyTensorBytes(t, 0, sample, bytes);
+    Mix(hash, bytes, sample);
+    CopyTensorBytes(t, t.size_bytes - sample, sample, bytes);
+    Mix(hash, bytes, sample);
   }
   return hash;
 }

@@ -1,15 +1,18 @@
 // Memory that matches what ModelInfo says: repacked weights in one arena (not
 // a 2 MiB-rounded buffer per matrix), the resident-bytes accounting, and
 // `gemma quantize`'s streaming writer.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "base/mapped_file.h"
 #include "gemma/gemma.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
@@ -64,6 +67,78 @@ TEST(PackedArena, LoadGrowsByThePackedBytesNotAHugePagePerMatrix) {
       << "packed " << info.packed_bytes << " bytes, resident set grew " << grown;
   // Each matrix is page-aligned in the arena: at most 4 KiB of padding each.
   EXPECT_LE(info.packed_bytes, MatrixBytes(info) * 2 + 323 * 4096);
+}
+
+// This process's pages of its mapping of `path` that are present (mapped to
+// memory), over the file's bytes [begin, end): /proc/self/maps for the
+// mapping, /proc/self/pagemap for its pages (bit 63: present). -1 if there is
+// no such mapping or no pagemap.
+int64_t PresentPages(const std::string& path, size_t begin, size_t end) {
+  const std::string target = fs::canonical(path).string();
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  uintptr_t start = 0;
+  bool found = false;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0, offset = 0;
+    char file[4096] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %*s %lx %*s %*s %4095s", &lo, &hi, &offset, file) == 4 &&
+        target == file && offset == 0) {
+      EXPECT_FALSE(found) << "two mappings of " << target;
+      start = lo;
+      found = true;
+    }
+  }
+  if (!found) return -1;
+  const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0) return -1;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  int64_t present = 0;
+  for (size_t at = begin / page * page; at < end; at += page) {
+    uint64_t entry = 0;
+    const auto where = static_cast<off_t>((start + at) / page * sizeof entry);
+    if (::pread(pagemap, &entry, sizeof entry, where) != sizeof entry) {
+      present = -1;
+      break;
+    }
+    present += static_cast<int64_t>(entry >> 63);
+  }
+  ::close(pagemap);
+  return present;
+}
+
+// Packing, the norm gains, the session fingerprint and the embedding's row
+// lookups read the model file with file reads, and the header's pages are
+// released after parsing: after a load and a short generation, no page of the
+// tensor data is mapped (gemma2_swa's q4_0 file holds no matrix that is read
+// in place). Reads through the mapping made the whole page-cache folio around
+// each touch resident (up to 2 MiB on Linux 6.x): the fingerprint's few bytes
+// per tensor end and the norms kept ~80 MiB of Gemma 4 E2B's packed matrices
+// mapped and put its peak RSS over its bar (docs/kernels.md, "Peak RSS").
+TEST(MappedPages, LoadAndGenerationLeaveNoTensorPageMapped) {
+  const std::string path = Gguf("gemma2_swa", "q4_0");
+  size_t data_begin = SIZE_MAX, data_end = 0;
+  {
+    GgufFile file(path);  // its own mapping, gone at the end of this scope
+    for (const auto& [name, t] : file.tensors().entries()) {
+      const auto offset = static_cast<size_t>(t.data - t.mapping->data());
+      data_begin = std::min(data_begin, offset);
+      data_end = std::max(data_end, offset + t.size_bytes);
+    }
+  }
+  auto model = Model::Open(path);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  if ((*model)->info().packed_bytes == 0) GTEST_SKIP() << "no packed kernels on this CPU";
+  ASSERT_EQ((*model)->info().mapped_weights_bytes, 0u) << "a matrix is read in place";
+  GenerateOptions options;
+  options.max_tokens = 8;
+  options.sampling.temperature = 0.0f;
+  ASSERT_TRUE(Complete(**model, "The quick brown fox", options, [](std::string_view) {
+                return true;
+              }).ok());
+  const int64_t present = PresentPages(path, data_begin, data_end);
+  ASSERT_GE(present, 0) << "no mapping of " << path << " or no /proc/self/pagemap";
+  EXPECT_EQ(present, 0) << "pages of " << (data_end - data_begin) << " bytes of tensor data";
 }
 
 // What ModelInfo adds up, checked against the tensor list.
