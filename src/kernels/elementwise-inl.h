@@ -152,6 +152,82 @@ float ExpShiftedT(const float* x, float shift, float* out, int64_t n) {
   return hn::GetLane(hn::SumOfLanes(d, vsum));
 }
 
+// out[t * rows + r] = the f64 sum of w[r, c] * x[t][c] over c, for t < NT,
+// each f32 product widened to f64 (where it is exact) and summed in 16
+// interleaved partial sums, then pairwise: a fixed order, so the same bits on
+// every target and compiler whether or not they vectorize or fuse it (a fused
+// multiply-add of an exact product rounds as the add does). Plain loops of
+// fixed trip counts over independent partial sums, which the compiler keeps
+// in registers and vectorizes for the target; the NT vectors share each load
+// of w.
+template <int NT>
+void DotsF64Tile(const float* w, int64_t rows, int64_t cols, const float* const* x, float* out) {
+  constexpr int kPartials = 16;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = w + r * cols;
+    double partial[NT][kPartials] = {};
+    int64_t i = 0;
+#if !HWY_HAVE_SCALABLE && HWY_TARGET != HWY_SCALAR
+    // The 16 partial sums as kVecs vectors of kLanes f64 lanes (partial j in
+    // lane j % kLanes of vector j / kLanes), in registers: GCC 12 kept the
+    // plain loops' sums in memory and split them 8 + 4 + 2 + 1 + 1.
+    const hn::ScalableTag<double> dd;
+    const hn::Rebind<float, decltype(dd)> df;
+    constexpr int kLanes = static_cast<int>(HWY_MIN(HWY_LANES(double), kPartials));
+    constexpr int kVecs = kPartials / kLanes;
+    hn::Vec<decltype(dd)> acc[NT][kVecs];
+    for (int t = 0; t < NT; ++t) {
+      for (int v = 0; v < kVecs; ++v) acc[t][v] = hn::Zero(dd);
+    }
+    for (; i + kPartials <= cols; i += kPartials) {
+      for (int v = 0; v < kVecs; ++v) {
+        const auto wv = hn::PromoteTo(dd, hn::LoadU(df, row + i + v * kLanes));
+        for (int t = 0; t < NT; ++t) {
+          const auto xv = hn::PromoteTo(dd, hn::LoadU(df, x[t] + i + v * kLanes));
+          acc[t][v] = hn::MulAdd(wv, xv, acc[t][v]);  // the product is exact: one rounding
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      for (int v = 0; v < kVecs; ++v) hn::StoreU(acc[t][v], dd, &partial[t][v * kLanes]);
+    }
+#else
+    for (; i + kPartials <= cols; i += kPartials) {
+      for (int t = 0; t < NT; ++t) {
+        for (int j = 0; j < kPartials; ++j) {
+          partial[t][j] += static_cast<double>(row[i + j]) * static_cast<double>(x[t][i + j]);
+        }
+      }
+    }
+#endif
+    for (int t = 0; t < NT; ++t) {
+      double* p = partial[t];
+      for (int64_t k = i, j = 0; k < cols; ++k, ++j) {
+        p[j] += static_cast<double>(row[k]) * static_cast<double>(x[t][k]);
+      }
+      for (int width = kPartials / 2; width > 0; width /= 2) {
+        for (int j = 0; j < width; ++j) p[j] += p[j + width];
+      }
+      out[t * rows + r] = static_cast<float>(p[0]);
+    }
+  }
+}
+
+void DotsF64T(const float* w, int64_t rows, int64_t cols, const float* const* x, int num_x,
+              float* out) {
+  static_assert(kDotsF64Tile == 4, "one case per tile size");
+  switch (num_x) {
+    case 1:
+      return DotsF64Tile<1>(w, rows, cols, x, out);
+    case 2:
+      return DotsF64Tile<2>(w, rows, cols, x, out);
+    case 3:
+      return DotsF64Tile<3>(w, rows, cols, x, out);
+    default:
+      return DotsF64Tile<4>(w, rows, cols, x, out);
+  }
+}
+
 // The target dynamic dispatch runs (what SimdTargetName reports).
 int64_t DispatchedTargetT() { return HWY_TARGET; }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/error.h"
 #include "kernels/ops.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -21,6 +22,7 @@ HWY_EXPORT(SoftmaxT);
 HWY_EXPORT(DotF32T);
 HWY_EXPORT(AddScaledT);
 HWY_EXPORT(ExpShiftedT);
+HWY_EXPORT(DotsF64T);
 HWY_EXPORT(DispatchedTargetT);
 
 std::string SimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTargetT)()); }
@@ -47,6 +49,13 @@ void AddScaled(float a, const float* x, float* out, int64_t n) {
 
 float ExpShifted(const float* x, float shift, float* out, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(ExpShiftedT)(x, shift, out, n);
+}
+
+void DotsF64(const float* w, int64_t rows, int64_t cols, const float* const* x, int num_x,
+             float* out) {
+  if (num_x < 1 || num_x > kDotsF64Tile)
+    Fail("DotsF64: ", num_x, " vectors (1 to ", kDotsF64Tile, ")");
+  HWY_DYNAMIC_DISPATCH(DotsF64T)(w, rows, cols, x, num_x, out);
 }
 
 }  // namespace gemma

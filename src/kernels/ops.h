@@ -92,6 +92,16 @@ void Softmax(float* x, int64_t n);
 // Dot product of two f32 vectors.
 float Dot(const float* a, const float* b, int64_t n);
 
+// out[t * rows + r] = sum_c w[r, c] * x[t][c] for t < num_x (1 to
+// kDotsF64Tile vectors), w row-major [rows, cols]: each product in f64 (exact)
+// and the sum in f64 in one fixed order (16 interleaved partial sums, then
+// pairwise), rounded to f32 at the end. The same bits on every SIMD target
+// and for any num_x. For the MoE router, whose choice of experts should not
+// flip on rounding.
+constexpr int kDotsF64Tile = 4;
+void DotsF64(const float* w, int64_t rows, int64_t cols, const float* const* x, int num_x,
+             float* out);
+
 // out[i] += a * x[i].
 void AddScaled(float a, const float* x, float* out, int64_t n);
 

@@ -126,7 +126,9 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
     route_expert_.resize(n * top_k);
     route_weight_.resize(n * top_k);
     route_out_.resize(n * top_k * H);
-    expert_choices_.resize(n);
+    expert_choices_.resize(n * top_k);
+    expert_offsets_.resize(experts + 1);
+    active_experts_.resize(experts);
     expert_in_.resize(n * H);
     expert_out_.resize(n * H);
     expert_gate_up_.resize(n * 2 * expert_width);

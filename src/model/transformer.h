@@ -55,6 +55,9 @@ class Transformer {
   // (MoE layers; zeros elsewhere): a decode step adds one to exactly the
   // experts its token chose, and reads no other expert's weights.
   const std::vector<int64_t>& expert_tokens() const { return expert_tokens_; }
+  // Rows of one expert per pass when experts run side by side, one per pool
+  // thread (each thread holds this many rows of buffers).
+  static constexpr int kExpertPieceRows = 64;
 
   int max_rows() const { return max_rows_; }
   const ModelSpec& spec() const { return spec_; }
@@ -68,7 +71,18 @@ class Transformer {
   // routed experts in parallel, each with its norms.
   void MixtureOfExperts(int layer, int n, ThreadPool& pool);
   void Route(int layer, int n, ThreadPool& pool);
-  void RunExpert(int layer, int expert, int count, ThreadPool& pool);
+  void ChooseExperts(int layer, int t, float* probs);
+  // Where an expert's rows go on their way (each [rows, ...]).
+  struct ExpertBuffers {
+    float* in;       // [rows, H]
+    float* gate_up;  // [rows, 2 Fe]
+    float* act;      // [rows, Fe]
+    float* out;      // [rows, H]
+    int rows;
+  };
+  ExpertBuffers ThreadExpertBuffers(const LayerSpec& l) const;
+  void RunExpert(int layer, int expert, const int* choices, int count, ThreadPool& pool,
+                 const ExpertBuffers& buffers);
   void PerLayerInputs(const Batch& batch, ThreadPool& pool);
   void AddPerLayerInput(int layer, int n, ThreadPool& pool);
   // proj_ = post_norm(proj(gelu_tanh(gate(in)) * ple[layer])), in [n, H].
@@ -111,13 +125,14 @@ class Transformer {
   // Mixture of experts (only sized when a layer has experts): each layer's
   // router as f32 [E, H]; each row's chosen experts (ascending) and their
   // weights [n, k]; each choice's weighted expert output [n, k, H]; the
-  // choices of the expert being run [n], its gathered inputs and outputs
+  // choices bucketed by expert [n, k] and the buckets' offsets [E + 1]; the
+  // expert being run: its gathered inputs and outputs
   // [n, H], its fused gate/up [n, 2 Fe] and activation [n, Fe]; the expert
   // branch's sum [n, H]; counters.
   std::vector<std::vector<float>> router_;
   std::vector<int> route_expert_;
   std::vector<float> route_weight_, route_out_;
-  std::vector<int> expert_choices_;
+  std::vector<int> expert_choices_, expert_offsets_, active_experts_;
   std::vector<float> expert_in_, expert_out_, expert_gate_up_, expert_act_, moe_out_;
   std::vector<int64_t> expert_tokens_;
   int expert_stride_ = 0;  // experts per layer in expert_tokens_

@@ -7,6 +7,7 @@
 
 #include "base/mapped_file.h"
 #include "io/chat_template.h"
+#include "model/transformer.h"
 #include "runtime/engine_impl.h"
 #include "runtime/limits.h"
 #include "runtime/tokenizer_loader.h"
@@ -58,7 +59,8 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
                       sizeof(float) +
                   rows * 2 * sizeof(int);
   // Mixture of experts: the f32 routers [E, H] per layer; per row its k
-  // choices (expert, weight, output [H]), an expert's gathered rows in and
+  // choices (expert, weight, output [H]) and the choices bucketed by expert
+  // (with E + 1 offsets, and the E experts' order), an expert's gathered rows in and
   // out [H] and gate/up, activation [3 Fe]; the branch's sum.
   size_t top_k = 0, expert_width = 0, experts = 0;
   for (const LayerSpec& l : spec.layers) {
@@ -70,7 +72,8 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
   }
   if (top_k > 0) {
     s.activations += rows * top_k * (sizeof(int) + (1 + hidden) * sizeof(float)) +
-                     rows * sizeof(int) + rows * (2 * hidden + 3 * expert_width) * sizeof(float) +
+                     rows * top_k * sizeof(int) + (2 * experts + 1) * sizeof(int) +
+                     rows * (2 * hidden + 3 * expert_width) * sizeof(float) +
                      rows * hidden * sizeof(float) + spec.layers.size() * experts * sizeof(int64_t);
   }
   // AltUp (Gemma 3n): the streams and their predictions [K, n, H]; LAuReL's
@@ -82,6 +85,12 @@ ScratchBytes EstimateScratch(const ModelSpec& spec, int batch_size, int threads)
       (2 * streams * rows * hidden + (rank > 0 ? rows * (hidden + rank) : 0)) * sizeof(float);
   const size_t widest = std::max({hidden, q_width, ffn});
   s.kernels = static_cast<size_t>(std::max(threads, 1)) * rows * widest * 3 / 2;
+  // Experts run side by side (threads > 1): each thread's rows of one expert
+  // (Transformer::ThreadExpertBuffers).
+  if (top_k > 0 && threads > 1) {
+    s.kernels += static_cast<size_t>(threads) * Transformer::kExpertPieceRows *
+                 (2 * hidden + 3 * expert_width) * sizeof(float);
+  }
   s.logits = 2 * static_cast<size_t>(spec.vocab_size) * sizeof(float);
   return s;
 }

@@ -31,7 +31,7 @@ struct ScratchBytes {
   size_t activations = 0;
   // Each pool thread's kernel scratch, allocated at the first step: a step's
   // widest input in 8 bits with its block scales and sums (about 1.5 bytes a
-  // value).
+  // value), and with experts on several threads each thread's expert rows.
   size_t kernels = 0;
   // A session's logits and the copy Sample filters.
   size_t logits = 0;

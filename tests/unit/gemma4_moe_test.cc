@@ -4,6 +4,7 @@
 // decode step multiplies only the experts its token chose.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "io/model_source.h"
@@ -111,6 +112,55 @@ TEST(MixtureOfExperts, DecodeRunsOnlyTheChosenExperts) {
       }
       EXPECT_EQ(chosen, k) << type << " layer " << layer;
     }
+  }
+}
+
+// With several pool threads and enough chosen experts, a prompt runs the
+// experts side by side, one per thread, in pieces of at most
+// Transformer::kExpertPieceRows rows; on one thread one after another over
+// the pool. The logits must be the same bits (a prompt of 200 tokens: each
+// of the 8 experts gets ~50 rows, some more than a piece).
+TEST(MixtureOfExperts, ExpertsSideBySideGiveTheBitsOfOneAfterAnother) {
+  const nlohmann::json json = testing::LoadCaseJson("gemma4_moe");
+  const std::vector<int32_t> ids = json["prompt"]["ids"].get<std::vector<int32_t>>();
+  std::vector<int32_t> prompt;
+  while (prompt.size() < 200) prompt.insert(prompt.end(), ids.begin(), ids.end());
+  prompt.resize(200);
+  const ModelSource source = OpenModelSource(Gguf("q4_0"));
+  const ModelSpec spec = BuildModelSpec(source);
+  ModelWeights weights = BindWeights(source, spec);
+  ThreadPool packing(1);
+  PackWeightsForKernels(source, weights, packing);
+  auto run = [&](int threads) {
+    ThreadPool pool(threads);
+    Transformer executor(spec, weights, 256);
+    KvMemory::Config config;
+    config.type = DType::kF32;
+    config.context_length = 512;
+    config.max_batch = 256;
+    KvMemory kv(KvShapes(spec), config);
+    SequenceKv seq;
+    std::vector<float> logits(static_cast<size_t>(spec.vocab_size)), all;
+    std::vector<int32_t> next = prompt;
+    for (int step = 0; step < 3; ++step) {
+      EXPECT_TRUE(kv.Reserve(seq, seq.size() + static_cast<int>(next.size())));
+      Batch batch;
+      batch.Add(seq, next, /*last_logits=*/true);
+      executor.Forward(batch, kv, pool, logits.data());
+      kv.Commit(seq, next);
+      all.insert(all.end(), logits.begin(), logits.end());
+      next = {
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+    }
+    return all;
+  };
+  const std::vector<float> one = run(1);
+  for (int threads : {2, 3, 4}) {
+    const std::vector<float> several = run(threads);
+    ASSERT_EQ(several.size(), one.size());
+    size_t differ = 0;
+    for (size_t i = 0; i < one.size(); ++i) differ += several[i] != one[i];
+    EXPECT_EQ(differ, 0u) << threads << " threads";
   }
 }
 

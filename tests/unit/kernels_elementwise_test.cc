@@ -1,4 +1,4 @@
-// RMSNorm, GeluTanhMul, SoftCap, Softmax, Dot and AddScaled on every compiled
+// RMSNorm, GeluTanhMul, SoftCap, Softmax, Dot, DotsF64 and AddScaled on every compiled
 // SIMD target against the double-precision references of kernels/ref/.
 // Lengths cover a partial vector alone, whole vectors plus a tail, and Gemma
 // widths. Each tolerance is derived next to its assertion (eps = FLT_EPSILON,
@@ -42,6 +42,46 @@ TEST_P(ElementwiseTest, Dot) {
     EXPECT_NEAR(Dot(a.data(), b.data(), n), ref::DotRef(a.data(), b.data(), n),
                 (n + 8) * kEps * abs_sum)
         << n;
+  }
+}
+
+// DotsF64 promises one summation order (the MoE router's logits must not
+// depend on the target or the batch): written out here in plain doubles, it
+// must give the same bits on every target and for any number of vectors.
+TEST_P(ElementwiseTest, DotsF64IsTheFixedOrderSumForAnyTargetAndTile) {
+  std::mt19937 rng(11);
+  constexpr int64_t kRows = 5;
+  for (int64_t cols : {1, 3, 16, 33, 100, 2816}) {
+    const std::vector<float> w = Random(kRows * cols, 1.0f, rng);
+    std::vector<std::vector<float>> xs;
+    for (int t = 0; t < kDotsF64Tile; ++t) xs.push_back(Random(cols, 3.0f, rng));
+    std::vector<float> want(kDotsF64Tile * kRows);
+    for (int t = 0; t < kDotsF64Tile; ++t) {
+      for (int64_t r = 0; r < kRows; ++r) {
+        double p[16] = {};
+        for (int64_t c = 0; c < cols; ++c) {
+          p[c % 16] += static_cast<double>(w[r * cols + c]) * static_cast<double>(xs[t][c]);
+        }
+        for (int width = 8; width > 0; width /= 2) {
+          for (int j = 0; j < width; ++j) p[j] += p[j + width];
+        }
+        want[t * kRows + r] = static_cast<float>(p[0]);
+      }
+    }
+    for (int num_x = 1; num_x <= kDotsF64Tile; ++num_x) {
+      for (int first = 0; first + num_x <= kDotsF64Tile; ++first) {
+        const float* x[kDotsF64Tile];
+        for (int t = 0; t < num_x; ++t) x[t] = xs[first + t].data();
+        std::vector<float> got(num_x * kRows);
+        DotsF64(w.data(), kRows, cols, x, num_x, got.data());
+        for (int t = 0; t < num_x; ++t) {
+          for (int64_t r = 0; r < kRows; ++r) {
+            EXPECT_EQ(got[t * kRows + r], want[(first + t) * kRows + r])
+                << "cols " << cols << ", vector " << first + t << " of " << num_x << ", row " << r;
+          }
+        }
+      }
+    }
   }
 }
 
