@@ -132,7 +132,7 @@ void Transformer::Route(int layer, int n, ThreadPool& pool) {
   ForEachIndex(pool, tiles, [&](int tile) {
     const int t0 = tile * kDotsF64Tile;
     const int rows = std::min(kDotsF64Tile, n - t0);
-    const float* z[kDotsF64Tile];
+    const float* z[kDotsF64Tile] = {};
     for (int i = 0; i < rows; ++i) z[i] = &route_out_[static_cast<size_t>(t0 + i) * k * H];
     float logits[kDotsF64Tile * 4096];  // row i's at i * E
     DotsF64(router, E, H, z, rows, logits);
