@@ -4,6 +4,8 @@
 // error that names the problem.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "constrain_test_util.h"
 #include "server/constrain/json_schema.h"
 
@@ -19,7 +21,8 @@ const TestVocab& Vocab() {
   return v;
 }
 
-std::shared_ptr<const CompiledGrammar> Compile(const std::string& schema, SchemaOptions options = {}) {
+std::shared_ptr<const CompiledGrammar> Compile(const std::string& schema,
+                                               SchemaOptions options = {}) {
   const Constraint c = CompileJsonSchemaText(schema, Vocab().index, options);
   EXPECT_TRUE(c.ok()) << schema << ": " << c.error;
   return c.grammar;
@@ -28,7 +31,8 @@ std::shared_ptr<const CompiledGrammar> Compile(const std::string& schema, Schema
 void ExpectError(const std::string& schema, const std::string& part) {
   const Constraint c = CompileJsonSchemaText(schema, Vocab().index);
   EXPECT_FALSE(c.ok()) << schema << " compiled";
-  EXPECT_NE(c.error.find(part), std::string::npos) << schema << ": \"" << c.error << "\" lacks \"" << part << "\"";
+  EXPECT_NE(c.error.find(part), std::string::npos)
+      << schema << ": \"" << c.error << "\" lacks \"" << part << "\"";
 }
 
 #define ACCEPTS(g, text) EXPECT_TRUE(Matches(g, Vocab(), text)) << "should accept: " << (text)
@@ -42,11 +46,11 @@ TEST(ConstrainSchema, Strings) {
   ACCEPTS(g, R"("\u00e9\u00C9")");
   ACCEPTS(g, R"("\ud83d\ude00")");  // a surrogate pair
   ACCEPTS(g, "\"h\xC3\xA9llo \xF0\x9F\x98\x80\"");
-  REJECTS(g, R"("\ud800")");         // lone surrogate: not parseable
-  REJECTS(g, R"("\x41")");           // not a JSON escape
-  REJECTS(g, "\"a\nb\"");            // raw control character
-  REJECTS(g, "\"\xC3\"");            // truncated UTF-8
-  REJECTS(g, "\"\xED\xA0\x80\"");    // a surrogate in UTF-8
+  REJECTS(g, R"("\ud800")");       // lone surrogate: not parseable
+  REJECTS(g, R"("\x41")");         // not a JSON escape
+  REJECTS(g, "\"a\nb\"");          // raw control character
+  REJECTS(g, "\"\xC3\"");          // truncated UTF-8
+  REJECTS(g, "\"\xED\xA0\x80\"");  // a surrogate in UTF-8
   REJECTS(g, "abc");
   REJECTS(g, R"("abc)");
 
@@ -54,7 +58,7 @@ TEST(ConstrainSchema, Strings) {
   ACCEPTS(bounded, R"("ab")");
   ACCEPTS(bounded, R"("abc")");
   ACCEPTS(bounded, "\"\xC3\xA9\xC3\xA9\"");  // 2 code points, 4 bytes
-  ACCEPTS(bounded, R"("\n\u0041")");        // escapes count as one character each
+  ACCEPTS(bounded, R"("\n\u0041")");         // escapes count as one character each
   REJECTS(bounded, R"("a")");
   REJECTS(bounded, R"("abcd")");
   REJECTS(bounded, "\"\xC3\xA9\"");
@@ -63,6 +67,33 @@ TEST(ConstrainSchema, Strings) {
   REJECTS(at_least, R"("ab")");
   ACCEPTS(at_least, R"("abc")");
   ACCEPTS(at_least, R"("abcdefghijklmnopqrstuvwxyz")");
+}
+
+// Token classes of string rules are shared between grammars on one
+// vocabulary (ClassCache). Two rules that differ only in their length bounds
+// have the same states and edges, so the bounds must be part of the shape's
+// key: a cap of 3 once read the classes of the unbounded rule compiled before
+// it and allowed a fourth character (found by schema_fuzz).
+TEST(ConstrainSchema, LengthBoundsAreNotSharedBetweenGrammars) {
+  const TestVocab v = MakeVocab({"ab", "\"}"});
+  auto compile = [&](const std::string& schema) {
+    const Constraint c = CompileJsonSchemaText(schema, v.index, {});
+    EXPECT_TRUE(c.ok()) << schema << ": " << c.error;
+    return c.grammar;
+  };
+  Matcher unbounded(compile(R"({"type":"string","minLength":1})"));
+  ASSERT_TRUE(test_util::AcceptBytes(unbounded, v, "\"abcdef"));
+  EXPECT_TRUE(test_util::MaskAgreesWithAllows(unbounded));  // computes the shared classes
+
+  Matcher capped(compile(R"({"type":"string","minLength":1,"maxLength":3})"));
+  ASSERT_TRUE(test_util::AcceptBytes(capped, v, "\"a"));
+  EXPECT_TRUE(test_util::MaskAgreesWithAllows(capped));
+  ASSERT_TRUE(test_util::AcceptBytes(capped, v, "bc"));
+  EXPECT_TRUE(test_util::MaskAgreesWithAllows(capped));
+  const std::vector<int32_t> allowed = test_util::AllowedTokens(capped);
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), v.ByteToken('d')), 0);
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), v.Text(0)), 0);  // "ab"
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), v.ByteToken('"')), 1);
 }
 
 TEST(ConstrainSchema, Integers) {
@@ -81,7 +112,8 @@ TEST(ConstrainSchema, Integers) {
   for (const char* ok : {"-3", "-2", "-1", "0", "1", "9", "10", "16", "17"}) ACCEPTS(range, ok);
   for (const char* bad : {"-4", "-10", "18", "20", "99", "170", "100"}) REJECTS(range, bad);
 
-  const auto exclusive = Compile(R"({"type":"integer","exclusiveMinimum":99,"exclusiveMaximum":1000})");
+  const auto exclusive =
+      Compile(R"({"type":"integer","exclusiveMinimum":99,"exclusiveMaximum":1000})");
   ACCEPTS(exclusive, "100");
   ACCEPTS(exclusive, "999");
   REJECTS(exclusive, "99");
@@ -101,13 +133,16 @@ TEST(ConstrainSchema, Integers) {
 
 TEST(ConstrainSchema, Numbers) {
   const auto g = Compile(R"({"type":"number"})");
-  for (const char* ok : {"3.14", "-0.5", "0", "1e10", "1E-5", "2.5e+3", "10", "0.0"}) ACCEPTS(g, ok);
+  for (const char* ok : {"3.14", "-0.5", "0", "1e10", "1E-5", "2.5e+3", "10", "0.0"})
+    ACCEPTS(g, ok);
   for (const char* bad : {".5", "1.", "00", "1e", "--1", "1e100", "0x10", "NaN"}) REJECTS(g, bad);
   REJECTS(g, "-0");  // valid JSON, but never written: a negative number has a non-zero magnitude
 
   const auto range = Compile(R"({"type":"number","minimum":0.5,"maximum":2.25})");
-  for (const char* ok : {"0.5", "0.50", "0.51", "1", "2", "2.2", "2.25", "2.250", "0.9999"}) ACCEPTS(range, ok);
-  for (const char* bad : {"0.49", "0", "-1", "2.26", "2.3", "3", "0.4999", "1e0"}) REJECTS(range, bad);
+  for (const char* ok : {"0.5", "0.50", "0.51", "1", "2", "2.2", "2.25", "2.250", "0.9999"})
+    ACCEPTS(range, ok);
+  for (const char* bad : {"0.49", "0", "-1", "2.26", "2.3", "3", "0.4999", "1e0"})
+    REJECTS(range, bad);
 
   const auto positive = Compile(R"({"type":"number","exclusiveMinimum":0})");
   ACCEPTS(positive, "0.001");
@@ -171,9 +206,9 @@ TEST(ConstrainSchema, Objects) {
   ACCEPTS(g, R"({"name":"bo","age":4,"ok":true})");
   ACCEPTS(g, "{\n  \"name\": \"bo\",\n  \"age\": 4\n}");
   ACCEPTS(g, R"({ "name" : "bo" , "age" : 4 })");
-  REJECTS(g, R"({"age":4,"name":"bo"})");         // declared order
-  REJECTS(g, R"({"name":"bo"})");                 // missing required
-  REJECTS(g, R"({"name":"bo","age":4,"x":1})");   // no additional properties by default
+  REJECTS(g, R"({"age":4,"name":"bo"})");        // declared order
+  REJECTS(g, R"({"name":"bo"})");                // missing required
+  REJECTS(g, R"({"name":"bo","age":4,"x":1})");  // no additional properties by default
   REJECTS(g, R"({"name":"bo","age":4,})");
   REJECTS(g, R"({"name":"bo",,"age":4})");
 
@@ -211,13 +246,15 @@ TEST(ConstrainSchema, Objects) {
   ACCEPTS(open, R"({"a":1,"z":[1,{"q":null}]})");
 
   // required names without a property schema, with additional properties allowed.
-  const auto required_only = Compile(R"({"type":"object","required":["id"],"additionalProperties":true})");
+  const auto required_only =
+      Compile(R"({"type":"object","required":["id"],"additionalProperties":true})");
   ACCEPTS(required_only, R"({"id":"anything"})");
   REJECTS(required_only, "{}");
 }
 
 TEST(ConstrainSchema, Arrays) {
-  const auto g = Compile(R"({"type":"array","items":{"type":"integer"},"minItems":1,"maxItems":3})");
+  const auto g =
+      Compile(R"({"type":"array","items":{"type":"integer"},"minItems":1,"maxItems":3})");
   ACCEPTS(g, "[1]");
   ACCEPTS(g, "[1, 2,3]");
   ACCEPTS(g, "[ 1 ]");
@@ -247,7 +284,8 @@ TEST(ConstrainSchema, Arrays) {
   ACCEPTS(empty_ok, "[ ]");
   ACCEPTS(empty_ok, R"(["a","b"])");
 
-  const auto tuple = Compile(R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],
+  const auto tuple =
+      Compile(R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],
       "items":false})");
   ACCEPTS(tuple, R"(["a",1])");
   ACCEPTS(tuple, R"(["a"])");
@@ -263,7 +301,8 @@ TEST(ConstrainSchema, Arrays) {
   REJECTS(tuple_rest, R"(["a",1,2,3])");
   REJECTS(tuple_rest, R"(["a","b"])");
 
-  const auto draft7 = Compile(R"({"type":"array","items":[{"type":"boolean"}],"additionalItems":{"type":"null"}})");
+  const auto draft7 =
+      Compile(R"({"type":"array","items":[{"type":"boolean"}],"additionalItems":{"type":"null"}})");
   ACCEPTS(draft7, "[true,null,null]");
   REJECTS(draft7, "[true,false]");
 }
@@ -273,12 +312,14 @@ TEST(ConstrainSchema, Combinators) {
   ACCEPTS(any, R"("x")");
   ACCEPTS(any, "7");
   REJECTS(any, "3");
-  const auto one = Compile(R"({"oneOf":[{"type":"object","properties":{"kind":{"const":"a"},"x":{"type":"integer"}},
+  const auto one = Compile(
+      R"({"oneOf":[{"type":"object","properties":{"kind":{"const":"a"},"x":{"type":"integer"}},
       "required":["kind","x"]},{"type":"object","properties":{"kind":{"const":"b"}},"required":["kind"]}]})");
   ACCEPTS(one, R"({"kind":"a","x":1})");
   ACCEPTS(one, R"({"kind":"b"})");
   REJECTS(one, R"({"kind":"b","x":1})");
-  const auto siblings = Compile(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}},
+  const auto siblings =
+      Compile(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}},
       "anyOf":[{"required":["a"]},{"required":["b"]}]})");
   ACCEPTS(siblings, R"({"a":1})");
   ACCEPTS(siblings, R"({"b":1})");
@@ -311,7 +352,8 @@ TEST(ConstrainSchema, RefsAndRecursion) {
       "type":"array","prefixItems":[{"$ref":"#/definitions/a~0b"},{"$ref":"#/definitions/c~1d"}],"items":false})");
   ACCEPTS(defs, R"([1,"x"])");
   REJECTS(defs, R"(["x",1])");
-  const auto root = Compile(R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]}},
+  const auto root =
+      Compile(R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]}},
       "required":["next"]})");
   ACCEPTS(root, R"({"next":{"next":{"next":null}}})");
   REJECTS(root, R"({"next":{}})");
@@ -327,7 +369,7 @@ TEST(ConstrainSchema, PatternsAndFormats) {
   ACCEPTS(unanchored, R"("cd")");
   REJECTS(unanchored, R"("xy")");
   const auto escaped = Compile(R"({"type":"string","pattern":"^[\"\\\\]x\\.$"})");
-  ACCEPTS(escaped, R"("\"x.")");   // the quote is written escaped in JSON
+  ACCEPTS(escaped, R"("\"x.")");  // the quote is written escaped in JSON
   ACCEPTS(escaped, R"("\\x.")");
   REJECTS(escaped, R"("\"xy")");
   const auto classes = Compile(R"({"type":"string","pattern":"^[^0-9\\s]{2,3}\\w?$"})");
@@ -337,8 +379,12 @@ TEST(ConstrainSchema, PatternsAndFormats) {
   REJECTS(classes, R"("a b")");
 
   const auto date = Compile(R"({"type":"string","format":"date"})");
-  for (const char* ok : {R"("2024-02-29")", R"("2000-02-29")", R"("2023-12-31")", R"("2023-04-30")"}) ACCEPTS(date, ok);
-  for (const char* bad : {R"("2023-02-29")", R"("1900-02-29")", R"("2024-13-01")", R"("2024-04-31")", R"("2024-1-01")"}) REJECTS(date, bad);
+  for (const char* ok :
+       {R"("2024-02-29")", R"("2000-02-29")", R"("2023-12-31")", R"("2023-04-30")"})
+    ACCEPTS(date, ok);
+  for (const char* bad : {R"("2023-02-29")", R"("1900-02-29")", R"("2024-13-01")",
+                          R"("2024-04-31")", R"("2024-1-01")"})
+    REJECTS(date, bad);
   const auto dt = Compile(R"({"type":"string","format":"date-time"})");
   ACCEPTS(dt, R"("2024-01-15T10:30:00Z")");
   ACCEPTS(dt, R"("2024-01-15T23:59:59.123+05:30")");
@@ -363,14 +409,15 @@ TEST(ConstrainSchema, PatternsAndFormats) {
 }
 
 TEST(ConstrainSchema, WhitespaceIsBounded) {
-  const auto g = Compile(R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]})");
+  const auto g =
+      Compile(R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]})");
   ACCEPTS(g, "{\n" + std::string(20, ' ') + "\"a\": 1}");
   ACCEPTS(g, "{\n\t\t\"a\":\n1\n}");
   REJECTS(g, "{\n" + std::string(21, ' ') + "\"a\": 1}");
   REJECTS(g, "{\n\n\"a\":1}");
-  REJECTS(g, "{  \"a\":1}");   // two spaces
-  REJECTS(g, " {\"a\":1}");    // nothing before the value
-  REJECTS(g, "{\"a\":1} ");    // nor after it
+  REJECTS(g, "{  \"a\":1}");  // two spaces
+  REJECTS(g, " {\"a\":1}");   // nothing before the value
+  REJECTS(g, "{\"a\":1} ");   // nor after it
   SchemaOptions compact;
   compact.whitespace.allow = false;
   const auto c = Compile(R"({"type":"array","items":{"type":"integer"}})", compact);
@@ -390,21 +437,25 @@ TEST(ConstrainSchema, Errors) {
   ExpectError(R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})",
               "refers to itself");
   ExpectError(R"({"anyOf":[{"$ref":"#"},{"type":"null"}]})", "left recursion");
-  ExpectError(R"({"type":"string","minLength":5,"maxLength":2})", "minLength 5 is above maxLength 2");
+  ExpectError(R"({"type":"string","minLength":5,"maxLength":2})",
+              "minLength 5 is above maxLength 2");
   ExpectError(R"({"type":"string","minLength":-1})", "minLength must be a non-negative integer");
   ExpectError(R"({"type":"integer","minimum":10,"maximum":5})", "minimum 10 is above maximum 5");
   ExpectError(R"({"type":"integer","minimum":1e30})", "#");
   ExpectError(R"({"type":"array","minItems":3,"maxItems":1})", "minItems 3 is above maxItems 1");
-  ExpectError(R"({"type":"array","prefixItems":[{}],"items":false,"minItems":2})", "no array satisfies");
+  ExpectError(R"({"type":"array","prefixItems":[{}],"items":false,"minItems":2})",
+              "no array satisfies");
   ExpectError(R"({"type":"string","format":"hostname"})", "format 'hostname' is not supported");
   ExpectError(R"({"type":"string","pattern":"(a)\\1"})", "backreferences");
   ExpectError(R"({"type":"string","pattern":"(?=a)b"})", "lookahead");
   ExpectError(R"({"type":"string","pattern":"a{2000}"})", "above 1000");
   ExpectError(R"({"type":"string","pattern":"[a-"})", "unterminated");
-  ExpectError(R"({"type":"string","pattern":"a","maxLength":3})", "pattern with minLength/maxLength");
+  ExpectError(R"({"type":"string","pattern":"a","maxLength":3})",
+              "pattern with minLength/maxLength");
   ExpectError(R"({"enum":[]})", "no enum/const value");
   ExpectError(R"({"type":"integer","enum":["a"]})", "no enum/const value");
-  ExpectError(R"({"type":"object","required":["x"],"additionalProperties":false})", "required property 'x'");
+  ExpectError(R"({"type":"object","required":["x"],"additionalProperties":false})",
+              "required property 'x'");
   ExpectError(R"({"allOf":[{"type":"string"},{"type":"integer"}]})", "no common type");
   ExpectError(R"({"allOf":[{"const":1},{"const":2}]})", "const values differ");
   ExpectError(R"([1,2])", "must be an object or a boolean");
@@ -421,8 +472,9 @@ TEST(ConstrainSchema, Errors) {
   ExpectError(very_deep, "nested too deeply");
   SchemaOptions tiny;
   tiny.max_schema_bytes = 10;
-  EXPECT_NE(CompileJsonSchemaText(R"({"type":"string"})", Vocab().index, tiny).error.find("too large"),
-            std::string::npos);
+  EXPECT_NE(
+      CompileJsonSchemaText(R"({"type":"string"})", Vocab().index, tiny).error.find("too large"),
+      std::string::npos);
 }
 
 TEST(ConstrainSchema, RequestFormats) {
@@ -447,7 +499,8 @@ TEST(ConstrainSchema, RequestFormats) {
   const Constraint bad = FromOpenAIResponseFormat(J{{"type", "yaml"}}, vocab);
   EXPECT_NE(bad.error.find("not supported"), std::string::npos);
   const Constraint bad_schema = FromOpenAIResponseFormat(
-      J::parse(R"({"type":"json_schema","json_schema":{"name":"n","schema":{"type":"bogus"}}})"), vocab);
+      J::parse(R"({"type":"json_schema","json_schema":{"name":"n","schema":{"type":"bogus"}}})"),
+      vocab);
   EXPECT_NE(bad_schema.error.find("unknown type"), std::string::npos);
   const Constraint ollama_json = FromOllamaFormat("json", vocab);
   ASSERT_TRUE(ollama_json.ok());

@@ -1,9 +1,13 @@
 #include "server/constrain/grammar.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
+
+#include "server/constrain/partition_refinement.h"
 
 namespace gemma::constrain {
 namespace {
@@ -316,66 +320,60 @@ class RuleCompiler {
     return dfa;
   }
 
-  // Merges equivalent states (Moore's partition refinement): subset
-  // construction leaves e.g. one "between characters" state per character
-  // form in a JSON string, and every consuming state costs a token class.
+  // Merges equivalent states: subset construction leaves e.g. one "between
+  // characters" state per character form in a JSON string, and every
+  // consuming state costs a token class. Byte edges become one transition per
+  // piece of [0, 255] that no edge boundary of the rule cuts, labelled with
+  // the piece and the edge's flags; token and call edges are labelled with
+  // their kind, value and flags.
   static std::vector<DfaState> Minimize(const std::vector<DfaState>& dfa) {
     const size_t n = dfa.size();
-    std::vector<int32_t> cls(n);
-    for (size_t s = 0; s < n; ++s) cls[s] = dfa[s].flags;
-    size_t num_classes = 0;
-    // Each round's signatures are refilled in place and the class table
-    // points at them: no allocation per state once the vectors have grown
-    // (this loop was most of a schema's compile time).
-    std::vector<std::vector<int64_t>> signature(n);
-    std::vector<Edge> sorted, merged;
-    struct SignatureHash {
-      size_t operator()(const std::vector<int64_t>* v) const {
-        uint64_t h = 1469598103934665603ull;
-        for (const int64_t x : *v) h = (h ^ static_cast<uint64_t>(x)) * 1099511628211ull;
-        return static_cast<size_t>(h);
+    std::vector<int32_t> initial(n);
+    for (size_t s = 0; s < n; ++s) initial[s] = dfa[s].flags;
+    std::array<bool, 257> cut{};
+    for (const DfaState& st : dfa) {
+      for (const Edge& e : st.edges) {
+        if (e.kind != EdgeKind::kBytes) continue;
+        cut[e.lo] = true;
+        cut[e.hi + 1] = true;
       }
-    };
-    struct SignatureEqual {
-      bool operator()(const std::vector<int64_t>* a, const std::vector<int64_t>* b) const {
-        return *a == *b;
-      }
-    };
-    std::unordered_map<const std::vector<int64_t>*, int32_t, SignatureHash, SignatureEqual> ids;
-    ids.reserve(n);
-    std::vector<int32_t> next(n);
-    for (;;) {
-      for (size_t s = 0; s < n; ++s) {
-        NormalizedEdges(dfa[s], cls, &sorted, &merged);
-        Signature(cls[s], merged, &signature[s]);
-      }
-      ids.clear();
-      for (size_t s = 0; s < n; ++s) {
-        next[s] = ids.emplace(&signature[s], static_cast<int32_t>(ids.size())).first->second;
-      }
-      cls.swap(next);
-      if (ids.size() == num_classes) break;
-      num_classes = ids.size();
     }
-    // Renumber so that the start state's class is 0.
-    std::vector<int32_t> order(num_classes, -1);
-    int32_t next_id = 0;
-    order[cls[0]] = next_id++;
+    std::array<int32_t, 256> piece{};
+    for (int b = 0, p = -1; b < 256; ++b) {
+      if (cut[b]) ++p;
+      piece[b] = p;  // bytes before the first cut belong to no edge
+    }
+    std::map<std::tuple<int, int32_t, uint8_t>, int32_t> symbol_labels;
+    constexpr int32_t kByteLabels = 4 * 256;  // per flags value (kEdgeInc | kEdgeNeedMin)
+    std::vector<LabelledTransition> transitions;
     for (size_t s = 0; s < n; ++s) {
-      if (order[cls[s]] < 0) order[cls[s]] = next_id++;
+      const auto from = static_cast<int32_t>(s);
+      for (const Edge& e : dfa[s].edges) {
+        if (e.kind == EdgeKind::kBytes) {
+          for (int32_t p = piece[e.lo]; p <= piece[e.hi]; ++p) {
+            transitions.push_back({from, e.flags * 256 + p, e.target});
+          }
+        } else {
+          const auto key = std::make_tuple(static_cast<int>(e.kind), e.value, e.flags);
+          const auto it =
+              symbol_labels.emplace(key, kByteLabels + static_cast<int32_t>(symbol_labels.size()))
+                  .first;
+          transitions.push_back({from, it->second, e.target});
+        }
+      }
     }
+    const std::vector<int32_t> cls = CoarsestStablePartition(initial, transitions);
+    const int32_t num_classes = n == 0 ? 0 : *std::max_element(cls.begin(), cls.end()) + 1;
     std::vector<DfaState> out(num_classes);
     std::vector<char> done(num_classes, 0);
+    std::vector<Edge> sorted, merged;
     for (size_t s = 0; s < n; ++s) {
-      const int32_t c = order[cls[s]];
+      const int32_t c = cls[s];
       if (done[c]) continue;
       done[c] = 1;
       out[c].flags = dfa[s].flags;
       NormalizedEdges(dfa[s], cls, &sorted, &merged);
-      for (Edge e : merged) {
-        e.target = order[e.target];
-        out[c].edges.push_back(e);
-      }
+      out[c].edges = merged;
     }
     return out;
   }
@@ -403,19 +401,6 @@ class RuleCompiler {
       } else {
         out->push_back(e);
       }
-    }
-  }
-
-  // A state's class and its normalized edges as one key.
-  static void Signature(int32_t own_class, const std::vector<Edge>& edges,
-                        std::vector<int64_t>* sig) {
-    sig->clear();
-    sig->reserve(1 + 2 * edges.size());
-    sig->push_back(own_class);
-    for (const Edge& e : edges) {
-      sig->push_back((static_cast<int64_t>(e.kind) << 40) | (static_cast<int64_t>(e.flags) << 32) |
-                     (e.lo << 8) | e.hi);
-      sig->push_back((static_cast<int64_t>(e.value) << 32) | static_cast<uint32_t>(e.target));
     }
   }
 
@@ -598,22 +583,44 @@ Grammar GrammarBuilder::Build(Rule root) {
     changed = false;
     for (int32_t r = 0; r < num; ++r) {
       const auto& dfa = dfas[r];
-      std::vector<char>& l = live[r];
-      l.assign(dfa.size(), 0);
-      for (bool grew = true; grew;) {
-        grew = false;
-        for (size_t s = 0; s < dfa.size(); ++s) {
-          if (l[s]) continue;
-          bool ok = dfa[s].flags != 0;
-          for (const Edge& e : dfa[s].edges) {
-            if (ok) break;
-            if (e.kind == EdgeKind::kCall && !productive[e.value]) continue;
-            ok = l[e.target];
-          }
-          if (ok) l[s] = grew = 1;
+      const auto n = static_cast<int32_t>(dfa.size());
+      auto usable = [&](const Edge& e) { return e.kind != EdgeKind::kCall || productive[e.value]; };
+      // Backwards from the final states over usable edges (one pass per
+      // state's predecessors; sweeping all states until nothing changed was
+      // quadratic on a long chain).
+      std::vector<int32_t> pred_begin(n + 1, 0);
+      for (const DfaState& st : dfa) {
+        for (const Edge& e : st.edges) {
+          if (usable(e)) ++pred_begin[e.target + 1];
         }
       }
-      if (!productive[r] && l[0]) productive[r] = changed = 1;
+      for (int32_t s = 0; s < n; ++s) pred_begin[s + 1] += pred_begin[s];
+      std::vector<int32_t> preds(pred_begin[n]);
+      std::vector<int32_t> fill(pred_begin.begin(), pred_begin.end() - 1);
+      for (int32_t s = 0; s < n; ++s) {
+        for (const Edge& e : dfa[s].edges) {
+          if (usable(e)) preds[fill[e.target]++] = s;
+        }
+      }
+      std::vector<char>& l = live[r];
+      l.assign(n, 0);
+      std::vector<int32_t> queue;
+      for (int32_t s = 0; s < n; ++s) {
+        if (dfa[s].flags != 0) {
+          l[s] = 1;
+          queue.push_back(s);
+        }
+      }
+      for (size_t i = 0; i < queue.size(); ++i) {
+        const int32_t t = queue[i];
+        for (int32_t k = pred_begin[t]; k < pred_begin[t + 1]; ++k) {
+          if (!l[preds[k]]) {
+            l[preds[k]] = 1;
+            queue.push_back(preds[k]);
+          }
+        }
+      }
+      if (!productive[r] && n > 0 && l[0]) productive[r] = changed = 1;
     }
   }
   if (!productive[root]) {
@@ -768,6 +775,11 @@ std::string Grammar::LeafShapeKey(int32_t rule) const {
   std::string key;
   auto put = [&key](int32_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
   put(info.start - info.state_begin);
+  // A counted rule's classes depend on its bounds (accepted[k] per remaining
+  // count), which the states and edges do not show.
+  put(info.min_count);
+  put(info.max_count);
+  put(info.count_cap);
   for (int32_t s = info.state_begin; s < info.state_end; ++s) {
     const StateInfo& st = states_[s];
     put(st.flags);

@@ -78,9 +78,11 @@ class Grammar {
   const RuleInfo& rule_of(int32_t state) const { return rules_[states_[state].rule]; }
   // Token ids the grammar names as literals (to check them against a vocabulary).
   std::vector<int32_t> LiteralTokens() const;
-  // A canonical text of one leaf rule's automaton with rule-relative state ids,
-  // independent of its name and counter bounds: equal keys classify tokens
-  // alike, so their token classes can be shared across grammars.
+  // A canonical text of one leaf rule's automaton with rule-relative state ids
+  // and its counter bounds, independent of its name: equal keys classify
+  // tokens alike, so their token classes can be shared across grammars. (The
+  // bounds are part of it: a counted rule's classes hold one accepted set per
+  // remaining count.)
   std::string LeafShapeKey(int32_t rule) const;
   // Human-readable dump for debugging and tests.
   std::string Describe() const;
