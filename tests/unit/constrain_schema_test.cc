@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "constrain_test_util.h"
 #include "server/constrain/json_schema.h"
@@ -425,8 +427,24 @@ TEST(ConstrainSchema, WhitespaceIsBounded) {
   REJECTS(c, "[1, 2]");
 }
 
+// A large enum is a large but cheap automaton (a trie of its values): it
+// stays within the compile limits that stop the blow-ups above.
+TEST(ConstrainSchema, TenThousandValueEnumCompiles) {
+  nlohmann::json values = nlohmann::json::array();
+  for (int i = 0; i < 10000; ++i) values.push_back("value_" + std::to_string(i) + "_x");
+  const auto g = Compile(nlohmann::json({{"enum", values}}).dump());
+  ASSERT_NE(g, nullptr);
+  ACCEPTS(g, R"("value_0_x")");
+  ACCEPTS(g, R"("value_9999_x")");
+  REJECTS(g, R"("value_10000_x")");
+}
+
 TEST(ConstrainSchema, Errors) {
   ExpectError(R"({"type":"strin"})", "unknown type \"strin\"");
+  // Unanchored, "a" then 20 of anything: a deterministic automaton needs a
+  // state per subset of the last 21 positions. Refused by the work it would
+  // take (BuildLimits::max_subset_members), not after millions of states.
+  ExpectError(R"({"type":"string","pattern":"a.{20}"})", "pattern positions");
   ExpectError(R"({"not":{"type":"string"}})", "keyword 'not' is not supported");
   ExpectError(R"({"type":"object","patternProperties":{"^a":{}}})", "'patternProperties'");
   ExpectError(R"({"type":"array","uniqueItems":true})", "uniqueItems");

@@ -50,8 +50,7 @@ struct VectorHash {
 // before them.
 class RuleCompiler {
  public:
-  RuleCompiler(const GrammarBuilder& b, int64_t max_dfa_states)
-      : b_(b), max_dfa_states_(max_dfa_states) {}
+  explicit RuleCompiler(const GrammarBuilder& b) : b_(b) {}
 
   std::vector<DfaState> Compile(const GrammarBuilder::RuleDef& def) {
     int32_t start, accept;
@@ -234,13 +233,20 @@ class RuleCompiler {
     std::vector<DfaState> dfa;
     std::unordered_map<std::vector<uint64_t>, int32_t, VectorHash> ids;
     std::vector<std::vector<uint64_t>> sets;
+    int64_t members = 0;  // NFA states over all DFA states: the work and memory
     auto intern = [&](const std::vector<uint64_t>& set) {
       const auto it = ids.find(set);
       if (it != ids.end()) return it->second;
       const int32_t id = static_cast<int32_t>(sets.size());
-      if (id >= max_dfa_states_) {
+      if (id >= b_.limits_.max_rule_dfa_states) {
         throw CompileError("rule " + rule + " is too complex (more than " +
-                           std::to_string(max_dfa_states_) + " automaton states)");
+                           std::to_string(b_.limits_.max_rule_dfa_states) + " automaton states)");
+      }
+      members += static_cast<int64_t>(set.size());
+      if (members > b_.limits_.max_subset_members) {
+        throw CompileError("rule " + rule + " is too complex (its automaton's " +
+                           std::to_string(id + 1) + " states stand for more than " +
+                           std::to_string(b_.limits_.max_subset_members) + " pattern positions)");
       }
       ids.emplace(set, id);
       sets.push_back(set);
@@ -405,7 +411,6 @@ class RuleCompiler {
   }
 
   const GrammarBuilder& b_;
-  int64_t max_dfa_states_;
   std::vector<int32_t> edge_head_, eps_head_;  // per NFA state
   std::vector<NfaEdge> edges_;
   std::vector<NfaEps> eps_;
@@ -567,7 +572,7 @@ Grammar GrammarBuilder::Build(Rule root) {
     if (!rule_defs_[r].defined) {
       throw CompileError("rule " + rule_defs_[r].name + " is used but never defined");
     }
-    RuleCompiler compiler(*this, limits_.max_rule_dfa_states);
+    RuleCompiler compiler(*this);
     dfas[r] = compiler.Compile(rule_defs_[r]);
     total_states += static_cast<int64_t>(dfas[r].size());
     if (total_states > limits_.max_states) {
