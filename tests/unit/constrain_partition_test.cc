@@ -5,6 +5,7 @@
 // that made Moore's rounds quadratic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <vector>
