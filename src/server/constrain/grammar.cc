@@ -781,10 +781,9 @@ std::string Grammar::LeafShapeKey(int32_t rule) const {
   auto put = [&key](int32_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
   put(info.start - info.state_begin);
   // A counted rule's classes depend on its bounds (accepted[k] per remaining
-  // count), which the states and edges do not show.
+  // count), which the states and edges do not show (count_cap follows from them).
   put(info.min_count);
   put(info.max_count);
-  put(info.count_cap);
   for (int32_t s = info.state_begin; s < info.state_end; ++s) {
     const StateInfo& st = states_[s];
     put(st.flags);

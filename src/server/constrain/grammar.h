@@ -48,8 +48,8 @@ inline constexpr uint8_t kStateFinal = 1;         // the rule may end here
 inline constexpr uint8_t kStateFinalNeedMin = 2;  // may end here when count >= min
 inline constexpr uint8_t kStateConsumes = 4;      // has byte or token edges
 inline constexpr uint8_t kStateTail = 8;  // final, no edges: returning here = returning further
-inline constexpr uint8_t kStateSimple =
-    16;  // consumes, calls nothing, never final: closure is itself
+// Consumes, calls nothing, never final: its closure is itself.
+inline constexpr uint8_t kStateSimple = 16;
 
 struct StateInfo {
   int32_t rule;
