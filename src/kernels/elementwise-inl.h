@@ -1,5 +1,5 @@
 // Per-target bodies of the vector ops of kernels/ops.h other than MatMul:
-// RMSNorm, GeluTanhMul, SoftCap, Softmax, Dot, AddScaled, ExpShifted. Element counts need
+// RMSNorm, GeluTanhMul, SoftCap, Softmax, ArgMax, Dot, AddScaled, ExpShifted. Element counts need
 // not be multiples of the lane count: the last partial vector goes through a
 // small zero-padded stack buffer, so transcendental ops use the same vector
 // code (and rounding) for every element.
@@ -127,6 +127,34 @@ void SoftmaxT(float* x, int64_t n) {
   ForEachPiece(d, n, [&](int64_t i, int64_t count) HWY_ATTR {
     StorePiece(d, hn::Mul(LoadPiece(d, x + i, count), inv), x + i, count);
   });
+}
+
+// The first index of the largest non-NaN value (0 when all are NaN): the
+// largest with NaN lanes as -inf, then the first vector holding it. -0 and +0
+// compare equal, so the first of either wins, as in a scan with >.
+int64_t ArgMaxT(const float* x, int64_t n) {
+  if (n <= 0) return 0;
+  const EF d;
+  const auto neg_inf = hn::Set(d, -INFINITY);
+  auto vmax = neg_inf;
+  ForEachPiece(d, n, [&](int64_t i, int64_t count) HWY_ATTR {
+    const auto v = LoadPiece(d, x + i, count);
+    const auto finite_or_inf = hn::IfThenElse(hn::IsNaN(v), neg_inf, v);
+    vmax = hn::Max(
+        vmax, hn::IfThenElse(hn::FirstN(d, static_cast<size_t>(count)), finite_or_inf, neg_inf));
+  });
+  const float max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  const auto vm = hn::Set(d, max);
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const intptr_t k = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, x + i), vm));
+    if (k >= 0) return i + k;
+  }
+  for (; i < n; ++i) {
+    if (x[i] == max) return i;
+  }
+  return 0;  // every value NaN
 }
 
 float DotF32T(const float* a, const float* b, int64_t n) { return DotT(a, b, n); }

@@ -19,6 +19,7 @@ HWY_EXPORT(RMSNormT);
 HWY_EXPORT(GeluTanhMulT);
 HWY_EXPORT(SoftCapT);
 HWY_EXPORT(SoftmaxT);
+HWY_EXPORT(ArgMaxT);
 HWY_EXPORT(DotF32T);
 HWY_EXPORT(AddScaledT);
 HWY_EXPORT(ExpShiftedT);
@@ -38,6 +39,8 @@ void GeluTanhMul(const float* gate, float* x, int64_t n) {
 void SoftCap(float cap, float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftCapT)(cap, x, n); }
 
 void Softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxT)(x, n); }
+
+int64_t ArgMaxF32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(ArgMaxT)(x, n); }
 
 float Dot(const float* a, const float* b, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(DotF32T)(a, b, n);

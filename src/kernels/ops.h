@@ -89,6 +89,9 @@ void SoftCap(float cap, float* x, int64_t n);
 // In-place softmax over n values (f32, max-subtracted).
 void Softmax(float* x, int64_t n);
 
+// The first index of the largest non-NaN value of x[0..n) (0 if all are NaN).
+int64_t ArgMaxF32(const float* x, int64_t n);
+
 // Dot product of two f32 vectors.
 float Dot(const float* a, const float* b, int64_t n);
 

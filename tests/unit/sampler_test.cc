@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "hwy/targets.h"
 
 namespace gemma {
 namespace {
@@ -104,10 +105,11 @@ TEST(ArgMax, TiesGoToLowestIdAndNaNIsSkipped) {
   EXPECT_EQ(ArgMax(e.data(), 4), 1);
 }
 
-// The blocked ArgMax against the plain scan it replaced (first id of the
-// largest non-NaN value), on lengths around its block of 16, with ties
-// inside and across blocks, NaN, infinities and signed zeros.
-TEST(ArgMax, MatchesAFirstStrictlyGreaterScan) {
+// The vectorized ArgMax against the plain scan it replaced (first id of the
+// largest non-NaN value), on every SIMD target this CPU runs, on lengths
+// around the vector widths, with ties inside and across vectors, NaN,
+// infinities and signed zeros.
+TEST(ArgMax, MatchesAFirstStrictlyGreaterScanOnEveryTarget) {
   const auto scan = [](const std::vector<float>& v) {
     int32_t best = -1;
     for (int32_t i = 0; i < static_cast<int32_t>(v.size()); ++i) {
@@ -116,25 +118,33 @@ TEST(ArgMax, MatchesAFirstStrictlyGreaterScan) {
     }
     return best < 0 ? 0 : best;
   };
-  std::mt19937 rng(7);
   const float pool[] = {-2.0f, -1.0f, -0.0f, 0.0f, 1.0f, 2.0f, kNaN, kInf, -kInf};
-  int checked = 0;
-  for (int len : {1, 2, 15, 16, 17, 31, 32, 33, 100, 262144}) {
-    for (int trial = 0; trial < (len > 1000 ? 20 : 300); ++trial) {
-      // Few distinct values, so ties and all-NaN/-inf inputs are common;
-      // some trials draw only from a part of the pool.
-      const int lo = static_cast<int>(rng() % 9), hi = lo + 1 + static_cast<int>(rng() % (9 - lo));
-      std::vector<float> v(static_cast<size_t>(len));
-      for (float& x : v) x = pool[lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo))];
-      if (len > 1000 && trial % 2 == 0) {  // distinct values, one maximum
-        std::uniform_real_distribution<float> u(-30.0f, 30.0f);
-        for (float& x : v) x = u(rng);
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    std::mt19937 rng(7);
+    int checked = 0;
+    for (int len : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 262144}) {
+      for (int trial = 0; trial < (len > 1000 ? 20 : 200); ++trial) {
+        // Few distinct values, so ties and all-NaN/-inf inputs are common;
+        // each trial draws from a part of the pool.
+        const int lo = static_cast<int>(rng() % 9);
+        const int hi = lo + 1 + static_cast<int>(rng() % (9 - lo));
+        std::vector<float> v(static_cast<size_t>(len));
+        for (float& x : v) x = pool[lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo))];
+        if (len > 1000 && trial % 2 == 0) {  // distinct values, one maximum
+          std::uniform_real_distribution<float> u(-30.0f, 30.0f);
+          for (float& x : v) x = u(rng);
+        }
+        ASSERT_EQ(ArgMax(v.data(), len), scan(v))
+            << hwy::TargetName(target) << ", length " << len << ", trial " << trial;
+        ++checked;
       }
-      ASSERT_EQ(ArgMax(v.data(), len), scan(v)) << "length " << len << ", trial " << trial;
-      ++checked;
     }
+    EXPECT_EQ(checked, 15 * 200 + 20);
   }
-  EXPECT_EQ(checked, 9 * 300 + 20);
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GE(targets.size(), 2u);  // at least the best target and a fallback
 }
 
 TEST(Sampler, GreedyIsArgMax) {
