@@ -145,7 +145,7 @@ def run_level(port, concurrency, requests_per_client, args, ban):
         itls += [b - a for a, b in zip(r[1], r[1][1:])]
     return {
         "concurrency": concurrency,
-        "decode_tokens_per_s": all_decoding_rate(results, concurrency),
+        "decode_tokens_per_s": all_decoding_rate(results, min(concurrency, args.parallel)),
         "requests": len(results),
         "errors": len(errors),
         "tokens_per_s": tokens / wall if wall > 0 else 0,
@@ -156,11 +156,12 @@ def run_level(port, concurrency, requests_per_client, args, ban):
 
 
 def all_decoding_rate(results, concurrency):
-    """Tokens/s over the moments when `concurrency` streams are all past their
-    first token and before their last: the rate of steps whose rows are all
-    decode rows (no prompt is being read), which is what the weights read once
-    per step for every row buys. Each stream's streamed chunks count for
-    completion_tokens / chunks tokens."""
+    """Tokens/s over the moments when `concurrency` streams (the level's, or
+    --parallel where more wait) are all past their first token and before
+    their last: the rate of steps whose rows are all decode rows (no prompt
+    is being read), which is what the weights read once per step for every
+    row buys. Each stream's streamed chunks count for completion_tokens /
+    chunks tokens."""
     spans = []
     for _, times, tokens, _ in results:
         if len(times) >= 2:
