@@ -196,22 +196,16 @@ int RegisterAll() {
   const DType types[] = {DType::kF32,  DType::kBF16, DType::kF16,  DType::kQ8_0, DType::kQ4_0,
                          DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
                          DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-  const Shape shapes[] = {{"decode", 2304, 2304, 1},
-                          {"decode", 9216, 2304, 1},
-                          {"decode", 2304, 9216, 1},
-                          {"decode", 262144, 2304, 1},
-                          {"head", 262144, 2304, 1},
-                          {"prefill", 2304, 2304, 64},
-                          {"prefill", 9216, 2304, 64},
-                          {"prefill", 2304, 9216, 64},
-                          // Eight streams' decode rows in one server step (Gemma 3 1B).
-                          {"decode", 6912, 1152, 1},
-                          {"batch", 6912, 1152, 8},
-                          {"batch", 1152, 6912, 8},
-                          {"decode", 262144, 1152, 1},
-                          {"head", 262144, 1152, 1},
-                          {"head", 262144, 1152, 8},
-                          {"batch", 262144, 1152, 8}};
+  // clang-format off
+  const Shape shapes[] = {
+      {"decode", 2304, 2304, 1}, {"decode", 9216, 2304, 1}, {"decode", 2304, 9216, 1},
+      {"decode", 262144, 2304, 1}, {"head", 262144, 2304, 1},
+      {"prefill", 2304, 2304, 64}, {"prefill", 9216, 2304, 64}, {"prefill", 2304, 9216, 64},
+      // Gemma 3 1B, and the eight decode rows of an eight-stream server step.
+      {"decode", 6912, 1152, 1}, {"batch", 6912, 1152, 8}, {"batch", 1152, 6912, 8},
+      {"decode", 262144, 1152, 1}, {"head", 262144, 1152, 1}, {"head", 262144, 1152, 8},
+      {"batch", 262144, 1152, 8}};
+  // clang-format on
   const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<std::pair<int64_t, std::string>> targets = BenchTargets();
   for (const Shape& s : shapes) {
