@@ -231,8 +231,12 @@ class RuleCompiler {
 
   std::vector<DfaState> Determinize(int32_t start, const std::string& rule) {
     std::vector<DfaState> dfa;
+    // Each subset once, as a key of `ids`; `sets` points at the keys (nodes
+    // of an unordered_map stay put when it grows). With a copy in `sets` and
+    // one per state processed, a rule refused at max_subset_members peaked
+    // at 93 MB instead of 72 (the fuzzer's build).
     std::unordered_map<std::vector<uint64_t>, int32_t, VectorHash> ids;
-    std::vector<std::vector<uint64_t>> sets;
+    std::vector<const std::vector<uint64_t>*> sets;
     int64_t members = 0;  // NFA states over all DFA states: the work and memory
     auto intern = [&](const std::vector<uint64_t>& set) {
       const auto it = ids.find(set);
@@ -248,14 +252,13 @@ class RuleCompiler {
                            std::to_string(id + 1) + " states stand for more than " +
                            std::to_string(b_.limits_.max_subset_members) + " pattern positions)");
       }
-      ids.emplace(set, id);
-      sets.push_back(set);
+      sets.push_back(&ids.emplace(set, id).first->first);
       dfa.emplace_back();
       return id;
     };
     intern(Closure({{start, 0}}, rule));
     for (size_t d = 0; d < sets.size(); ++d) {
-      const std::vector<uint64_t> members = sets[d];
+      const std::vector<uint64_t>& members = *sets[d];
       uint8_t state_flags = 0;
       // Edges grouped by (kind, value or byte interval, flags).
       std::map<std::tuple<int, int32_t, uint8_t>, std::vector<std::pair<int32_t, uint8_t>>> sym;
