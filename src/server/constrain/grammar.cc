@@ -239,9 +239,11 @@ class RuleCompiler {
     std::vector<const std::vector<uint64_t>*> sets;
     int64_t members = 0;  // NFA states over all DFA states: the work and memory
     auto intern = [&](const std::vector<uint64_t>& set) {
-      const auto it = ids.find(set);
-      if (it != ids.end()) return it->second;
+      // One lookup: the set is copied into the map only when it is new (a
+      // refusal below throws the whole map away).
       const int32_t id = static_cast<int32_t>(sets.size());
+      const auto [it, inserted] = ids.try_emplace(set, id);
+      if (!inserted) return it->second;
       if (id >= b_.limits_.max_rule_dfa_states) {
         throw CompileError("rule " + rule + " is too complex (more than " +
                            std::to_string(b_.limits_.max_rule_dfa_states) + " automaton states)");
@@ -252,7 +254,7 @@ class RuleCompiler {
                            std::to_string(id + 1) + " states stand for more than " +
                            std::to_string(b_.limits_.max_subset_members) + " pattern positions)");
       }
-      sets.push_back(&ids.emplace(set, id).first->first);
+      sets.push_back(&it->first);
       dfa.emplace_back();
       return id;
     };
