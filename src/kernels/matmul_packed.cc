@@ -387,6 +387,37 @@ void RunGroups(const WeightMatrix& w, const float* x, int64_t num_tokens, float*
   });
 }
 
+// RunGroups over several matrices of one type and width: x rounded once,
+// and one ParallelFor over their row groups laid end to end, so a layer's
+// q/k/v (or gate/up) cost one hand-off between threads instead of three.
+// Each matrix's groups run through the same GroupRange as alone.
+template <class K>
+void RunGroupsSameInput(std::span<const kernels::PackedOutput> outs, const float* x,
+                        int64_t num_tokens, ThreadPool& pool) {
+  const Activations a = K::Prepare(x, num_tokens, outs.front().w->cols);
+  constexpr size_t kMaxOutputs = 8;
+  if (outs.size() > kMaxOutputs) Fail("packed MatMul: more than 8 outputs of one input");
+  std::array<int64_t, kMaxOutputs + 1> first_group{};  // outs[i] owns [first[i], first[i + 1])
+  size_t bytes = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    first_group[i + 1] = first_group[i] + (outs[i].w->rows + kPackRows - 1) / kPackRows;
+    bytes += PackedBytes(*outs[i].w) * static_cast<size_t>(num_tokens);
+  }
+  const auto run = [&](int64_t g0, int64_t g1) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const int64_t lo = std::max(g0, first_group[i]), hi = std::min(g1, first_group[i + 1]);
+      if (lo >= hi) continue;
+      GroupRange<K>(*outs[i].w, a, num_tokens, outs[i].y, outs[i].y_stride, lo - first_group[i],
+                    hi - first_group[i]);
+    }
+  };
+  const int64_t groups = first_group[outs.size()];
+  if (pool.num_threads() == 1 || bytes < 64 * 1024) return run(0, groups);
+  pool.ParallelFor(static_cast<size_t>(groups), 1, [&](size_t g0, size_t g1, int) {
+    run(static_cast<int64_t>(g0), static_cast<int64_t>(g1));
+  });
+}
+
 bool PackedAvailableT() { return true; }
 
 bool PackedBf16T() {
@@ -476,6 +507,40 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
   }
 }
 
+void MatMulPackedSameInputT(const kernels::PackedOutput* outputs, size_t count, const float* x,
+                            int64_t num_tokens, ThreadPool& pool) {
+  if (count == 0 || num_tokens <= 0) return;
+  const std::span<const kernels::PackedOutput> outs(outputs, count);
+  switch (outs.front().w->type) {
+    case DType::kQ4_0:
+      return RunGroupsSameInput<KernelQ4_0>(outs, x, num_tokens, pool);
+    case DType::kQ4_1:
+      return RunGroupsSameInput<KernelQ4_1>(outs, x, num_tokens, pool);
+    case DType::kQ5_0:
+      return RunGroupsSameInput<KernelQ5_0>(outs, x, num_tokens, pool);
+    case DType::kQ5_1:
+      return RunGroupsSameInput<KernelQ5_1>(outs, x, num_tokens, pool);
+    case DType::kQ8_0:
+      return RunGroupsSameInput<KernelQ8_0>(outs, x, num_tokens, pool);
+    case DType::kQ2_K:
+      return RunGroupsSameInput<KernelQ2_K>(outs, x, num_tokens, pool);
+    case DType::kQ3_K:
+      return RunGroupsSameInput<KernelQ3_K>(outs, x, num_tokens, pool);
+    case DType::kQ4_K:
+      return RunGroupsSameInput<KernelQ4_K>(outs, x, num_tokens, pool);
+    case DType::kQ5_K:
+      return RunGroupsSameInput<KernelQ5_K>(outs, x, num_tokens, pool);
+    case DType::kQ6_K:
+      return RunGroupsSameInput<KernelQ6_K>(outs, x, num_tokens, pool);
+#if HWY_TARGET == HWY_AVX3_DL
+    case DType::kBF16:
+      return RunGroupsSameInput<KernelBF16>(outs, x, num_tokens, pool);
+#endif
+    default:
+      Fail("packed MatMul: no kernel for ", Name(outs.front().w->type));
+  }
+}
+
 #if HWY_TARGET == HWY_AVX3_DL
 GEMMA_POP_AVX512_VNNI_BF16
 #endif
@@ -486,6 +551,11 @@ bool PackedAvailableT() { return false; }
 bool PackedBf16T() { return false; }
 
 void MatMulPackedT(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&, bool) {
+  Fail("packed MatMul: no packed kernels for this CPU");
+}
+
+void MatMulPackedSameInputT(const kernels::PackedOutput*, size_t, const float*, int64_t,
+                            ThreadPool&) {
   Fail("packed MatMul: no packed kernels for this CPU");
 }
 
@@ -501,6 +571,7 @@ namespace gemma {
 HWY_EXPORT(PackedAvailableT);
 HWY_EXPORT(PackedBf16T);
 HWY_EXPORT(MatMulPackedT);
+HWY_EXPORT(MatMulPackedSameInputT);
 
 bool PackedMatMulAvailable() { return HWY_DYNAMIC_DISPATCH(PackedAvailableT)(); }
 
@@ -511,6 +582,11 @@ namespace kernels {
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, bool precise) {
   HWY_DYNAMIC_DISPATCH(MatMulPackedT)(w, x, num_tokens, y, y_stride, pool, precise);
+}
+
+void MatMulPackedSameInput(std::span<const PackedOutput> outputs, const float* x,
+                           int64_t num_tokens, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(MatMulPackedSameInputT)(outputs.data(), outputs.size(), x, num_tokens, pool);
 }
 }  // namespace kernels
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <vector>
 
 #include "base/error.h"
 #include "base/mapped_file.h"
@@ -84,6 +85,32 @@ void RunMatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float*
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
             ThreadPool& pool) {
   RunMatMul(w, x, num_tokens, y, y_stride, pool, /*precise_head=*/false);
+}
+
+void MatMulSameInput(std::span<const MatMulOutput> outputs, const float* x, int64_t num_tokens,
+                     ThreadPool& pool) {
+  // Packed outputs go out in runs of one weight type (each run one rounding
+  // of x); anything else one MatMul at a time.
+  std::vector<kernels::PackedOutput> run;
+  const auto flush = [&] {
+    if (!run.empty()) kernels::MatMulPackedSameInput(run, x, num_tokens, pool);
+    run.clear();
+  };
+  for (const MatMulOutput& o : outputs) {
+    const WeightMatrix& w = *o.w;
+    CheckedFamily(w, "MatMul");
+    if (o.y_stride < w.rows) Fail("MatMul: output stride ", o.y_stride, " < rows ", w.rows);
+    if (w.cols != outputs.front().w->cols) {
+      Fail("MatMulSameInput: ", w.cols, " columns where the input has ", outputs.front().w->cols);
+    }
+    if (w.packed != nullptr && PackedMatMulSupports(w)) {
+      if (!run.empty() && run.front().w->type != w.type) flush();
+      run.push_back({&w, o.y, o.y_stride});
+    } else {
+      RunMatMul(w, x, num_tokens, o.y, o.y_stride, pool, /*precise_head=*/false);
+    }
+  }
+  flush();
 }
 
 void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,19 @@ bool MatMulSupports(DType type);
 // Accumulation in f32. Rows are split across the pool's threads.
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, int64_t y_stride,
             ThreadPool& pool);
+
+// Several matrices of one input (a layer's q/k/v, its gate/up): y_i = W_i x
+// for each output, the same bits as a MatMul per output. On the packed path
+// the outputs of one weight type share one rounding of x and one pass of the
+// pool over all their row groups (one hand-off between threads instead of
+// one per matrix). Every W_i must have x's width.
+struct MatMulOutput {
+  const WeightMatrix* w;
+  float* y;
+  int64_t y_stride;
+};
+void MatMulSameInput(std::span<const MatMulOutput> outputs, const float* x, int64_t num_tokens,
+                     ThreadPool& pool);
 
 // MatMul for the output head. On the packed int8 path each token also runs
 // its 8-bit rounding error through the kernel (activations good to ~15 bits),

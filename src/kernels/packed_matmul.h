@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "base/dtype.h"
 #include "kernels/ops.h"
@@ -57,6 +58,17 @@ namespace kernels {
 // error (see MatMulHead in ops.h); BF16 is always precise (hi + lo).
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, bool precise = false);
+
+// MatMulPackedWeights for several matrices of one type and width on the same
+// x (MatMulSameInput in ops.h): x rounded once, one ParallelFor over all the
+// matrices' row groups. Each output gets the bits its own call would give.
+struct PackedOutput {
+  const WeightMatrix* w;
+  float* y;
+  int64_t y_stride;
+};
+void MatMulPackedSameInput(std::span<const PackedOutput> outputs, const float* x,
+                           int64_t num_tokens, ThreadPool& pool);
 }  // namespace kernels
 
 }  // namespace gemma

@@ -6,6 +6,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -286,15 +287,16 @@ void Transformer::Attention(int layer, const Batch& batch, KvMemory& kv, ThreadP
   Trace("attn_norm", layer, normed_.data(), n, H);
   // A layer that shares another layer's K/V (kv_source_layer) computes only
   // q; the attention reads the rows its source stored in this same step.
+  // q, k and v in one pass over the pool (MatMulSameInput).
   const bool own_kv = l.kv_source_layer < 0;
-  MatMul(w.q_proj, normed_.data(), n, q_.data(), q_width, pool);
-  if (own_kv) {
-    MatMul(w.k_proj, normed_.data(), n, k_.data(), kv_width, pool);
-    if (l.k_eq_v) {  // V is the key projection itself, before k_norm and RoPE (Gemma 4)
-      std::copy(k_.begin(), k_.begin() + static_cast<size_t>(n) * kv_width, v_.begin());
-    } else {
-      MatMul(w.v_proj, normed_.data(), n, v_.data(), kv_width, pool);
-    }
+  std::array<MatMulOutput, 3> qkv = {{{&w.q_proj, q_.data(), q_width},
+                                      {&w.k_proj, k_.data(), kv_width},
+                                      {&w.v_proj, v_.data(), kv_width}}};
+  // k_eq_v: V is the key projection itself, before k_norm and RoPE (Gemma 4).
+  const size_t projections = !own_kv ? 1 : l.k_eq_v ? 2 : 3;
+  MatMulSameInput(std::span(qkv.data(), projections), normed_.data(), n, pool);
+  if (own_kv && l.k_eq_v) {
+    std::copy(k_.begin(), k_.begin() + static_cast<size_t>(n) * kv_width, v_.begin());
   }
 
   // QK-norm (Gemma 3) then RoPE on every head, the weightless V norm (Gemma
@@ -366,8 +368,9 @@ void Transformer::Mlp(int layer, int n, ThreadPool& pool) {
     RMSNorm(&x_[offset], w.pre_feedforward_norm.data(), spec_.rms_norm_eps, H, &normed_[offset]);
   });
   Trace("ffn_norm", layer, normed_.data(), n, H);
-  MatMul(w.gate_proj, normed_.data(), n, gate_.data(), F, pool);
-  MatMul(w.up_proj, normed_.data(), n, up_.data(), F, pool);
+  const std::array<MatMulOutput, 2> gate_up = {
+      {{&w.gate_proj, gate_.data(), F}, {&w.up_proj, up_.data(), F}}};
+  MatMulSameInput(gate_up, normed_.data(), n, pool);
   ForEachIndex(pool, n, [&](int t) {
     const size_t offset = static_cast<size_t>(t) * F;
     if (l.activation_sparsity) GaussianTopK(&gate_[offset], F, l.activation_sparsity_stddevs);

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/error.h"
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
@@ -201,6 +202,50 @@ TEST_P(PackedMatMulTest, CloseToFloatPath) {
   }
   EXPECT_LT(std::sqrt(err / norm), 0.02) << Name(type);
   EXPECT_GT(norm, 0.0);
+}
+
+// A layer's q/k/v and gate/up go through MatMulSameInput: one rounding of x
+// per weight type and one pass of the pool over all row groups. Each output
+// must be the bits its own MatMul gives, with types mixed (a run of one type,
+// then another, then one back: Q4_K_M files have Q5_0 q/k and a Q8_0 v), a
+// matrix without a packed copy among them, any token count and any pool.
+TEST_P(PackedMatMulTest, SameInputGivesEachMatMulsBits) {
+  const DType type = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(type) * 13u + 5u);
+  const int64_t cols = 512;
+  PackedMatrix a = RandomPacked(type, 53, cols, rng);
+  PackedMatrix b = RandomPacked(type, 16, cols, rng);
+  PackedMatrix c = RandomPacked(DType::kQ8_0, 40, cols, rng);
+  PackedMatrix d = RandomPacked(type, 37, cols, rng);
+  PackedMatrix e = RandomPacked(type, 21, cols, rng);
+  e.w.packed = nullptr;  // the file's blocks (float path)
+  const std::vector<const WeightMatrix*> ws = {&a.w, &b.w, &c.w, &d.w, &e.w};
+  ThreadPool one(1), two(2), three(3);
+  for (ThreadPool* pool : {&one, &two, &three}) {
+    for (int64_t tokens : {1, 3, 8, 17}) {
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> x(static_cast<size_t>(tokens * cols));
+      for (float& v : x) v = normal(rng);
+      std::vector<std::vector<float>> fused(ws.size()), alone(ws.size());
+      std::vector<MatMulOutput> outs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const int64_t stride = ws[i]->rows + 2;
+        fused[i].assign(static_cast<size_t>(tokens * stride), 777.0f);
+        alone[i] = fused[i];
+        outs.push_back({ws[i], fused[i].data(), stride});
+        MatMul(*ws[i], x.data(), tokens, alone[i].data(), stride, *pool);
+      }
+      MatMulSameInput(outs, x.data(), tokens, *pool);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        EXPECT_EQ(std::memcmp(fused[i].data(), alone[i].data(), fused[i].size() * sizeof(float)), 0)
+            << Name(type) << " output " << i << " tokens " << tokens << " threads "
+            << pool->num_threads();
+      }
+    }
+  }
+  std::vector<float> x(cols, 1.0f), y(64);
+  const std::vector<MatMulOutput> narrow = {{&a.w, y.data(), 53}, {&c.w, y.data(), 39}};
+  EXPECT_THROW(MatMulSameInput(narrow, x.data(), 1, one), Error) << "a stride below the rows";
 }
 
 // Every target's kernels compute the same integer sums and the same f32
