@@ -11,6 +11,8 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "kernels/packed_matmul.h"
@@ -507,6 +509,186 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
   }
 }
 
+// MatMulPacked's precise head where some tokens' logits are read only by a
+// greedy argmax (HeadRowUse). Every token's x goes through one pass
+// over the weights, with its rounding residual beside it where the whole row
+// is needed. For an argmax-only token the residual's pass (half the head's
+// arithmetic) runs only on the row groups that could hold the argmax:
+// |lo_i| <= 1.02 * max_j |r_j| * sum_j |w_ij| (|level| <= 128 * block scale,
+// the f32 sums' rounding), so a row whose upper bound (hi, bias, bound,
+// rounding slack) is below the best lower bound of any row can neither be
+// the argmax nor tie it. Those rows get -inf; the rest hi + lo, the same bits
+// as MatMulPacked. Only for kernels whose block sum is sum(q * x) (Q4_0, Q5_0,
+// Q8_0: no mins), where the bound holds as written.
+// Bounds of a head row's logit after its precise pass, plus bias: hi plus
+// or minus c * a (c: 1.03 times the residual's largest magnitude, a: the
+// row's sum of |w|), widened by s * (|hi| + c * a + e) for the f32
+// roundings on the way (e: the biases' magnitudes). In f32: with s = 2^-16
+// the widening is hundreds of times the rounding error of this arithmetic.
+constexpr float kBoundSlack = 1.0f / 65536.0f;
+
+// The largest lower bound over rows [0, n).
+float MaxLowerBound(const float* hi, const float* a, int64_t n, float c, float e) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto vc = hn::Set(d, c), vs = hn::Set(d, kBoundSlack), ve = hn::Set(d, e);
+  auto best = hn::Set(d, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto h = hn::LoadU(d, hi + i), ca = hn::Mul(vc, hn::LoadU(d, a + i));
+    const auto slack = hn::Mul(vs, hn::Add(hn::Add(hn::Abs(h), ca), ve));
+    best = hn::Max(best, hn::Sub(hn::Sub(h, ca), slack));
+  }
+  float m = hn::GetLane(hn::MaxOfLanes(d, best));
+  for (; i < n; ++i) {
+    const float ca = c * a[i];
+    m = std::max(m, hi[i] - ca - kBoundSlack * (std::fabs(hi[i]) + ca + e));
+  }
+  return m;
+}
+
+// Appends the rows of [0, n) whose upper bound reaches `floor`, ascending.
+void RowsReaching(const float* hi, const float* a, int64_t n, float c, float e, float floor,
+                  std::vector<int64_t>* out) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto vc = hn::Set(d, c), vs = hn::Set(d, kBoundSlack), ve = hn::Set(d, e);
+  const auto vf = hn::Set(d, floor);
+  const auto upper = [&](int64_t i) {
+    const float ca = c * a[i];
+    return hi[i] + ca + kBoundSlack * (std::fabs(hi[i]) + ca + e);
+  };
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto h = hn::LoadU(d, hi + i), ca = hn::Mul(vc, hn::LoadU(d, a + i));
+    const auto slack = hn::Mul(vs, hn::Add(hn::Add(hn::Abs(h), ca), ve));
+    if (hn::AllFalse(d, hn::Ge(hn::Add(hn::Add(h, ca), slack), vf))) continue;
+    for (int64_t k = i; k < i + lanes; ++k) {
+      if (upper(k) >= floor) out->push_back(k);
+    }
+  }
+  for (; i < n; ++i) {
+    if (upper(i) >= floor) out->push_back(i);
+  }
+}
+
+template <class K>
+void MatMulPackedHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                         int64_t y_stride, ThreadPool& pool, const HeadRowUse* uses,
+                         const float* row_abs_sums) {
+  // With fewer greedy tokens than this in a pass, the step is bound by
+  // reading the weights, which the residuals ride along with for free: the
+  // bounds would only add work (one-stream decode measured 0.9x with them).
+  constexpr int64_t kMinGreedyTokens = 4;
+  int64_t greedy = 0;
+  for (int64_t t = 0; t < num_tokens; ++t) greedy += uses[t].argmax_only ? 1 : 0;
+  if (greedy < kMinGreedyTokens) {
+    return MatMulPacked<K>(w, x, num_tokens, y, y_stride, pool, /*precise=*/true);
+  }
+  constexpr int64_t kTokensPerPass = 8;
+  const int64_t V = w.rows, C = w.cols;
+  const int64_t n = std::min(num_tokens, kTokensPerPass);
+  float* xr = ThreadScratch<struct PreciseInputs, float>(static_cast<size_t>(2 * n * C));
+  float* yr = ThreadScratch<struct PreciseOutputs, float>(static_cast<size_t>(2 * n * V));
+  float* res = ThreadScratch<struct GreedyResiduals, float>(static_cast<size_t>(n * C));
+  for (int64_t t0 = 0; t0 < num_tokens; t0 += kTokensPerPass) {
+    const int64_t count = std::min(kTokensPerPass, num_tokens - t0);
+    std::array<int64_t, kTokensPerPass> hi_row{}, lo_row{};
+    std::array<float, kTokensPerPass> residual_max{};
+    int64_t m = 0;
+    int64_t greedy_in_pass = 0;
+    for (int64_t t = 0; t < count; ++t) greedy_in_pass += uses[t0 + t].argmax_only ? 1 : 0;
+    for (int64_t t = 0; t < count; ++t) {
+      const float* src = x + (t0 + t) * C;
+      float* r = res + t * C;
+      ActivationResidual(src, C, r);
+      float rmax = 0.0f;
+      for (int64_t j = 0; j < C; ++j) rmax = std::max(rmax, std::fabs(r[j]));
+      const bool argmax_only =
+          greedy_in_pass >= kMinGreedyTokens && uses[t0 + t].argmax_only && std::isfinite(rmax);
+      residual_max[t] = rmax;
+      std::copy(src, src + C, xr + m * C);
+      hi_row[t] = m++;
+      lo_row[t] = -1;
+      if (!argmax_only) {
+        std::copy(r, r + C, xr + m * C);
+        lo_row[t] = m++;
+      }
+    }
+    RunGroups<K>(w, xr, m, yr, V, pool);
+    // Whole rows: hi + lo, as MatMulPacked.
+    pool.ParallelFor(static_cast<size_t>(V), 8192, [&](size_t r0, size_t r1, int) {
+      for (int64_t t = 0; t < count; ++t) {
+        if (lo_row[t] < 0) continue;
+        float* dst = y + (t0 + t) * y_stride;
+        const float* hi = yr + hi_row[t] * V;
+        const float* lo = yr + lo_row[t] * V;
+        for (size_t r = r0; r < r1; ++r) dst[r] = hi[r] + lo[r];
+      }
+    });
+    // Argmax-only rows, a token per task: the candidates, then their lo.
+    pool.ParallelFor(static_cast<size_t>(count), 1, [&](size_t b, size_t e, int) {
+      for (size_t t = b; t < e; ++t) {
+        if (lo_row[t] >= 0) continue;
+        const HeadRowUse& use = uses[t0 + static_cast<int64_t>(t)];
+        const int64_t real = std::clamp<int64_t>(use.real_vocab, 0, V);
+        float* hi = yr + hi_row[t] * V;  // biased in place below, restored after
+        float* dst = y + (t0 + static_cast<int64_t>(t)) * y_stride;
+        std::vector<std::pair<int32_t, float>> saved;
+        double bias_abs = 0.0;
+        for (const auto& [id, bias] : use.bias) {
+          if (id < 0 || id >= real) continue;
+          saved.emplace_back(id, hi[id]);
+          bias_abs += std::fabs(static_cast<double>(bias));
+        }
+        for (const auto& [id, bias] : use.bias) {
+          if (id >= 0 && id < real) hi[id] += bias;
+        }
+        const float c = 1.03f * residual_max[t];
+        const float e = static_cast<float>(bias_abs);
+        const float floor = MaxLowerBound(hi, row_abs_sums, real, c, e);
+        std::vector<int64_t> candidates;  // ascending
+        if (std::isfinite(floor)) {
+          RowsReaching(hi, row_abs_sums, real, c, e, floor, &candidates);
+        } else {  // no finite bound (NaN logits): the whole row
+          for (int64_t i = 0; i < V; ++i) candidates.push_back(i);
+        }
+        for (const auto& [id, value] : saved) hi[id] = value;  // saved before any bias
+        std::fill(dst, dst + V, -std::numeric_limits<float>::infinity());
+        const Activations a = K::Prepare(res + static_cast<int64_t>(t) * C, 1, C);
+        float* lo = ThreadScratch<struct GreedyLo, float>(static_cast<size_t>(V));
+        for (size_t k = 0; k < candidates.size();) {
+          const int64_t g = candidates[k] / kPackRows;
+          GroupRange<K>(w, a, 1, lo, V, g, g + 1);
+          for (; k < candidates.size() && candidates[k] / kPackRows == g; ++k) {
+            const int64_t r = candidates[k];
+            dst[r] = hi[r] + lo[r];
+          }
+        }
+      }
+    });
+  }
+}
+
+void MatMulPackedHeadForT(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                          int64_t y_stride, ThreadPool& pool, const HeadRowUse* uses,
+                          const float* row_abs_sums) {
+  if (w.rows <= 0 || num_tokens <= 0) return;
+  switch (w.type) {
+    case DType::kQ4_0:
+      return MatMulPackedHeadFor<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool, uses,
+                                             row_abs_sums);
+    case DType::kQ5_0:
+      return MatMulPackedHeadFor<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool, uses,
+                                             row_abs_sums);
+    case DType::kQ8_0:
+      return MatMulPackedHeadFor<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, uses,
+                                             row_abs_sums);
+    default:
+      return MatMulPackedT(w, x, num_tokens, y, y_stride, pool, /*precise=*/true);
+  }
+}
+
 void MatMulPackedSameInputT(const kernels::PackedOutput* outputs, size_t count, const float* x,
                             int64_t num_tokens, ThreadPool& pool) {
   if (count == 0 || num_tokens <= 0) return;
@@ -559,6 +741,11 @@ void MatMulPackedSameInputT(const kernels::PackedOutput*, size_t, const float*, 
   Fail("packed MatMul: no packed kernels for this CPU");
 }
 
+void MatMulPackedHeadForT(const WeightMatrix&, const float*, int64_t, float*, int64_t, ThreadPool&,
+                          const HeadRowUse*, const float*) {
+  Fail("packed MatMul: no packed kernels for this CPU");
+}
+
 #endif
 
 }  // namespace HWY_NAMESPACE
@@ -572,6 +759,7 @@ HWY_EXPORT(PackedAvailableT);
 HWY_EXPORT(PackedBf16T);
 HWY_EXPORT(MatMulPackedT);
 HWY_EXPORT(MatMulPackedSameInputT);
+HWY_EXPORT(MatMulPackedHeadForT);
 
 bool PackedMatMulAvailable() { return HWY_DYNAMIC_DISPATCH(PackedAvailableT)(); }
 
@@ -582,6 +770,18 @@ namespace kernels {
 void MatMulPackedWeights(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, bool precise) {
   HWY_DYNAMIC_DISPATCH(MatMulPackedT)(w, x, num_tokens, y, y_stride, pool, precise);
+}
+
+void MatMulPackedHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                         int64_t y_stride, ThreadPool& pool, std::span<const HeadRowUse> uses,
+                         std::span<const float> row_abs_sums) {
+  if (uses.size() < static_cast<size_t>(num_tokens) ||
+      row_abs_sums.size() < static_cast<size_t>(w.rows)) {
+    Fail("MatMulHeadFor: ", uses.size(), " row uses and ", row_abs_sums.size(), " row sums for ",
+         num_tokens, " tokens and ", w.rows, " rows");
+  }
+  HWY_DYNAMIC_DISPATCH(MatMulPackedHeadForT)
+  (w, x, num_tokens, y, y_stride, pool, uses.data(), row_abs_sums.data());
 }
 
 void MatMulPackedSameInput(std::span<const PackedOutput> outputs, const float* x,

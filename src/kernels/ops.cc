@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "kernels/matmul_families.h"
 #include "kernels/packed_matmul.h"
 #include "kernels/scratch.h"
+#include "threading/thread_pool.h"
 
 namespace gemma {
 namespace {
@@ -111,6 +113,50 @@ void MatMulSameInput(std::span<const MatMulOutput> outputs, const float* x, int6
     }
   }
   flush();
+}
+
+bool MatMulHeadForSaves(const WeightMatrix& w) {
+  const bool type_ok = w.type == DType::kQ4_0 || w.type == DType::kQ5_0 || w.type == DType::kQ8_0;
+  return type_ok && w.packed != nullptr && PackedMatMulSupports(w);
+}
+
+void MatMulHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                   int64_t y_stride, ThreadPool& pool, std::span<const HeadRowUse> uses,
+                   std::span<const float> row_abs_sums) {
+  if (!MatMulHeadForSaves(w)) return MatMulHead(w, x, num_tokens, y, y_stride, pool);
+  CheckedFamily(w, "MatMulHead");
+  if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
+  kernels::MatMulPackedHeadFor(w, x, num_tokens, y, y_stride, pool, uses, row_abs_sums);
+}
+
+std::vector<float> RowAbsSums(const WeightMatrix& w, ThreadPool& pool) {
+  CheckedFamily(w, "RowAbsSums");
+  std::vector<float> sums(static_cast<size_t>(w.rows));
+  constexpr int64_t kRowsPerRead = 256;
+  const int64_t pieces = (w.rows + kRowsPerRead - 1) / kRowsPerRead;
+  pool.ParallelFor(static_cast<size_t>(pieces), 1, [&](size_t p0, size_t p1, int) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(kRowsPerRead) * w.row_bytes);
+    std::vector<float> row(static_cast<size_t>(w.cols));
+    for (size_t p = p0; p < p1; ++p) {
+      const int64_t r0 = static_cast<int64_t>(p) * kRowsPerRead;
+      const int64_t n = std::min(kRowsPerRead, w.rows - r0);
+      CopyRows(w, r0, n, bytes.data());
+      WeightMatrix piece = w;
+      piece.data = bytes.data();
+      piece.rows = n;
+      piece.packed = nullptr;
+      piece.file = nullptr;
+      for (int64_t r = 0; r < n; ++r) {
+        DequantizeRow(piece, r, row.data());
+        double sum = 0.0;
+        for (const float v : row) sum += std::fabs(static_cast<double>(v));
+        const float f = static_cast<float>(sum);
+        sums[static_cast<size_t>(r0 + r)] =
+            static_cast<double>(f) >= sum ? f : std::nextafter(f, INFINITY);
+      }
+    }
+  });
+  return sums;
 }
 
 void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,

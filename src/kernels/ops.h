@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/dtype.h"
 
@@ -77,6 +79,31 @@ void MatMulSameInput(std::span<const MatMulOutput> outputs, const float* x, int6
 // top-1 margin. Elsewhere the same as MatMul.
 void MatMulHead(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                 int64_t y_stride, ThreadPool& pool);
+
+// How a caller reads one row of the head's logits (MatMulHeadFor).
+struct HeadRowUse {
+  // Only the argmax of (logits + bias) over ids [0, real_vocab) is read:
+  // greedy decoding without log-probabilities, penalties or a constraint.
+  bool argmax_only = false;
+  int32_t real_vocab = 0;
+  std::span<const std::pair<int32_t, float>> bias;  // added in order, as the sampler does
+};
+
+// sum_j |W[r, j]| for every row: the dequantized weights summed in double,
+// rounded up to f32. Read through CopyRows (no page of a mapping stays).
+std::vector<float> RowAbsSums(const WeightMatrix& w, ThreadPool& pool);
+
+// Whether MatMulHeadFor saves work on argmax-only rows of w (packed Q4_0,
+// Q5_0, Q8_0: the integer kernels whose blocks have no min term).
+bool MatMulHeadForSaves(const WeightMatrix& w);
+
+// MatMulHead, except that on an argmax-only row (uses[t]) the precise second
+// pass runs only where a bound on it says the row could be the argmax: every
+// other row holds -inf. The rows computed hold MatMulHead's bits, so the
+// argmax (ties to the lowest id) is MatMulHead's. row_abs_sums: RowAbsSums(w).
+void MatMulHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                   int64_t y_stride, ThreadPool& pool, std::span<const HeadRowUse> uses,
+                   std::span<const float> row_abs_sums);
 
 // Writes row r of `w` widened to f32 (dequantized) into out[0 .. w.cols).
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);

@@ -69,6 +69,12 @@ struct PackedOutput {
 };
 void MatMulPackedSameInput(std::span<const PackedOutput> outputs, const float* x,
                            int64_t num_tokens, ThreadPool& pool);
+
+// MatMulHeadFor (ops.h) on the packed weights (Q4_0, Q5_0, Q8_0; other types
+// run the whole precise head).
+void MatMulPackedHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                         int64_t y_stride, ThreadPool& pool, std::span<const HeadRowUse> uses,
+                         std::span<const float> row_abs_sums);
 }  // namespace kernels
 
 }  // namespace gemma

@@ -141,7 +141,7 @@ Transformer::Transformer(const ModelSpec& spec, const ModelWeights& weights, int
 }
 
 void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
-                          float* hidden) {
+                          float* hidden, std::span<const HeadRowUse> head_uses) {
   const int n = batch.rows();
   const int H = spec_.hidden_size;
   for (size_t s = 0; s < batch.segments.size(); ++s) {
@@ -194,8 +194,19 @@ void Transformer::Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, fl
   if (rows == 0) return;
 
   // 4. Logits through the output head (the tied embedding), then the final soft-cap (Gemma 2).
+  // Greedy rows skip most of the head's precise pass (MatMulHeadFor); a
+  // soft-cap could round two logits to a tie, so Gemma 2 takes it whole.
   const int64_t V = spec_.vocab_size;
-  MatMulHead(weights_.output_head, normed_.data(), rows, logits, V, pool);
+  const WeightMatrix& head = weights_.output_head;
+  const bool any_argmax_only = std::any_of(head_uses.begin(), head_uses.end(),
+                                           [](const HeadRowUse& u) { return u.argmax_only; });
+  if (any_argmax_only && head_uses.size() == static_cast<size_t>(rows) &&
+      spec_.final_logit_softcap <= 0 && MatMulHeadForSaves(head)) {
+    if (head_row_abs_sums_.empty()) head_row_abs_sums_ = RowAbsSums(head, pool);
+    MatMulHeadFor(head, normed_.data(), rows, logits, V, pool, head_uses, head_row_abs_sums_);
+  } else {
+    MatMulHead(head, normed_.data(), rows, logits, V, pool);
+  }
   if (spec_.final_logit_softcap > 0) SoftCap(spec_.final_logit_softcap, logits, rows * V);
   Trace("logits", -1, logits, rows, V, first_logit_row);
 }

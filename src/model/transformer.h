@@ -42,8 +42,11 @@ class Transformer {
   // and commits the tokens afterwards; ids are < vocab_size; rows <= max_rows.
   // With `hidden`, the final-norm outputs of those rows ([logit_rows, hidden])
   // go there instead, and no logits are computed.
+  // head_uses: how each logit row will be read (empty: every row whole);
+  // argmax-only rows may hold -inf where they cannot be the argmax
+  // (MatMulHeadFor; not with a final soft-cap, which could make ties).
   void Forward(const Batch& batch, KvMemory& kv, ThreadPool& pool, float* logits,
-               float* hidden = nullptr);
+               float* hidden = nullptr, std::span<const HeadRowUse> head_uses = {});
 
   // Debugging aid: when set, Forward hands every named intermediate (the
   // stages docs/debugging.md lists, per layer) to the observer as it is
@@ -122,6 +125,7 @@ class Transformer {
   std::vector<float> per_layer_gate_, per_layer_act_;
   std::vector<std::vector<float>> rope_inv_freq_;  // per layer [d_h/2]
   std::vector<float> ones_;                        // the gain of a weightless norm [max d_h]
+  std::vector<float> head_row_abs_sums_;  // RowAbsSums of the head, made at the first greedy step
   // Mixture of experts (only sized when a layer has experts): each layer's
   // router as f32 [E, H]; each row's chosen experts (ascending) and their
   // weights [n, k]; each choice's weighted expert output [n, k, H]; the

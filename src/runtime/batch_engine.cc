@@ -96,7 +96,8 @@ struct Engine::Impl {
   // The engine thread's own.
   std::vector<std::unique_ptr<Job>> running;
   uint64_t admissions = 0;
-  std::vector<float> logits;  // [rows with logits, vocab]
+  std::vector<float> logits;          // [rows with logits, vocab]
+  std::vector<HeadRowUse> head_uses;  // how each row of `logits` is read
   std::vector<float> scratch;
 
   void Loop();
@@ -454,9 +455,22 @@ bool Engine::Impl::Step() {
   // 3. Run, commit, sample.
   const size_t V = m.spec.vocab_size;
   logits.resize(with_logits.size() * V);
+  // A greedy request that reads nothing but the argmax (no log-probabilities,
+  // penalties or constraint) lets the head skip rows that cannot win
+  // (Transformer::Forward); SampleNext then picks the same token.
+  head_uses.clear();
+  const int real_vocab = std::min(m.tokenizer->vocab_size(), static_cast<int>(V));
+  for (const Job* job : with_logits) {
+    const Request& r = job->request;
+    const SamplingParams& p = r.sampling;
+    const bool argmax_only = p.temperature <= 0.0f && r.top_logprobs < 0 && !r.constraint &&
+                             p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+                             p.frequency_penalty == 0.0f;
+    head_uses.push_back({argmax_only, real_vocab, r.logit_bias});
+  }
   {
     std::lock_guard lock(m.mutex);
-    m.executor->Forward(batch, *m.kv, *m.pool, logits.data());
+    m.executor->Forward(batch, *m.kv, *m.pool, logits.data(), nullptr, head_uses);
     for (size_t s = 0; s < batch.segments.size(); ++s) {
       m.kv->Commit(const_cast<SequenceKv&>(*batch.segments[s].seq), fed[s]);
     }

@@ -248,6 +248,123 @@ TEST_P(PackedMatMulTest, SameInputGivesEachMatMulsBits) {
   EXPECT_THROW(MatMulSameInput(narrow, x.data(), 1, one), Error) << "a stride below the rows";
 }
 
+// Greedy rows of the head (MatMulHeadFor): rows that cannot be the argmax of
+// (logits + bias) may be -inf, every other row must hold MatMulHead's bits,
+// and the argmax (ties to the lowest id) must be MatMulHead's. The matrix
+// holds exact copies of row 5 (at 3 and 700: a three-way tie) and near
+// copies (one level moved: logits within a rounding step of each other),
+// biases push rows up and down, ids past real_vocab are padding, and rows
+// that read the whole distribution sit between greedy ones.
+TEST_P(PackedMatMulTest, GreedyHeadRowsKeepTheArgmax) {
+  const DType type = GetParam();
+  // Other types (and targets) run the whole head: every row must match.
+  std::mt19937 rng(static_cast<unsigned>(type) * 7u + 1u);
+  const int64_t rows = 4003, cols = 256, real = 3995;
+  PackedMatrix m = RandomPacked(type, rows, cols, rng);
+  const auto copy_row = [&](int64_t from, int64_t to, int nudge_byte) {
+    uint8_t* dst = m.bytes.data() + static_cast<size_t>(to) * m.w.row_bytes;
+    std::memcpy(dst, m.bytes.data() + static_cast<size_t>(from) * m.w.row_bytes, m.w.row_bytes);
+    if (nudge_byte >= 0) dst[m.w.row_bytes - 1 - nudge_byte] ^= 0x01;  // one level of one value
+  };
+  copy_row(5, 3, -1);
+  copy_row(5, 700, -1);
+  for (int k = 0; k < 6; ++k) copy_row(5, 710 + k, k);
+  PackGroups(m.w, 0, (rows + kPackRows - 1) / kPackRows, m.packed.get());
+  const bool saves = MatMulHeadForSaves(m.w);
+  ThreadPool two(2);
+  const std::vector<float> sums = RowAbsSums(m.w, two);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; r += 37) {
+    DequantizeRow(m.w, r, row.data());
+    double want = 0;
+    for (float v : row) want += std::fabs(static_cast<double>(v));
+    EXPECT_GE(static_cast<double>(sums[r]), want) << "row " << r;
+    EXPECT_LE(static_cast<double>(sums[r]), want * (1 + 1e-6)) << "row " << r;
+  }
+  // Tokens: 8 along row 5 (it and its copies win, or tie), then random
+  // ones, chosen from 2,048 so that at least 8 are tokens whose 8-bit argmax
+  // is not the precise one (the best two rows closer than the precise pass
+  // moves them: a bound too small keeps the wrong one).
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const auto argmax_of = [&](const float* logits) { return ArgMaxF32(logits, real); };
+  const int64_t pool_tokens = 2048;
+  std::vector<float> pool_x(static_cast<size_t>(pool_tokens * cols));
+  for (float& v : pool_x) v = normal(rng);
+  std::vector<float> pool_hi(static_cast<size_t>(pool_tokens * rows)), pool_full(pool_hi.size());
+  MatMul(m.w, pool_x.data(), pool_tokens, pool_hi.data(), rows, two);
+  MatMulHead(m.w, pool_x.data(), pool_tokens, pool_full.data(), rows, two);
+  std::vector<int64_t> flipping, steady;
+  for (int64_t t = 0; t < pool_tokens; ++t) {
+    const bool flip = argmax_of(&pool_hi[t * rows]) != argmax_of(&pool_full[t * rows]);
+    std::vector<int64_t>& into = flip ? flipping : steady;
+    if (into.size() < (flip ? 48u : 40u)) into.push_back(t);
+  }
+  if (saves) {
+    ASSERT_GE(flipping.size(), 8u) << "too few tokens whose winner depends on the precise pass";
+  }
+  std::vector<float> w5(cols);
+  DequantizeRow(m.w, 5, w5.data());
+  std::vector<float> x;
+  for (int t = 0; t < 8; ++t) {
+    for (int64_t j = 0; j < cols; ++j) x.push_back(40.0f * w5[j] + normal(rng));
+  }
+  for (size_t i = 0; i < std::max(flipping.size(), steady.size()); ++i) {  // interleaved
+    for (const std::vector<int64_t>* from : {&flipping, &steady}) {
+      if (i >= from->size()) continue;
+      const float* src = &pool_x[(*from)[i] * cols];
+      x.insert(x.end(), src, src + cols);
+    }
+  }
+  const int64_t tokens = static_cast<int64_t>(x.size()) / cols;
+  const std::vector<std::pair<int32_t, float>> bias_a = {{5, -0.5f}, {17, 3.0f}, {17, -1.0f}};
+  const std::vector<std::pair<int32_t, float>> bias_b = {{1, -100.0f}, {3998, 100.0f}};
+  std::vector<HeadRowUse> uses(tokens);
+  for (int64_t t = 0; t < tokens; ++t) {
+    uses[t].argmax_only = t % 4 != 3;  // every fourth row whole
+    uses[t].real_vocab = static_cast<int32_t>(real);
+    if (t % 3 == 1) uses[t].bias = bias_a;
+    if (t % 3 == 2) uses[t].bias = bias_b;
+  }
+  const int64_t stride = rows + 4;
+  std::vector<float> full(static_cast<size_t>(tokens * stride), 777.0f), fast = full;
+  MatMulHead(m.w, x.data(), tokens, full.data(), stride, two);
+  MatMulHeadFor(m.w, x.data(), tokens, fast.data(), stride, two, uses, sums);
+  const auto pick = [&](const float* logits, const HeadRowUse& use) {
+    std::vector<float> v(logits, logits + rows);
+    for (const auto& [id, b] : use.bias) v[id] += b;
+    std::fill(v.begin() + real, v.end(), -INFINITY);
+    return ArgMaxF32(v.data(), rows);
+  };
+  int64_t skipped = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float* f = &full[t * stride];
+    const float* g = &fast[t * stride];
+    SCOPED_TRACE(testing::Message() << Name(type) << " token " << t);
+    if (!uses[t].argmax_only || !saves) {
+      EXPECT_EQ(std::memcmp(f, g, stride * sizeof(float)), 0) << "a whole row changed";
+      continue;
+    }
+    EXPECT_EQ(pick(g, uses[t]), pick(f, uses[t]));
+    for (int64_t r = 0; r < rows; ++r) {
+      if (std::isinf(g[r]) && g[r] < 0) {
+        ++skipped;
+      } else {
+        ASSERT_EQ(std::memcmp(&g[r], &f[r], sizeof(float)), 0) << "row " << r;
+      }
+    }
+    for (int64_t r = rows; r < stride; ++r) ASSERT_EQ(g[r], 777.0f) << "padding written";
+  }
+  const int64_t winner = pick(&full[0], uses[0]);
+  EXPECT_TRUE(winner == 3 || winner == 5 || winner == 700 || (winner >= 710 && winner < 716))
+      << "token 0's winner " << winner << " is not in row 5's cluster";
+  int64_t greedy = 0;
+  for (const HeadRowUse& u : uses) greedy += u.argmax_only ? 1 : 0;
+  if (saves) {
+    EXPECT_GT(skipped, greedy * rows / 2) << "the greedy rows skipped almost nothing";
+  }
+  EXPECT_EQ(saves, type == DType::kQ4_0 || type == DType::kQ5_0 || type == DType::kQ8_0);
+}
+
 // Every target's kernels compute the same integer sums and the same f32
 // operations in the same order: their results must agree bit for bit, so a
 // model decodes the same tokens on an AVX2 laptop as on an AVX-512 server.
