@@ -476,37 +476,44 @@ void MatMulPacked(const WeightMatrix& w, const float* x, int64_t num_tokens, flo
   }
 }
 
+// fn.template operator()<K>() with the packed kernel K of `type`.
+template <class Fn>
+void WithKernel(DType type, const Fn& fn) {
+  switch (type) {
+    case DType::kQ4_0:
+      return fn.template operator()<KernelQ4_0>();
+    case DType::kQ4_1:
+      return fn.template operator()<KernelQ4_1>();
+    case DType::kQ5_0:
+      return fn.template operator()<KernelQ5_0>();
+    case DType::kQ5_1:
+      return fn.template operator()<KernelQ5_1>();
+    case DType::kQ8_0:
+      return fn.template operator()<KernelQ8_0>();
+    case DType::kQ2_K:
+      return fn.template operator()<KernelQ2_K>();
+    case DType::kQ3_K:
+      return fn.template operator()<KernelQ3_K>();
+    case DType::kQ4_K:
+      return fn.template operator()<KernelQ4_K>();
+    case DType::kQ5_K:
+      return fn.template operator()<KernelQ5_K>();
+    case DType::kQ6_K:
+      return fn.template operator()<KernelQ6_K>();
+#if HWY_TARGET == HWY_AVX3_DL
+    case DType::kBF16:
+      return fn.template operator()<KernelBF16>();
+#endif
+    default:
+      Fail("packed MatMul: no kernel for ", Name(type));
+  }
+}
+
 void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                    int64_t y_stride, ThreadPool& pool, bool precise) {
   if (w.rows <= 0 || num_tokens <= 0) return;
-  switch (w.type) {
-    case DType::kQ4_0:
-      return MatMulPacked<KernelQ4_0>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ4_1:
-      return MatMulPacked<KernelQ4_1>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ5_0:
-      return MatMulPacked<KernelQ5_0>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ5_1:
-      return MatMulPacked<KernelQ5_1>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ8_0:
-      return MatMulPacked<KernelQ8_0>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ2_K:
-      return MatMulPacked<KernelQ2_K>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ3_K:
-      return MatMulPacked<KernelQ3_K>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ4_K:
-      return MatMulPacked<KernelQ4_K>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ5_K:
-      return MatMulPacked<KernelQ5_K>(w, x, num_tokens, y, y_stride, pool, precise);
-    case DType::kQ6_K:
-      return MatMulPacked<KernelQ6_K>(w, x, num_tokens, y, y_stride, pool, precise);
-#if HWY_TARGET == HWY_AVX3_DL
-    case DType::kBF16:
-      return MatMulPacked<KernelBF16>(w, x, num_tokens, y, y_stride, pool, precise);
-#endif
-    default:
-      Fail("packed MatMul: no kernel for ", Name(w.type));
-  }
+  WithKernel(w.type,
+             [&]<class K>() { MatMulPacked<K>(w, x, num_tokens, y, y_stride, pool, precise); });
 }
 
 // MatMulPacked's precise head where some tokens' logits are read only by a
@@ -514,7 +521,7 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
 // over the weights, with its rounding residual beside it where the whole row
 // is needed. For an argmax-only token the residual's pass (half the head's
 // arithmetic) runs only on the row groups that could hold the argmax:
-// |lo_i| <= 1.02 * max_j |r_j| * sum_j |w_ij| (|level| <= 128 * block scale,
+// |lo_i| <= 1.03 * max_j |r_j| * sum_j |w_ij| (|level| <= 128 * block scale,
 // the f32 sums' rounding), so a row whose upper bound (hi, bias, bound,
 // rounding slack) is below the best lower bound of any row can neither be
 // the argmax nor tie it. Those rows get -inf; the rest hi + lo, the same bits
@@ -693,34 +700,8 @@ void MatMulPackedSameInputT(const kernels::PackedOutput* outputs, size_t count, 
                             int64_t num_tokens, ThreadPool& pool) {
   if (count == 0 || num_tokens <= 0) return;
   const std::span<const kernels::PackedOutput> outs(outputs, count);
-  switch (outs.front().w->type) {
-    case DType::kQ4_0:
-      return RunGroupsSameInput<KernelQ4_0>(outs, x, num_tokens, pool);
-    case DType::kQ4_1:
-      return RunGroupsSameInput<KernelQ4_1>(outs, x, num_tokens, pool);
-    case DType::kQ5_0:
-      return RunGroupsSameInput<KernelQ5_0>(outs, x, num_tokens, pool);
-    case DType::kQ5_1:
-      return RunGroupsSameInput<KernelQ5_1>(outs, x, num_tokens, pool);
-    case DType::kQ8_0:
-      return RunGroupsSameInput<KernelQ8_0>(outs, x, num_tokens, pool);
-    case DType::kQ2_K:
-      return RunGroupsSameInput<KernelQ2_K>(outs, x, num_tokens, pool);
-    case DType::kQ3_K:
-      return RunGroupsSameInput<KernelQ3_K>(outs, x, num_tokens, pool);
-    case DType::kQ4_K:
-      return RunGroupsSameInput<KernelQ4_K>(outs, x, num_tokens, pool);
-    case DType::kQ5_K:
-      return RunGroupsSameInput<KernelQ5_K>(outs, x, num_tokens, pool);
-    case DType::kQ6_K:
-      return RunGroupsSameInput<KernelQ6_K>(outs, x, num_tokens, pool);
-#if HWY_TARGET == HWY_AVX3_DL
-    case DType::kBF16:
-      return RunGroupsSameInput<KernelBF16>(outs, x, num_tokens, pool);
-#endif
-    default:
-      Fail("packed MatMul: no kernel for ", Name(outs.front().w->type));
-  }
+  WithKernel(outs.front().w->type,
+             [&]<class K>() { RunGroupsSameInput<K>(outs, x, num_tokens, pool); });
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
