@@ -516,17 +516,6 @@ void MatMulPackedT(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
              [&]<class K>() { MatMulPacked<K>(w, x, num_tokens, y, y_stride, pool, precise); });
 }
 
-// MatMulPacked's precise head where some tokens' logits are read only by a
-// greedy argmax (HeadRowUse). Every token's x goes through one pass
-// over the weights, with its rounding residual beside it where the whole row
-// is needed. For an argmax-only token the residual's pass (half the head's
-// arithmetic) runs only on the row groups that could hold the argmax:
-// |lo_i| <= 1.03 * max_j |r_j| * sum_j |w_ij| (|level| <= 128 * block scale,
-// the f32 sums' rounding), so a row whose upper bound (hi, bias, bound,
-// rounding slack) is below the best lower bound of any row can neither be
-// the argmax nor tie it. Those rows get -inf; the rest hi + lo, the same bits
-// as MatMulPacked. Only for kernels whose block sum is sum(q * x) (Q4_0, Q5_0,
-// Q8_0: no mins), where the bound holds as written.
 // Bounds of a head row's logit after its precise pass, plus bias: hi plus
 // or minus c * a (c: 1.03 times the residual's largest magnitude, a: the
 // row's sum of |w|), widened by s * (|hi| + c * a + e) for the f32
@@ -579,19 +568,26 @@ void RowsReaching(const float* hi, const float* a, int64_t n, float c, float e, 
   }
 }
 
+// MatMulPacked's precise head where some tokens' logits are read only by a
+// greedy argmax (HeadRowUse). Every token's x goes through one pass
+// over the weights, with its rounding residual beside it where the whole row
+// is needed. For an argmax-only token the residual's pass (half the head's
+// arithmetic) runs only on the row groups that could hold the argmax:
+// |lo_i| <= 1.03 * max_j |r_j| * sum_j |w_ij| (|level| <= 128 * block scale,
+// the f32 sums' rounding), so a row whose upper bound (hi, bias, bound,
+// rounding slack) is below the best lower bound of any row can neither be
+// the argmax nor tie it. Those rows get -inf; the rest hi + lo, the same bits
+// as MatMulPacked. Only for kernels whose block sum is sum(q * x) (Q4_0, Q5_0,
+// Q8_0: no mins), where the bound holds as written.
 template <class K>
 void MatMulPackedHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                          int64_t y_stride, ThreadPool& pool, const HeadRowUse* uses,
                          const float* row_abs_sums) {
-  // With fewer greedy tokens than this in a pass, the step is bound by
-  // reading the weights, which the residuals ride along with for free: the
-  // bounds would only add work (one-stream decode measured 0.9x with them).
+  // A pass with fewer greedy tokens than this is bound by reading the
+  // weights, which the residuals ride along with for free: it runs the whole
+  // precise head (the bounds would only add work; one-stream decode measured
+  // 0.9x with them).
   constexpr int64_t kMinGreedyTokens = 4;
-  int64_t greedy = 0;
-  for (int64_t t = 0; t < num_tokens; ++t) greedy += uses[t].argmax_only ? 1 : 0;
-  if (greedy < kMinGreedyTokens) {
-    return MatMulPacked<K>(w, x, num_tokens, y, y_stride, pool, /*precise=*/true);
-  }
   constexpr int64_t kTokensPerPass = 8;
   const int64_t V = w.rows, C = w.cols;
   const int64_t n = std::min(num_tokens, kTokensPerPass);
@@ -602,17 +598,20 @@ void MatMulPackedHeadFor(const WeightMatrix& w, const float* x, int64_t num_toke
     const int64_t count = std::min(kTokensPerPass, num_tokens - t0);
     std::array<int64_t, kTokensPerPass> hi_row{}, lo_row{};
     std::array<float, kTokensPerPass> residual_max{};
-    int64_t m = 0;
     int64_t greedy_in_pass = 0;
     for (int64_t t = 0; t < count; ++t) greedy_in_pass += uses[t0 + t].argmax_only ? 1 : 0;
+    if (greedy_in_pass < kMinGreedyTokens) {
+      MatMulPacked<K>(w, x + t0 * C, count, y + t0 * y_stride, y_stride, pool, /*precise=*/true);
+      continue;
+    }
+    int64_t m = 0;
     for (int64_t t = 0; t < count; ++t) {
       const float* src = x + (t0 + t) * C;
       float* r = res + t * C;
       ActivationResidual(src, C, r);
       float rmax = 0.0f;
       for (int64_t j = 0; j < C; ++j) rmax = std::max(rmax, std::fabs(r[j]));
-      const bool argmax_only =
-          greedy_in_pass >= kMinGreedyTokens && uses[t0 + t].argmax_only && std::isfinite(rmax);
+      const bool argmax_only = uses[t0 + t].argmax_only && std::isfinite(rmax);
       residual_max[t] = rmax;
       std::copy(src, src + C, xr + m * C);
       hi_row[t] = m++;

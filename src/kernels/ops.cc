@@ -63,10 +63,16 @@ namespace {
 // the second pass over the activations' rounding error) or the type's family.
 // Weights packed for a better SIMD target than the one now chosen (the cap
 // lowered after loading) run from the file's blocks, which stay mapped.
-void RunMatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-               int64_t y_stride, ThreadPool& pool, bool precise_head) {
+// The weight checks plus an output row wide enough for w's rows.
+Family CheckedOutput(const WeightMatrix& w, int64_t y_stride) {
   const Family f = CheckedFamily(w, "MatMul");
   if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
+  return f;
+}
+
+void RunMatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+               int64_t y_stride, ThreadPool& pool, bool precise_head) {
+  const Family f = CheckedOutput(w, y_stride);
   if (w.packed != nullptr && PackedMatMulSupports(w)) {
     return kernels::MatMulPackedWeights(w, x, num_tokens, y, y_stride, pool, precise_head);
   }
@@ -100,8 +106,7 @@ void MatMulSameInput(std::span<const MatMulOutput> outputs, const float* x, int6
   };
   for (const MatMulOutput& o : outputs) {
     const WeightMatrix& w = *o.w;
-    CheckedFamily(w, "MatMul");
-    if (o.y_stride < w.rows) Fail("MatMul: output stride ", o.y_stride, " < rows ", w.rows);
+    CheckedOutput(w, o.y_stride);
     if (w.cols != outputs.front().w->cols) {
       Fail("MatMulSameInput: ", w.cols, " columns where the input has ", outputs.front().w->cols);
     }
@@ -124,8 +129,7 @@ void MatMulHeadFor(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
                    int64_t y_stride, ThreadPool& pool, std::span<const HeadRowUse> uses,
                    std::span<const float> row_abs_sums) {
   if (!MatMulHeadForSaves(w)) return MatMulHead(w, x, num_tokens, y, y_stride, pool);
-  CheckedFamily(w, "MatMulHead");
-  if (y_stride < w.rows) Fail("MatMul: output stride ", y_stride, " < rows ", w.rows);
+  CheckedOutput(w, y_stride);
   kernels::MatMulPackedHeadFor(w, x, num_tokens, y, y_stride, pool, uses, row_abs_sums);
 }
 

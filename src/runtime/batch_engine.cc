@@ -106,6 +106,9 @@ struct Engine::Impl {
   void Finish(std::unique_ptr<Job> job, FinishReason reason, Status status = Status());
   bool Preempt(const Job* needing, const Batch& batch);
   TokenEvent SampleNext(Job& job, float* row);
+  // Ids below this are tokens; the model's rows past the tokenizer's
+  // vocabulary are padding, never sampled.
+  int RealVocab() const { return std::min(m.tokenizer->vocab_size(), m.spec.vocab_size); }
   void EndRunning(Job* job, FinishReason reason, Status status = Status());
 };
 
@@ -336,8 +339,7 @@ void Engine::Impl::EndRunning(Job* job, FinishReason reason, Status status) {
 // penalties, temperature and mask.
 TokenEvent Engine::Impl::SampleNext(Job& job, float* row) {
   const int vocab = m.spec.vocab_size;
-  // Rows past the tokenizer's vocabulary are padding, never sampled.
-  const int real = std::min(m.tokenizer->vocab_size(), vocab);
+  const int real = RealVocab();
   std::fill(row + real, row + vocab, -INFINITY);
   const Request& r = job.request;
   auto biased = [&] {
@@ -459,7 +461,7 @@ bool Engine::Impl::Step() {
   // penalties or constraint) lets the head skip rows that cannot win
   // (Transformer::Forward); SampleNext then picks the same token.
   head_uses.clear();
-  const int real_vocab = std::min(m.tokenizer->vocab_size(), static_cast<int>(V));
+  const int real_vocab = RealVocab();
   for (const Job* job : with_logits) {
     const Request& r = job->request;
     const SamplingParams& p = r.sampling;
